@@ -1,0 +1,85 @@
+/*
+ * Parallel: one fixed pool of worker threads shared by every kernel, sized for the machine
+ * (default: available processors; override with -Dpeft4j.threads=N or Parallel.setThreads).
+ * parallelFor splits [0, n) into contiguous chunks, one per thread; the calling thread runs
+ * the first chunk itself so a 2-core machine uses exactly 2 threads and no thread start-up
+ * happens per op.
+ */
+package dev.peft4j.kernels;
+
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.IntConsumer;
+
+public final class Parallel {
+    private static volatile int threads = Integer.getInteger("peft4j.threads",
+            Runtime.getRuntime().availableProcessors());
+    private static volatile ExecutorService pool = newPool(threads);
+
+    private Parallel() {}
+
+    private static ExecutorService newPool(int n) {
+        return Executors.newFixedThreadPool(Math.max(1, n - 1), r -> {
+            Thread t = new Thread(r, "peft4j-worker");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** Number of threads kernels use (the caller plus threads-1 workers). */
+    public static int threads() { return threads; }
+
+    /** Resize the pool; call before heavy work, not concurrently with it. */
+    public static synchronized void setThreads(int n) {
+        if (n < 1) throw new IllegalArgumentException("threads must be >= 1 (got " + n + ")");
+        if (n == threads) return;
+        ExecutorService old = pool;
+        pool = newPool(n);
+        threads = n;
+        old.shutdown();
+    }
+
+    /** Runs body(chunk) for chunk in [0, chunks) spread over the pool; blocks until all finish. */
+    public static void forEachChunk(int chunks, IntConsumer body) {
+        if (chunks <= 1 || threads == 1) {
+            for (int c = 0; c < chunks; c++) body.accept(c);
+            return;
+        }
+        int t = Math.min(threads, chunks);
+        @SuppressWarnings("unchecked")
+        Future<?>[] futures = new Future<?>[t - 1];
+        for (int w = 1; w < t; w++) {
+            final int worker = w;
+            futures[w - 1] = pool.submit(() -> {
+                for (int c = worker; c < chunks; c += t) body.accept(c);
+            });
+        }
+        for (int c = 0; c < chunks; c += t) body.accept(c);
+        for (Future<?> f : futures) {
+            try {
+                f.get();
+            } catch (java.util.concurrent.ExecutionException e) {
+                Throwable cause = e.getCause();
+                if (cause instanceof RuntimeException re) throw re;
+                if (cause instanceof Error err) throw err;
+                throw new IllegalStateException(cause);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for workers", e);
+            }
+        }
+    }
+
+    /** Runs body(start, end) over [0, n) split into one contiguous range per thread. */
+    public static void parallelRange(int n, RangeBody body) {
+        int t = Math.max(1, Math.min(threads, n));
+        forEachChunk(t, c -> {
+            int start = (int) ((long) n * c / t), end = (int) ((long) n * (c + 1) / t);
+            if (start < end) body.run(start, end);
+        });
+    }
+
+    @FunctionalInterface
+    public interface RangeBody { void run(int start, int end); }
+}

@@ -1,0 +1,498 @@
+#!/usr/bin/env python3
+"""
+make_model_goldens.py -- golden logits for peft4j's checkpoint loaders and forward passes.
+
+For each tiny model (gpt2, llama, llama-tied, mistral, qwen2, llama-sharded) this writes
+    peft4j-core/src/test/resources/golden/models/<name>/
+        config.json                HF transformers layout (sorted keys, indent 2, as save_pretrained writes it)
+        model.safetensors          our own writer (or two shards + model.safetensors.index.json)
+        expected.json              {"description", "input_ids" [B][T], "logits" [B][T][V]}
+
+Constraints:
+  * Needs only Debian's python3-torch (1.13) -- no transformers, no safetensors package. The reference
+    math below is written from scratch; it follows HF transformers' semantics, checked against
+        models/llama/modeling_llama.py, models/mistral/modeling_mistral.py, models/qwen2/modeling_qwen2.py
+          (rotate_half RoPE, repeat_kv head grouping, scaling head_dim**-0.5, RMSNorm, SwiGLU MLP,
+           q/k/v bias only in Qwen2, head_dim taken from the config when present),
+        modeling_rope_utils.py  _compute_default_rope_parameters / _compute_llama3_parameters,
+        models/gpt2/modeling_gpt2.py + activations.py NewGELUActivation + pytorch_utils.Conv1D.
+  * Deterministic: a fixed torch seed per model; all logits computed in float64 from the values that were
+    actually stored (bf16/f16 models: from the rounded weights), after re-reading the files we wrote.
+  * Self-checks: every file is re-read with our own small reader and compared bit for bit; causality
+    is checked; the llama3 RoPE scaling is shown to change the logits.
+
+Run:  /usr/bin/python3 scripts/golden/make_model_goldens.py     (from the repository root, or anywhere)
+Shapes use the project alphabet: B batch, T time, C channels, NH heads, KVH kv heads, HS head size, V vocab.
+"""
+import json
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT_DIR = ROOT / "peft4j-core" / "src" / "test" / "resources" / "golden" / "models"
+B, T = 2, 7
+F64 = torch.float64
+
+# ----------------------------------------------------------------------------------------------------
+# safetensors: 8-byte LE header length, JSON header, row-major LE data (format spec of huggingface/safetensors)
+
+ST_DTYPE = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}
+ST_NAME = {v: k for k, v in ST_DTYPE.items()}
+# each float type is moved as raw bits through a same-width int type (numpy has no bfloat16)
+BITS = {torch.float32: (torch.int32, "<i4"), torch.bfloat16: (torch.int16, "<i2"), torch.float16: (torch.int16, "<i2")}
+
+
+def raw_bytes(t):
+    int_dtype, np_le = BITS[t.dtype]
+    return t.contiguous().view(int_dtype).numpy().astype(np_le).tobytes()
+
+
+def write_safetensors(path, tensors):
+    """tensors: {name: torch tensor in its storage dtype}. Keys sorted, data laid out in key order."""
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name]
+        blob = raw_bytes(t)
+        header[name] = {"dtype": ST_NAME[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hjson += b" " * (-len(hjson) % 8)  # pad with spaces so the data starts 8-byte aligned
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(hjson)))
+        f.write(hjson)
+        for blob in blobs:
+            f.write(blob)
+
+
+def read_safetensors(path):
+    """Our own reader, used only to check the writer: returns {name: tensor in storage dtype}."""
+    raw = Path(path).read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    assert n % 8 == 0, f"{path}: header length {n} not a multiple of 8"
+    header = json.loads(raw[8:8 + n].decode("utf-8"))
+    assert header.pop("__metadata__") == {"format": "pt"}, f"{path}: bad __metadata__"
+    data = raw[8 + n:]
+    out, spans = {}, []
+    for name, info in header.items():
+        dtype = ST_DTYPE[info["dtype"]]
+        a, b = info["data_offsets"]
+        int_dtype, np_le = BITS[dtype]
+        bits = np.frombuffer(data[a:b], dtype=np_le).astype(np_le[1:])  # LE -> native
+        t = torch.from_numpy(bits.copy()).view(dtype).reshape(info["shape"])
+        assert t.numel() * t.element_size() == b - a, f"{path}:{name}: size does not match shape"
+        out[name] = t
+        spans.append((a, b))
+    spans.sort()
+    assert spans[0][0] == 0 and spans[-1][1] == len(data), f"{path}: data section not covered exactly"
+    assert all(x[1] == y[0] for x, y in zip(spans, spans[1:])), f"{path}: gaps or overlaps in data_offsets"
+    return out
+
+
+def assert_same_bits(a, b, what):
+    assert a.keys() == b.keys(), f"{what}: keys differ: {sorted(a.keys() ^ b.keys())}"
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, f"{what}:{k}: dtype/shape differ"
+        assert torch.equal(a[k].view(BITS[a[k].dtype][0]), b[k].view(BITS[b[k].dtype][0])), f"{what}:{k}: bits differ"
+
+
+# ----------------------------------------------------------------------------------------------------
+# reference math (float64)
+
+def rms_norm(x, w, eps):
+    # x * rsqrt(mean(x^2) + eps) * w    (LlamaRMSNorm)
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+
+def layer_norm(x, w, b, eps):
+    mu = x.mean(-1, keepdim=True)
+    var = (x - mu).pow(2).mean(-1, keepdim=True)  # biased variance, as nn.LayerNorm
+    return (x - mu) / torch.sqrt(var + eps) * w + b
+
+
+def gelu_tanh(x):
+    # NewGELUActivation ("gelu_new"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
+def llama3_scale(inv_freq, rs):
+    """Llama 3.1 frequency scaling, as transformers' _compute_llama3_parameters. Returns (scaled, regimes)."""
+    factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+    old_ctx = rs["original_max_position_embeddings"]
+    low_freq_wavelen, high_freq_wavelen = old_ctx / lo, old_ctx / hi
+    wavelen = 2 * math.pi / inv_freq
+    out = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)  # long waves: divide by factor
+    smooth = (old_ctx / wavelen - lo) / (hi - lo)
+    smoothed = (1 - smooth) * out / factor + smooth * out
+    medium = (wavelen >= high_freq_wavelen) & (wavelen <= low_freq_wavelen)  # in between: interpolate
+    out = torch.where(medium, smoothed, out)
+    regimes = ["divided" if w > low_freq_wavelen else "smoothed" if m else "kept"
+               for w, m in zip(wavelen.tolist(), medium.tolist())]
+    return out, regimes
+
+
+def rope_tables(cfg, HS, T):
+    """cos, sin: (T, HS) for positions 0..T-1, rotate_half layout (freqs repeated for both halves)."""
+    inv_freq = 1.0 / cfg["rope_theta"] ** (torch.arange(0, HS, 2, dtype=F64) / HS)  # (HS/2,)
+    rs = cfg.get("rope_scaling")
+    if rs is not None:
+        assert rs["rope_type"] == "llama3", rs
+        inv_freq, _ = llama3_scale(inv_freq, rs)
+    freqs = torch.outer(torch.arange(T, dtype=F64), inv_freq)  # (T, HS/2)
+    emb = torch.cat([freqs, freqs], dim=-1)  # (T, HS)
+    return emb.cos(), emb.sin()
+
+
+def rotate_half(x):
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    return torch.cat([-x2, x1], dim=-1)
+
+
+def causal_attention(q, k, v):
+    # q: (B, NH, T, HS), k/v: (B, NH, T, HS) -> (B, T, NH*HS); softmax in float64
+    Bq, NH, Tq, HS = q.shape
+    att = (q @ k.transpose(-2, -1)) * HS ** -0.5  # (B, NH, T, T)
+    mask = torch.ones(Tq, Tq, dtype=torch.bool).tril()
+    att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+    y = att @ v  # (B, NH, T, HS)
+    return y.transpose(1, 2).reshape(Bq, Tq, NH * HS)
+
+
+def llama_forward(cfg, W, ids):
+    """Llama / Mistral / Qwen2 decoder. W: {name: float64 tensor}; ids: (B, T) -> logits (B, T, V)."""
+    C, NH, KVH = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    HS = cfg.get("head_dim") or C // NH
+    eps = cfg["rms_norm_eps"]
+    Bx, Tx = ids.shape
+    cos, sin = rope_tables(cfg, HS, Tx)  # (T, HS)
+
+    def lin(x, name):  # nn.Linear: x @ W^T (+ b)
+        y = x @ W[name + ".weight"].T
+        return y + W[name + ".bias"] if name + ".bias" in W else y
+
+    x = W["model.embed_tokens.weight"][ids]  # (B, T, C)
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        h = rms_norm(x, W[p + "input_layernorm.weight"], eps)
+        q = lin(h, p + "self_attn.q_proj").view(Bx, Tx, NH, HS).transpose(1, 2)  # (B, NH, T, HS)
+        k = lin(h, p + "self_attn.k_proj").view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
+        v = lin(h, p + "self_attn.v_proj").view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        # repeat_kv: query head j uses kv head j // (NH / KVH)
+        k = k.repeat_interleave(NH // KVH, dim=1)  # (B, NH, T, HS)
+        v = v.repeat_interleave(NH // KVH, dim=1)
+        x = x + lin(causal_attention(q, k, v), p + "self_attn.o_proj")  # (B, T, C)
+        h = rms_norm(x, W[p + "post_attention_layernorm.weight"], eps)
+        g = lin(h, p + "mlp.gate_proj")  # (B, T, I)
+        x = x + lin(g * torch.sigmoid(g) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")  # SwiGLU
+    x = rms_norm(x, W["model.norm.weight"], eps)
+    head = W["model.embed_tokens.weight"] if cfg["tie_word_embeddings"] else W["lm_head.weight"]
+    return x @ head.T  # (B, T, V)
+
+
+def gpt2_forward(cfg, W, ids):
+    """GPT2LMHeadModel. Conv1D weights are [in, out]: y = x @ W + b. Tied head (wte)."""
+    C, NH, eps = cfg["n_embd"], cfg["n_head"], cfg["layer_norm_epsilon"]
+    HS = C // NH
+    Bx, Tx = ids.shape
+
+    def conv1d(x, name):
+        return x @ W[name + ".weight"] + W[name + ".bias"]
+
+    def ln(x, name):
+        return layer_norm(x, W[name + ".weight"], W[name + ".bias"], eps)
+
+    x = W["transformer.wte.weight"][ids] + W["transformer.wpe.weight"][:Tx]  # (B, T, C)
+    for l in range(cfg["n_layer"]):
+        p = f"transformer.h.{l}."
+        qkv = conv1d(ln(x, p + "ln_1"), p + "attn.c_attn")  # (B, T, 3C)
+        q, k, v = (t.view(Bx, Tx, NH, HS).transpose(1, 2) for t in qkv.split(C, dim=-1))  # (B, NH, T, HS)
+        x = x + conv1d(causal_attention(q, k, v), p + "attn.c_proj")
+        m = gelu_tanh(conv1d(ln(x, p + "ln_2"), p + "mlp.c_fc"))  # (B, T, 4C)
+        x = x + conv1d(m, p + "mlp.c_proj")
+    x = ln(x, "transformer.ln_f")
+    return x @ W["transformer.wte.weight"].T  # (B, T, V)
+
+
+# ----------------------------------------------------------------------------------------------------
+# weights: std 0.05-0.1 for matrices, 1 + 0.1 randn for norm gains, non-zero biases
+
+def randn(*shape, std):
+    return torch.randn(*shape, dtype=F64) * std
+
+
+def llama_weights(cfg, qkv_bias):
+    C, NH, KVH, I, V = (cfg[k] for k in ("hidden_size", "num_attention_heads", "num_key_value_heads",
+                                           "intermediate_size", "vocab_size"))
+    HS = cfg.get("head_dim") or C // NH
+    W = {"model.embed_tokens.weight": randn(V, C, std=0.1)}
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        W[p + "input_layernorm.weight"] = 1 + randn(C, std=0.1)
+        W[p + "self_attn.q_proj.weight"] = randn(NH * HS, C, std=0.1)
+        W[p + "self_attn.k_proj.weight"] = randn(KVH * HS, C, std=0.1)
+        W[p + "self_attn.v_proj.weight"] = randn(KVH * HS, C, std=0.1)
+        if qkv_bias:
+            W[p + "self_attn.q_proj.bias"] = randn(NH * HS, std=0.1)
+            W[p + "self_attn.k_proj.bias"] = randn(KVH * HS, std=0.1)
+            W[p + "self_attn.v_proj.bias"] = randn(KVH * HS, std=0.1)
+        W[p + "self_attn.o_proj.weight"] = randn(C, NH * HS, std=0.08)
+        W[p + "post_attention_layernorm.weight"] = 1 + randn(C, std=0.1)
+        W[p + "mlp.gate_proj.weight"] = randn(I, C, std=0.1)
+        W[p + "mlp.up_proj.weight"] = randn(I, C, std=0.1)
+        W[p + "mlp.down_proj.weight"] = randn(C, I, std=0.08)
+    W["model.norm.weight"] = 1 + randn(C, std=0.1)
+    if not cfg["tie_word_embeddings"]:
+        W["lm_head.weight"] = randn(V, C, std=0.1)
+    return W
+
+
+def gpt2_weights(cfg):
+    C, V, P = cfg["n_embd"], cfg["vocab_size"], cfg["n_positions"]
+    I = cfg["n_inner"] or 4 * C
+    W = {"transformer.wte.weight": randn(V, C, std=0.1), "transformer.wpe.weight": randn(P, C, std=0.05)}
+    for l in range(cfg["n_layer"]):
+        p = f"transformer.h.{l}."
+        for ln in ("ln_1", "ln_2"):
+            W[p + ln + ".weight"] = 1 + randn(C, std=0.1)
+            W[p + ln + ".bias"] = randn(C, std=0.05)
+        W[p + "attn.c_attn.weight"] = randn(C, 3 * C, std=0.1)  # [in, out]
+        W[p + "attn.c_attn.bias"] = randn(3 * C, std=0.05)
+        W[p + "attn.c_proj.weight"] = randn(C, C, std=0.08)
+        W[p + "attn.c_proj.bias"] = randn(C, std=0.05)
+        W[p + "mlp.c_fc.weight"] = randn(C, I, std=0.1)
+        W[p + "mlp.c_fc.bias"] = randn(I, std=0.05)
+        W[p + "mlp.c_proj.weight"] = randn(I, C, std=0.06)
+        W[p + "mlp.c_proj.bias"] = randn(C, std=0.05)
+    W["transformer.ln_f.weight"] = 1 + randn(C, std=0.1)
+    W["transformer.ln_f.bias"] = randn(C, std=0.05)
+    return W
+
+
+# ----------------------------------------------------------------------------------------------------
+# configs, in the layout transformers' save_pretrained writes (json, indent 2, sorted keys)
+
+def llama_family_config(arch, model_type, **kw):
+    cfg = {"architectures": [arch], "model_type": model_type, "hidden_act": "silu", "hidden_size": 64,
+           "num_hidden_layers": 2, "initializer_range": 0.02, "attention_dropout": 0.0, "use_cache": True,
+           "transformers_version": "4.46.3"}
+    cfg.update(kw)
+    return cfg
+
+
+GPT2 = {
+    "activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1,
+    "bos_token_id": 99, "embd_pdrop": 0.1, "eos_token_id": 99, "initializer_range": 0.02,
+    "layer_norm_epsilon": 1e-05, "model_type": "gpt2", "n_ctx": 32, "n_embd": 64, "n_head": 4, "n_inner": None,
+    "n_layer": 2, "n_positions": 32, "reorder_and_upcast_attn": False, "resid_pdrop": 0.1,
+    "scale_attn_by_inverse_layer_idx": False, "scale_attn_weights": True, "summary_activation": None,
+    "summary_first_dropout": 0.1, "summary_proj_to_labels": True, "summary_type": "cls_index",
+    "summary_use_proj": True, "torch_dtype": "float32",
+    "transformers_version": "4.46.3", "use_cache": True, "vocab_size": 100,
+}
+
+LLAMA = llama_family_config(  # Llama-3.2-like: GQA, untied head, llama3 RoPE scaling
+    "LlamaForCausalLM", "llama", intermediate_size=96, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+    vocab_size=128, max_position_embeddings=128, rms_norm_eps=1e-05, rope_theta=500000.0,
+    # original_max_position_embeddings 64 puts the 8 frequencies of HS=16 in all three llama3 regimes
+    rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                  "original_max_position_embeddings": 64},
+    attention_bias=False, mlp_bias=False, pretraining_tp=1, tie_word_embeddings=False,
+    bos_token_id=1, eos_token_id=2, torch_dtype="float32")
+
+LLAMA_TIED = llama_family_config(  # SmolLM-like: tied embeddings, MQA, no head_dim key, rope_scaling null
+    "LlamaForCausalLM", "llama", intermediate_size=72, num_attention_heads=4, num_key_value_heads=1,
+    vocab_size=90, max_position_embeddings=64, rms_norm_eps=1e-05, rope_theta=10000.0, rope_scaling=None,
+    attention_bias=False, mlp_bias=False, pretraining_tp=1, tie_word_embeddings=True,
+    bos_token_id=0, eos_token_id=0, torch_dtype="float32", transformers_version="4.40.1")
+
+MISTRAL = llama_family_config(  # explicit head_dim 32 != 64/4; BF16 storage
+    "MistralForCausalLM", "mistral", intermediate_size=88, num_attention_heads=4, num_key_value_heads=2,
+    head_dim=32, vocab_size=120, max_position_embeddings=256, rms_norm_eps=1e-06, rope_theta=1000000.0,
+    sliding_window=64, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, torch_dtype="bfloat16")
+
+QWEN2 = llama_family_config(  # q/k/v biases, tied embeddings; F16 storage
+    "Qwen2ForCausalLM", "qwen2", intermediate_size=100, num_attention_heads=4, num_key_value_heads=2,
+    vocab_size=112, max_position_embeddings=128, rms_norm_eps=1e-06, rope_theta=1000000.0,
+    sliding_window=128, use_sliding_window=False, max_window_layers=2, use_mrope=False,
+    tie_word_embeddings=True, bos_token_id=111, eos_token_id=111, torch_dtype="float16")
+
+# name, config, storage dtype, seed, weights(cfg), forward, description
+MODELS = [
+    ("gpt2", GPT2, torch.float32, 1001, gpt2_weights, gpt2_forward,
+     "GPT2LMHeadModel, n_embd 64, 4 heads, 2 layers, n_positions 32, vocab 100, gelu_new (tanh), LayerNorm eps 1e-5, "
+     "Conv1D weights stored [in, out], tied head (no lm_head key), F32."),
+    ("llama", LLAMA, torch.float32, 1002, lambda c: llama_weights(c, False), llama_forward,
+     "LlamaForCausalLM, hidden 64, 4 heads / 2 KV heads (GQA), head_dim 16, 2 layers, intermediate 96, vocab 128, "
+     "untied lm_head, rope_theta 5e5 with llama3 rope_scaling (factor 8, low 1, high 4, original 64: the 8 frequencies "
+     "fall in all three regimes), rms_norm_eps 1e-5, F32."),
+    ("llama-tied", LLAMA_TIED, torch.float32, 1003, lambda c: llama_weights(c, False), llama_forward,
+     "SmolLM-like LlamaForCausalLM: tie_word_embeddings true (no lm_head.weight), 4 heads / 1 KV head (MQA), "
+     "no head_dim key (64/4 = 16), intermediate 72, vocab 90, rope_theta 1e4, rope_scaling null, F32."),
+    ("mistral", MISTRAL, torch.bfloat16, 1004, lambda c: llama_weights(c, False), llama_forward,
+     "MistralForCausalLM, hidden 64, 4 heads / 2 KV heads, explicit head_dim 32 (q_proj [128, 64], o_proj [64, 128], "
+     "RoPE over 32 dims, scale 1/sqrt(32)), intermediate 88, vocab 120, rope_theta 1e6, sliding_window 64 > T, untied, "
+     "stored as BF16; logits computed in float64 from the bf16-rounded weights."),
+    ("qwen2", QWEN2, torch.float16, 1005, lambda c: llama_weights(c, True), llama_forward,
+     "Qwen2ForCausalLM, hidden 64, 4 heads / 2 KV heads, q/k/v biases (no o_proj bias), intermediate 100, vocab 112, "
+     "rope_theta 1e6, tied embeddings, stored as F16; logits computed in float64 from the f16-rounded weights."),
+]
+
+
+# ----------------------------------------------------------------------------------------------------
+
+def write_json(path, obj):
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_expected(path, description, ids, logits):
+    # one line per (b, t) row of V logits, 7 significant digits
+    rows = [[", ".join(f"{v:.7g}" for v in logits[b, t].tolist()) for t in range(logits.shape[1])]
+            for b in range(logits.shape[0])]
+    batches = ",\n".join("    [\n" + ",\n".join(f"      [{r}]" for r in rb) + "\n    ]" for rb in rows)
+    text = ("{\n"
+            f'  "description": {json.dumps(description)},\n'
+            f'  "input_ids": {json.dumps(ids.tolist())},\n'
+            f'  "logits": [\n{batches}\n  ]\n'
+            "}\n")
+    back = json.loads(text)  # parses, and round-trips to within 7 digits
+    assert torch.allclose(torch.tensor(back["logits"], dtype=F64), logits, rtol=1e-6, atol=1e-12)
+    path.write_text(text)
+
+
+def forward_from(forward, cfg, stored, ids):
+    return forward(cfg, {k: v.to(F64) for k, v in stored.items()}, ids)
+
+
+def check_causal(forward, cfg, W64, ids, logits):
+    ids2 = ids.clone()
+    ids2[:, -1] = (ids2[:, -1] + 1) % cfg["vocab_size"]
+    other = forward(cfg, W64, ids2)
+    assert torch.allclose(other[:, :-1], logits[:, :-1], rtol=0, atol=1e-12), "future token leaked into the past"
+    assert not torch.allclose(other[:, -1], logits[:, -1]), "last token had no effect"
+
+
+def make_model(name, cfg, dtype, seed, make_weights, forward, description):
+    torch.manual_seed(seed)
+    stored = {k: v.to(dtype) for k, v in make_weights(cfg).items()}  # values as they will be on disk
+    V = cfg["vocab_size"]
+    ids = torch.randint(0, V, (B, T))  # (B, T)
+
+    d = OUT_DIR / name
+    d.mkdir(parents=True, exist_ok=True)
+    write_json(d / "config.json", cfg)
+    write_safetensors(d / "model.safetensors", stored)
+    back = read_safetensors(d / "model.safetensors")
+    assert_same_bits(stored, back, name)
+
+    W64 = {k: v.to(F64) for k, v in back.items()}
+    logits = forward(cfg, W64, ids)  # (B, T, V), from the re-read tensors
+    assert logits.shape == (B, T, V) and torch.isfinite(logits).all()
+    check_causal(forward, cfg, W64, ids, logits)
+    write_expected(d / "expected.json", description, ids, logits)
+    print(f"{name:14s} {len(stored):3d} tensors, {sum(t.numel() for t in stored.values()):7d} params, "
+          f"{ST_NAME[dtype]:4s}, logits std {logits.std().item():.3f}, max |logit| {logits.abs().max().item():.3f}")
+    return stored, ids, logits
+
+
+def show_llama3_scaling(cfg):
+    HS = cfg["head_dim"]
+    inv = 1.0 / cfg["rope_theta"] ** (torch.arange(0, HS, 2, dtype=F64) / HS)
+    scaled, regimes = llama3_scale(inv, cfg["rope_scaling"])
+    print("  llama3 rope scaling (i, wavelen, inv_freq -> scaled, regime):")
+    for i, (a, s, r) in enumerate(zip(inv.tolist(), scaled.tolist(), regimes)):
+        print(f"    {i}  {2 * math.pi / a:12.2f}  {a:.6e} -> {s:.6e}  {r}")
+    assert {"kept", "smoothed", "divided"} <= set(regimes), f"want all three llama3 regimes, got {regimes}"
+
+
+def make_sharded(llama_stored, llama_ids, llama_logits):
+    """Same weights as 'llama' over two shards; the split runs through layer 1 (attention | mlp)."""
+    name, d = "llama-sharded", OUT_DIR / "llama-sharded"
+    d.mkdir(parents=True, exist_ok=True)
+    for f in d.glob("*.safetensors"):
+        f.unlink()
+    files = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+
+    def shard_of(key):
+        first = key.startswith(("model.embed_tokens.", "model.layers.0.")) or \
+            key.startswith("model.layers.1.") and (".self_attn." in key or ".input_layernorm." in key)
+        return files[0] if first else files[1]
+
+    weight_map = {k: shard_of(k) for k in sorted(llama_stored)}
+    for f in files:
+        write_safetensors(d / f, {k: v for k, v in llama_stored.items() if weight_map[k] == f})
+    total = sum(t.numel() * t.element_size() for t in llama_stored.values())
+    write_json(d / "model.safetensors.index.json", {"metadata": {"total_size": total}, "weight_map": weight_map})
+    write_json(d / "config.json", LLAMA)
+
+    back = {}
+    for f in files:
+        part = read_safetensors(d / f)
+        assert not (part.keys() & back.keys())
+        back.update(part)
+    assert_same_bits(llama_stored, back, name)
+    logits = forward_from(llama_forward, LLAMA, back, llama_ids)
+    assert torch.equal(logits, llama_logits)
+    write_expected(d / "expected.json",
+                   "Same weights, input_ids and logits as ../llama, split over model-00001-of-00002.safetensors "
+                   "(embed_tokens, layer 0, layer 1 input_layernorm + self_attn) and model-00002-of-00002.safetensors "
+                   "(layer 1 post_attention_layernorm + mlp, norm, lm_head), with model.safetensors.index.json.",
+                   llama_ids, logits)
+    print(f"{name:14s} {len(back):3d} tensors over 2 shards, total_size {total}, logits identical to llama")
+
+
+def check_primitives():
+    """Our hand-written LayerNorm / tanh-GELU against torch's built-ins."""
+    x, w, b = torch.randn(3, 5, 64, dtype=F64), torch.randn(64, dtype=F64), torch.randn(64, dtype=F64)
+    assert torch.allclose(layer_norm(x, w, b, 1e-5), torch.nn.functional.layer_norm(x, (64,), w, b, 1e-5), atol=1e-12)
+    assert torch.allclose(gelu_tanh(x), torch.nn.functional.gelu(x, approximate="tanh"), atol=1e-12)
+
+
+def cross_check_shared():
+    """Optional: the llama forward against an independent oracle (stories260K in ../shared, see its README),
+    which also exercises our reader on a real HF-written file. Skipped when ../shared is absent."""
+    d = ROOT.parent / "shared" / "models" / "stories260K"
+    if not (d / "reference_outputs.json").exists():
+        print(f"(skipping stories260K cross-check: {d} not found)")
+        return
+    cfg = json.loads((d / "config.json").read_text())
+    ref = json.loads((d / "reference_outputs.json").read_text())["prompt_logits"]
+    ids = torch.tensor([ref["input_ids"]])  # (1, T)
+    logits = forward_from(llama_forward, cfg, read_safetensors(d / "model.safetensors"), ids)[0]
+    err = (logits - torch.tensor(ref["logits"], dtype=F64)).abs().max().item()
+    print(f"stories260K cross-check: max |our logits - oracle| = {err:.2e}")
+    assert err < 1e-5, err
+
+
+def main():
+    torch.set_num_threads(1)  # bitwise-reproducible reductions
+    check_primitives()
+    cross_check_shared()
+    results = {}
+    for spec in MODELS:
+        results[spec[0]] = make_model(*spec)
+        if spec[0] == "llama":
+            show_llama3_scaling(LLAMA)
+            stored, ids, logits = results["llama"]
+            plain = dict(LLAMA, rope_scaling=None)
+            diff = (forward_from(llama_forward, plain, stored, ids) - logits).abs().max().item()
+            print(f"  without rope_scaling the llama logits move by up to {diff:.3e}")
+            assert diff > 1e-3, "llama3 scaling does not affect the fixture"
+    make_sharded(*results["llama"])
+
+    total = 0
+    print("files:")
+    for f in sorted(OUT_DIR.rglob("*")):
+        if f.is_file():
+            total += f.stat().st_size
+            print(f"  {f.relative_to(ROOT)}  {f.stat().st_size}")
+    print(f"total {total} bytes")
+
+
+if __name__ == "__main__":
+    main()

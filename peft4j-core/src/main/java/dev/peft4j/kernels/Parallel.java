@@ -1,8 +1,7 @@
 /*
  * Parallel: one fixed pool of worker threads shared by every kernel, sized for the machine
  * (default: available processors; override with -Dpeft4j.threads=N or Parallel.setThreads).
- * parallelFor splits [0, n) into contiguous chunks, one per thread; the calling thread runs
- * the first chunk itself so a 2-core machine uses exactly 2 threads and no thread start-up
+ * forEachChunk hands chunks to whichever thread is free; the calling thread works too, so a 2-core machine uses exactly 2 threads and no thread start-up
  * happens per op.
  */
 package dev.peft4j.kernels;
@@ -10,6 +9,7 @@ package dev.peft4j.kernels;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
 
 public final class Parallel {
@@ -47,15 +47,15 @@ public final class Parallel {
             return;
         }
         int t = Math.min(threads, chunks);
-        @SuppressWarnings("unchecked")
+        // Dynamic assignment: whichever thread is free takes the next chunk, so a core slowed
+        // down by another process does not hold the whole call back.
+        AtomicInteger next = new AtomicInteger();
+        Runnable worker = () -> {
+            for (int c = next.getAndIncrement(); c < chunks; c = next.getAndIncrement()) body.accept(c);
+        };
         Future<?>[] futures = new Future<?>[t - 1];
-        for (int w = 1; w < t; w++) {
-            final int worker = w;
-            futures[w - 1] = pool.submit(() -> {
-                for (int c = worker; c < chunks; c += t) body.accept(c);
-            });
-        }
-        for (int c = 0; c < chunks; c += t) body.accept(c);
+        for (int w = 1; w < t; w++) futures[w - 1] = pool.submit(worker);
+        worker.run();
         for (Future<?> f : futures) {
             try {
                 f.get();

@@ -86,6 +86,10 @@ public final class SafeTensorsFile implements AutoCloseable {
      * malformed, and Peft4jException when the file cannot be read at all (missing, no permission).
      */
     public static SafeTensorsFile open(Path file) {
+        if (java.nio.file.Files.isDirectory(file)) {
+            throw new Peft4jException("cannot open " + file + " as a safetensors file: it is a directory; pass the"
+                    + " .safetensors file inside it, or use Checkpoint.open for a model directory");
+        }
         Arena arena = Arena.ofShared();
         try {
             MemorySegment whole;

@@ -204,6 +204,10 @@ class SafeTensorsBadInputTest {
                 .isInstanceOf(Peft4jException.class)
                 .isNotInstanceOf(SafeTensorsFormatException.class)
                 .hasMessageContaining(p.toString());
+        assertThatThrownBy(() -> SafeTensorsFile.open(dir))
+                .isInstanceOf(Peft4jException.class)
+                .isNotInstanceOf(SafeTensorsFormatException.class)
+                .hasMessageContaining("is a directory");
     }
 
     @Test

@@ -1,0 +1,419 @@
+/*
+ * Tokenizer: text <-> token ids for a HuggingFace causal-LM directory, with the model's special
+ * tokens (BOS/EOS) and incremental decoding for streamed generation.
+ *
+ * Encoding and decoding run in HuggingFace's own Rust tokenizers library (through DJL's JNI
+ * binding, bundled for linux-x86_64, no network), so ids match transformers' fast tokenizers
+ * exactly. Sources, in order:
+ *   1. tokenizer.json (any model the Rust library supports: byte-level BPE, SentencePiece-style
+ *      BPE with byte fallback, Unigram, WordPiece);
+ *   2. vocab.json + merges.txt (GPT-2 / Qwen2 "slow" files): the equivalent tokenizer.json is
+ *      assembled in memory by ByteLevelBpe, following transformers' convert_slow_tokenizer.py.
+ *
+ * Special tokens: BOS/EOS text and add_bos_token / add_eos_token come from tokenizer_config.json
+ * (special_tokens_map.json as fallback); generation's stop ids from generation_config.json
+ * (config.json when absent). encode() never adds special tokens (HF add_special_tokens=False);
+ * encodeWithSpecial() prepends BOS / appends EOS itself, so a post-processor in tokenizer.json
+ * can never add them twice.
+ *
+ * Constraints: DJL applies tokenizer.json's truncation/padding blocks unless told not to - both are
+ * disabled here, texts are never cut. decode() is lossless: it does not apply transformers'
+ * clean_up_tokenization_spaces (which rewrites " ." to "."), so decode(encode(s)) == s for
+ * byte-level BPE tokenizers. encode/decode may be called from several threads (the native
+ * tokenizer is not modified after loading); a Stream is single-threaded. close() frees the native
+ * tokenizer.
+ */
+package dev.peft4j.tokenizer;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.peft4j.Peft4jException;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.Set;
+
+public final class Tokenizer implements AutoCloseable {
+
+    /** Where the vocabulary came from. */
+    public enum Source { TOKENIZER_JSON, GPT2_VOCAB_MERGES, QWEN2_VOCAB_MERGES }
+
+    /** Tokenizer classes whose transformers implementation adds BOS unless told otherwise. */
+    private static final Set<String> BOS_BY_DEFAULT = Set.of(
+            "LlamaTokenizer", "LlamaTokenizerFast", "CodeLlamaTokenizer", "CodeLlamaTokenizerFast",
+            "GemmaTokenizer", "GemmaTokenizerFast");
+
+    private static final Map<String, String> DJL_OPTIONS = Map.of(
+            "addSpecialTokens", "false", "truncation", "false", "padding", "false");
+
+    private final HuggingFaceTokenizer hf;
+    private final Vocab vocab;
+    private final Source source;
+    private final Path dir;
+    private final OptionalInt bosId;
+    private final OptionalInt eosTokenId;    // the tokenizer's own eos_token (what add_eos_token appends)
+    private final Set<Integer> eosIds;
+    private final boolean addsBos;
+    private final boolean addsEos;
+
+    private Tokenizer(HuggingFaceTokenizer hf, Vocab vocab, Source source, Path dir, OptionalInt bosId,
+                      OptionalInt eosTokenId, Set<Integer> eosIds, boolean addsBos, boolean addsEos) {
+        this.hf = hf;
+        this.vocab = vocab;
+        this.source = source;
+        this.dir = dir;
+        this.bosId = bosId;
+        this.eosTokenId = eosTokenId;
+        this.eosIds = eosIds;
+        this.addsBos = addsBos;
+        this.addsEos = addsEos;
+    }
+
+    /**
+     * Loads the tokenizer of a HuggingFace model (or tokenizer-only) directory: tokenizer.json when
+     * present, else vocab.json + merges.txt (GPT-2 / Qwen2 byte-level BPE).
+     *
+     * @throws Peft4jException when the directory has no usable tokenizer files or they are malformed
+     */
+    public static Tokenizer load(Path modelDir) {
+        Objects.requireNonNull(modelDir, "modelDir");
+        if (!Files.isDirectory(modelDir)) {
+            throw new Peft4jException("tokenizer directory " + modelDir + " does not exist or is not a "
+                    + "directory; pass the folder that holds tokenizer.json (or vocab.json + merges.txt)");
+        }
+        TokenizerSpec spec = TokenizerSpec.read(modelDir);
+        Path tokenizerJson = modelDir.resolve("tokenizer.json");
+        Path vocabJson = modelDir.resolve("vocab.json");
+        Path mergesTxt = modelDir.resolve("merges.txt");
+
+        String json;
+        JsonNode tree;
+        Source source;
+        if (Files.isRegularFile(tokenizerJson)) {
+            try {
+                json = Files.readString(tokenizerJson, StandardCharsets.UTF_8);
+                tree = TokenizerSpec.JSON.readTree(json);
+            } catch (IOException e) {
+                throw new Peft4jException("cannot read " + tokenizerJson + " as JSON: " + e.getMessage()
+                        + "; re-download the file or delete it to fall back to vocab.json + merges.txt", e);
+            }
+            source = Source.TOKENIZER_JSON;
+        } else if (Files.isRegularFile(vocabJson) && Files.isRegularFile(mergesTxt)) {
+            ByteLevelBpe.Family family = ByteLevelBpe.Family.detect(spec, modelDir);
+            ObjectNode built = ByteLevelBpe.build(modelDir, family, spec);
+            try {
+                json = TokenizerSpec.JSON.writeValueAsString(built);
+            } catch (IOException e) {
+                throw new Peft4jException("cannot serialise the tokenizer assembled from " + vocabJson, e);
+            }
+            tree = built;
+            source = family == ByteLevelBpe.Family.QWEN2 ? Source.QWEN2_VOCAB_MERGES : Source.GPT2_VOCAB_MERGES;
+        } else {
+            throw new Peft4jException("no tokenizer in " + modelDir + ": looked for tokenizer.json, or "
+                    + "vocab.json together with merges.txt; found " + listing(modelDir) + ". Fix: copy the "
+                    + "tokenizer files from the model's HuggingFace repository, or in Python run "
+                    + "AutoTokenizer.from_pretrained(<model>).save_pretrained(\"" + modelDir + "\")");
+        }
+
+        Vocab vocab = Vocab.of(tree, source == Source.TOKENIZER_JSON ? tokenizerJson.toString() : vocabJson.toString());
+        HuggingFaceTokenizer hf;
+        try {
+            hf = HuggingFaceTokenizer.newInstance(
+                    new ByteArrayInputStream(json.getBytes(StandardCharsets.UTF_8)), DJL_OPTIONS);
+        } catch (IOException | RuntimeException e) {
+            throw new Peft4jException("HuggingFace tokenizers rejected the tokenizer of " + modelDir + " ("
+                    + source + "): " + e.getMessage(), e);
+        }
+        try {
+            return withSpecials(hf, vocab, source, modelDir, spec, tree);
+        } catch (RuntimeException e) {
+            hf.close();
+            throw e;
+        }
+    }
+
+    private static Tokenizer withSpecials(HuggingFaceTokenizer hf, Vocab vocab, Source source, Path dir,
+                                          TokenizerSpec spec, JsonNode tree) {
+        Template template = Template.of(tree.path("post_processor"));
+
+        // BOS: the tokenizer's bos_token; else the model's bos_token_id; else the template's prefix.
+        OptionalInt bos = idOfText(vocab, spec.specialToken("bos_token"));
+        if (bos.isEmpty()) bos = first(spec.generationIds("bos_token_id"));
+        if (bos.isEmpty()) bos = template.prefix;
+
+        OptionalInt eosToken = idOfText(vocab, spec.specialToken("eos_token"));
+        LinkedHashSet<Integer> eos = new LinkedHashSet<>(spec.generationIds("eos_token_id"));
+        eosToken.ifPresent(eos::add);
+        if (eosToken.isEmpty()) eosToken = first(new ArrayList<>(eos));
+        if (eosToken.isEmpty()) eosToken = template.suffix;
+
+        // add_bos_token: explicit config flag; else the class's transformers default; else whatever
+        // tokenizer.json's post-processor template does. Same for EOS (no class adds EOS by default).
+        boolean addBos = spec.flag("add_bos_token").orElseGet(() ->
+                spec.tokenizerClass().map(BOS_BY_DEFAULT::contains).orElse(false) || template.prefix.isPresent());
+        boolean addEos = spec.flag("add_eos_token").orElseGet(template.suffix::isPresent);
+
+        return new Tokenizer(hf, vocab, source, dir, bos, eosToken, Collections.unmodifiableSet(eos),
+                addBos && bos.isPresent(), addEos && eosToken.isPresent());
+    }
+
+    // ---------------------------------------------------------------- encoding and decoding
+
+    /** Token ids of text without any special tokens (HF {@code encode(text, add_special_tokens=False)}). */
+    public int[] encode(String text) {
+        Objects.requireNonNull(text, "text");
+        return toInts(hf.encode(text, false, false).getIds());
+    }
+
+    /**
+     * Token ids of many texts at once, without special tokens; the native library encodes them in
+     * parallel. Same result as calling {@link #encode(String)} on each.
+     */
+    public List<int[]> encodeBatch(List<String> texts) {
+        String[] array = texts.toArray(String[]::new);
+        for (int i = 0; i < array.length; i++) Objects.requireNonNull(array[i], "texts[" + i + "]");
+        if (array.length == 0) return List.of();
+        ai.djl.huggingface.tokenizers.Encoding[] encodings = hf.batchEncode(array, false, false);
+        List<int[]> out = new ArrayList<>(encodings.length);
+        for (ai.djl.huggingface.tokenizers.Encoding e : encodings) out.add(toInts(e.getIds()));
+        return out;
+    }
+
+    private static int[] toInts(long[] ids) {
+        int[] out = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) out[i] = (int) ids[i];
+        return out;
+    }
+
+    /** Token ids of text with BOS prepended / EOS appended as the tokenizer config asks ({@link #addsBos()}). */
+    public int[] encodeWithSpecial(String text) {
+        int[] raw = encode(text);
+        int head = addsBos ? 1 : 0;
+        int[] out = new int[head + raw.length + (addsEos ? 1 : 0)];
+        if (addsBos) out[0] = bosId.getAsInt();
+        System.arraycopy(raw, 0, out, head, raw.length);
+        if (addsEos) out[out.length - 1] = eosTokenId.getAsInt();
+        return out;
+    }
+
+    /** Text of ids, skipping special tokens (BOS, EOS, chat markers). */
+    public String decode(int[] ids) {
+        return decode(ids, true);
+    }
+
+    /**
+     * Text of ids. Ids the tokenizer does not know (e.g. a model's padded vocabulary rows) are
+     * dropped, as HuggingFace does.
+     *
+     * @param skipSpecial whether special added tokens are left out of the text
+     */
+    public String decode(int[] ids, boolean skipSpecial) {
+        return decode(ids, 0, ids.length, skipSpecial);
+    }
+
+    private String decode(int[] ids, int from, int to, boolean skipSpecial) {
+        long[] l = new long[to - from];
+        for (int i = from; i < to; i++) {
+            if (ids[i] < 0) throw new IllegalArgumentException("token id must be >= 0 (got " + ids[i]
+                    + " at index " + i + ")");
+            l[i - from] = ids[i];
+        }
+        return hf.decode(l, skipSpecial);
+    }
+
+    // ---------------------------------------------------------------- vocabulary and special tokens
+
+    /** Size of the id space: model vocabulary plus added tokens (highest id + 1; HF {@code len(tokenizer)}). */
+    public int vocabSize() { return vocab.size(); }
+
+    /**
+     * The raw token string of an id as stored in the vocabulary (e.g. "Ġthe" for byte-level BPE,
+     * "▁the" for SentencePiece, "&lt;s&gt;"), like HF {@code convert_ids_to_tokens}.
+     *
+     * @throws IllegalArgumentException when no token has this id
+     */
+    public String tokenText(int id) {
+        String t = vocab.token(id);
+        if (t == null) {
+            throw new IllegalArgumentException("no token with id " + id + " (vocabulary size " + vocabSize()
+                    + ", tokenizer of " + dir + ")");
+        }
+        return t;
+    }
+
+    /** The id of an exact raw token string (as {@link #tokenText} returns it), if the vocabulary has it. */
+    public OptionalInt idOf(String token) {
+        Integer id = vocab.id(Objects.requireNonNull(token, "token"));
+        return id == null ? OptionalInt.empty() : OptionalInt.of(id);
+    }
+
+    /** Whether id is a special added token (skipped by {@link #decode(int[])}). */
+    public boolean isSpecial(int id) { return vocab.isSpecial(id); }
+
+    /** The beginning-of-sequence id: the tokenizer's bos_token, else the model config's bos_token_id. */
+    public OptionalInt bosId() { return bosId; }
+
+    /** Ids that end generation: generation_config.json eos_token_id (int or list) plus the tokenizer's eos_token. */
+    public Set<Integer> eosIds() { return eosIds; }
+
+    /** Whether {@link #encodeWithSpecial} prepends {@link #bosId()}. */
+    public boolean addsBos() { return addsBos; }
+
+    /** Whether {@link #encodeWithSpecial} appends the tokenizer's EOS. */
+    public boolean addsEos() { return addsEos; }
+
+    /** Which files the tokenizer was built from. */
+    public Source source() { return source; }
+
+    @Override
+    public String toString() {
+        return "Tokenizer[" + dir + ", " + source + ", vocab " + vocabSize() + ", bos " + bosId + ", eos " + eosIds
+                + ", addsBos " + addsBos + "]";
+    }
+
+    /** Frees the native tokenizer; the instance (and its streams) must not be used afterwards. */
+    @Override
+    public void close() { hf.close(); }
+
+    // ---------------------------------------------------------------- streaming
+
+    /** A streaming decoder that skips special tokens. */
+    public Stream newStream() { return new Stream(true); }
+
+    /** A streaming decoder; skipSpecial as in {@link #decode(int[], boolean)}. */
+    public Stream newStream(boolean skipSpecial) { return new Stream(skipSpecial); }
+
+    /**
+     * Incremental detokenizer for generation: push ids as they are sampled and print what comes
+     * back. The concatenation of all push() results and flush() equals decode(all ids).
+     *
+     * <p>Each push decodes a short window of recent ids twice - up to the last emitted position and
+     * up to the end - and returns the difference, as text-generation-inference's decoder does.
+     * Decoding a window (rather than all ids) keeps a step O(window); decoding from a few ids back
+     * (rather than only the new id) keeps context-dependent rules right, like SentencePiece's
+     * dropped leading space and bytes split across byte-fallback tokens. While the window's text
+     * ends in U+FFFD (an incomplete UTF-8 sequence), nothing is emitted: the next id may complete
+     * the character. flush() emits whatever is held back. Not thread-safe.
+     */
+    public final class Stream {
+        private final boolean skipSpecial;
+        private int[] ids = new int[64];
+        private int n;             // ids pushed
+        private int prefixStart;   // window start: ids[prefixStart, readEnd) were decoded and emitted
+        private int readEnd;
+        private final StringBuilder emitted = new StringBuilder();
+
+        private Stream(boolean skipSpecial) { this.skipSpecial = skipSpecial; }
+
+        /** Adds one id; returns the newly completed text (possibly empty). */
+        public String push(int id) {
+            if (id < 0) throw new IllegalArgumentException("token id must be >= 0 (got " + id + ")");
+            if (n == ids.length) ids = Arrays.copyOf(ids, n * 2);
+            ids[n++] = id;
+            String before = decode(ids, prefixStart, readEnd, skipSpecial);
+            String after = decode(ids, prefixStart, n, skipSpecial);
+            if (after.length() > before.length() && after.startsWith(before) && !after.endsWith("\uFFFD")) {
+                String delta = after.substring(before.length());
+                prefixStart = readEnd;
+                readEnd = n;
+                emitted.append(delta);
+                return delta;
+            }
+            return "";
+        }
+
+        /** Returns the text still held back (e.g. a trailing incomplete character); call once generation ends. */
+        public String flush() {
+            if (readEnd == n) return "";
+            // The whole decode is the ground truth; the window diff only serves if it ever disagreed.
+            String all = decode(ids, 0, n, skipSpecial);
+            String delta;
+            if (all.startsWith(emitted.toString())) {
+                delta = all.substring(emitted.length());
+            } else {
+                String before = decode(ids, prefixStart, readEnd, skipSpecial);
+                String after = decode(ids, prefixStart, n, skipSpecial);
+                delta = after.startsWith(before) ? after.substring(before.length()) : after;
+            }
+            prefixStart = readEnd;
+            readEnd = n;
+            emitted.append(delta);
+            return delta;
+        }
+
+        /** All ids pushed so far. */
+        public int[] ids() { return Arrays.copyOf(ids, n); }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static OptionalInt idOfText(Vocab vocab, Optional<String> text) {
+        if (text.isEmpty()) return OptionalInt.empty();
+        Integer id = vocab.id(text.get());
+        return id == null ? OptionalInt.empty() : OptionalInt.of(id);
+    }
+
+    private static OptionalInt first(List<Integer> ids) {
+        return ids.isEmpty() ? OptionalInt.empty() : OptionalInt.of(ids.get(0));
+    }
+
+    private static String listing(Path dir) {
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            List<String> names = files.map(p -> p.getFileName().toString()).sorted().toList();
+            return names.isEmpty() ? "an empty directory" : names.toString();
+        } catch (IOException e) {
+            return "(unreadable: " + e.getMessage() + ")";
+        }
+    }
+
+    /**
+     * The special tokens a tokenizer.json TemplateProcessing post-processor puts around a single
+     * sequence ("single": [SpecialToken, Sequence, SpecialToken]); also looked for inside a
+     * post-processor Sequence. Empty when the post-processor adds nothing.
+     */
+    private record Template(OptionalInt prefix, OptionalInt suffix) {
+        static Template of(JsonNode pp) {
+            if ("Sequence".equals(pp.path("type").asText())) {
+                for (JsonNode p : pp.path("processors")) {
+                    Template t = of(p);
+                    if (t.prefix.isPresent() || t.suffix.isPresent()) return t;
+                }
+                return new Template(OptionalInt.empty(), OptionalInt.empty());
+            }
+            if (!"TemplateProcessing".equals(pp.path("type").asText())) {
+                return new Template(OptionalInt.empty(), OptionalInt.empty());
+            }
+            JsonNode single = pp.path("single");
+            OptionalInt prefix = OptionalInt.empty();
+            OptionalInt suffix = OptionalInt.empty();
+            boolean seenSequence = false;
+            for (JsonNode piece : single) {
+                if (piece.has("Sequence")) {
+                    seenSequence = true;
+                } else if (piece.has("SpecialToken")) {
+                    OptionalInt id = specialId(pp, piece.path("SpecialToken").path("id").asText());
+                    if (!seenSequence && prefix.isEmpty()) prefix = id;
+                    else if (seenSequence) suffix = id;
+                }
+            }
+            return new Template(prefix, suffix);
+        }
+
+        private static OptionalInt specialId(JsonNode pp, String name) {
+            JsonNode ids = pp.path("special_tokens").path(name).path("ids");
+            return ids.isArray() && ids.size() == 1 ? OptionalInt.of(ids.get(0).asInt()) : OptionalInt.empty();
+        }
+    }
+}

@@ -1,0 +1,210 @@
+/*
+ * Kernels: the non-GEMM building blocks of a transformer forward pass, vectorised with the
+ * Vector API. Argument order everywhere: outputs first, then inputs, then sizes. Every kernel
+ * has a scalar twin in KernelsScalar with the same signature; the tests hold them equal.
+ *
+ * Shapes use one alphabet: B batch, T time, C channels, NH heads, KVH key/value heads,
+ * HS head size, V vocabulary. Matrices are row-major float[]; "rows" is the flattened B*T.
+ */
+package dev.peft4j.kernels;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+public final class Kernels {
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final int L = S.length();
+    private static final float SQRT_2_OVER_PI = (float) Math.sqrt(2.0 / Math.PI);
+
+    private Kernels() {}
+
+    /** out[r,:] = x[r,:] / sqrt(mean(x[r,:]²) + eps) * w   (RMSNorm; out may alias x). x: (rows, C). */
+    public static void rmsnorm(float[] out, float[] x, float[] w, int rows, int C, float eps) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * C;
+            float ss = sumSquares(x, o, C);
+            float inv = (float) (1.0 / Math.sqrt(ss / C + eps));
+            int i = 0;
+            for (int up = S.loopBound(C); i < up; i += L) {
+                FloatVector.fromArray(S, x, o + i).mul(inv).mul(FloatVector.fromArray(S, w, i)).intoArray(out, o + i);
+            }
+            for (; i < C; i++) out[o + i] = x[o + i] * inv * w[i];
+        }
+    }
+
+    /** out[r,:] = (x[r,:] - mean) / sqrt(var + eps) * w + b   (LayerNorm, biased variance). x: (rows, C). */
+    public static void layernorm(float[] out, float[] x, float[] w, float[] b, int rows, int C, float eps) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * C;
+            float mean = sum(x, o, C) / C;
+            FloatVector vm = FloatVector.broadcast(S, mean), acc = FloatVector.zero(S);
+            int i = 0;
+            for (int up = S.loopBound(C); i < up; i += L) {
+                FloatVector d = FloatVector.fromArray(S, x, o + i).sub(vm);
+                acc = d.fma(d, acc);
+            }
+            float var = acc.reduceLanes(VectorOperators.ADD);
+            for (; i < C; i++) { float d = x[o + i] - mean; var += d * d; }
+            var /= C;
+            float inv = (float) (1.0 / Math.sqrt(var + eps));
+            i = 0;
+            for (int up = S.loopBound(C); i < up; i += L) {
+                FloatVector.fromArray(S, x, o + i).sub(vm).mul(inv).mul(FloatVector.fromArray(S, w, i))
+                        .add(FloatVector.fromArray(S, b, i)).intoArray(out, o + i);
+            }
+            for (; i < C; i++) out[o + i] = (x[o + i] - mean) * inv * w[i] + b[i];
+        }
+    }
+
+    /**
+     * Rotary embedding in place, HF "rotate_half" layout: within each head, element i pairs with
+     * i + HS/2. x: (rows, NH*HS); pos[r] is the position of row r; cos/sin: (maxPos, HS/2).
+     */
+    public static void rope(float[] x, int[] pos, float[] cos, float[] sin, int rows, int NH, int HS) {
+        int half = HS / 2;
+        for (int r = 0; r < rows; r++) {
+            int t = pos[r] * half;
+            for (int h = 0; h < NH; h++) {
+                int o = (r * NH + h) * HS;
+                int i = 0;
+                for (int up = S.loopBound(half); i < up; i += L) {
+                    FloatVector x1 = FloatVector.fromArray(S, x, o + i), x2 = FloatVector.fromArray(S, x, o + half + i);
+                    FloatVector c = FloatVector.fromArray(S, cos, t + i), s = FloatVector.fromArray(S, sin, t + i);
+                    x1.mul(c).sub(x2.mul(s)).intoArray(x, o + i);
+                    x2.mul(c).add(x1.mul(s)).intoArray(x, o + half + i);
+                }
+                for (; i < half; i++) {
+                    float x1 = x[o + i], x2 = x[o + half + i], c = cos[t + i], s = sin[t + i];
+                    x[o + i] = x1 * c - x2 * s;
+                    x[o + half + i] = x2 * c + x1 * s;
+                }
+            }
+        }
+    }
+
+    /** out = silu(gate) * up = gate / (1 + e^-gate) * up   (SwiGLU; out may alias gate). */
+    public static void swiglu(float[] out, float[] gate, float[] up, int n) {
+        int i = 0;
+        for (int bound = S.loopBound(n); i < bound; i += L) {
+            FloatVector g = FloatVector.fromArray(S, gate, i);
+            FloatVector sig = g.neg().lanewise(VectorOperators.EXP).add(1f);
+            g.div(sig).mul(FloatVector.fromArray(S, up, i)).intoArray(out, i);
+        }
+        for (; i < n; i++) out[i] = (float) (gate[i] / (1.0 + Math.exp(-gate[i]))) * up[i];
+    }
+
+    /** out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))   (GPT-2's gelu_new; out may alias x). */
+    public static void geluTanh(float[] out, float[] x, int n) {
+        int i = 0;
+        for (int bound = S.loopBound(n); i < bound; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, i);
+            FloatVector inner = v.mul(v).mul(v).mul(0.044715f).add(v).mul(SQRT_2_OVER_PI);
+            v.mul(0.5f).mul(inner.lanewise(VectorOperators.TANH).add(1f)).intoArray(out, i);
+        }
+        for (; i < n; i++) {
+            float v = x[i];
+            out[i] = (float) (0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v))));
+        }
+    }
+
+    /** Softmax in place over x[off, off+n). */
+    public static void softmax(float[] x, int off, int n) {
+        FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) vmax = vmax.max(FloatVector.fromArray(S, x, off + i));
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) max = Math.max(max, x[off + i]);
+        FloatVector vm = FloatVector.broadcast(S, max), vsum = FloatVector.zero(S);
+        i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) {
+            FloatVector e = FloatVector.fromArray(S, x, off + i).sub(vm).lanewise(VectorOperators.EXP);
+            e.intoArray(x, off + i);
+            vsum = vsum.add(e);
+        }
+        float sum = vsum.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) { float e = (float) Math.exp(x[off + i] - max); x[off + i] = e; sum += e; }
+        float inv = 1f / sum;
+        i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) FloatVector.fromArray(S, x, off + i).mul(inv).intoArray(x, off + i);
+        for (; i < n; i++) x[off + i] *= inv;
+    }
+
+    /** y[off..] += a · x[off..] over n elements. */
+    public static void axpy(float[] y, int yOff, float a, float[] x, int xOff, int n) {
+        FloatVector va = FloatVector.broadcast(S, a);
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) {
+            FloatVector.fromArray(S, x, xOff + i).fma(va, FloatVector.fromArray(S, y, yOff + i)).intoArray(y, yOff + i);
+        }
+        for (; i < n; i++) y[yOff + i] += a * x[xOff + i];
+    }
+
+    /** y += x elementwise over n elements (residual add). */
+    public static void add(float[] y, float[] x, int n) {
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) {
+            FloatVector.fromArray(S, y, i).add(FloatVector.fromArray(S, x, i)).intoArray(y, i);
+        }
+        for (; i < n; i++) y[i] += x[i];
+    }
+
+    /** out[r, :] += bias for each of rows rows of width n. */
+    public static void addBias(float[] out, float[] bias, int rows, int n) {
+        for (int r = 0; r < rows; r++) axpy(out, r * n, 1f, bias, 0, n);
+    }
+
+    /**
+     * Causal attention with grouped-query heads over a key/value cache.
+     * q:   (B, T, NH, HS)         queries of the T new positions, RoPE already applied
+     * k,v: (B, KVH, maxT, HS)     the cache, already holding the T new keys/values at [start, start+T)
+     * out: (B, T, NH, HS)
+     * Query t of batch b sits at cache index start+t and sees keys [pad[b], start+t] (pad[b] = number of
+     * left-padding slots of row b; pad may be null), and with a sliding window W > 0 (Mistral) only the
+     * last W of those. Query head h reads KV head h / (NH/KVH).
+     */
+    public static void attention(float[] out, float[] q, float[] k, float[] v, int[] pad,
+                                 int B, int T, int NH, int KVH, int HS, int maxT, int start, int window) {
+        float scale = (float) (1.0 / Math.sqrt(HS));
+        int group = NH / KVH;
+        Parallel.forEachChunk(B * NH, bh -> {
+            int b = bh / NH, h = bh % NH, kvh = h / group;
+            int first = pad == null ? 0 : pad[b];
+            float[] scores = ATT_SCRATCH.get();
+            if (scores.length < maxT) { scores = new float[maxT]; ATT_SCRATCH.set(scores); }
+            int kvBase = (b * KVH + kvh) * maxT * HS;
+            for (int t = 0; t < T; t++) {
+                int qo = ((b * T + t) * NH + h) * HS, last = start + t;
+                int from = window > 0 ? Math.max(first, last - window + 1) : first;
+                from = Math.min(from, last);   // a padding query sees only itself (its output is unused)
+                for (int j = from; j <= last; j++) scores[j] = Gemm.dot(q, qo, k, kvBase + j * HS, HS) * scale;
+                softmax(scores, from, last - from + 1);
+                java.util.Arrays.fill(out, qo, qo + HS, 0f);
+                for (int j = from; j <= last; j++) axpy(out, qo, scores[j], v, kvBase + j * HS, HS);
+            }
+        });
+    }
+
+    private static final ThreadLocal<float[]> ATT_SCRATCH = ThreadLocal.withInitial(() -> new float[256]);
+
+    private static float sum(float[] x, int off, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) acc = acc.add(FloatVector.fromArray(S, x, off + i));
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += x[off + i];
+        return s;
+    }
+
+    private static float sumSquares(float[] x, int off, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, off + i);
+            acc = v.fma(v, acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += x[off + i] * x[off + i];
+        return s;
+    }
+}

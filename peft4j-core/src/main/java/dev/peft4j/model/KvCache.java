@@ -1,0 +1,51 @@
+/*
+ * KvCache: keys and values of every layer for B sequences, laid out (B, KVH, capacity, HS) so one
+ * key is HS contiguous floats for the attention dot products. length() is the number of cache
+ * slots filled so far (the same for every row: shorter prompts are left-padded).
+ */
+package dev.peft4j.model;
+
+import dev.peft4j.Peft4jException;
+
+public final class KvCache {
+    final float[][] k, v;     // [layer] -> (B, KVH, capacity, HS)
+    final int batch, capacity, kvHeads, headDim;
+    private int length;
+
+    KvCache(int layers, int batch, int capacity, int kvHeads, int headDim) {
+        long perLayer = (long) batch * kvHeads * capacity * headDim;
+        if (perLayer > Integer.MAX_VALUE - 16)
+            throw new Peft4jException("KV cache of " + batch + " x " + capacity + " positions is too large for one array; "
+                    + "lower the batch size or --max-new-tokens");
+        this.k = new float[layers][(int) perLayer];
+        this.v = new float[layers][(int) perLayer];
+        this.batch = batch;
+        this.capacity = capacity;
+        this.kvHeads = kvHeads;
+        this.headDim = headDim;
+    }
+
+    public int length() { return length; }
+    public int capacity() { return capacity; }
+    public int batch() { return batch; }
+
+    /** Bytes held by this cache. */
+    public long bytes() { return 2L * k.length * k[0].length * Float.BYTES; }
+
+    void advance(int t) { length += t; }
+
+    /** Copies the new keys/values (B*T rows of KVH*HS) into slots [length, length+T) of layer l. */
+    void store(int l, float[] newK, float[] newV, int T) {
+        if (length + T > capacity)
+            throw new Peft4jException("KV cache full: " + length + " + " + T + " positions exceed its capacity "
+                    + capacity + "; create the cache with a larger capacity");
+        int HS = headDim, KVH = kvHeads;
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < T; t++)
+                for (int h = 0; h < KVH; h++) {
+                    int src = ((b * T + t) * KVH + h) * HS, dst = ((b * KVH + h) * capacity + length + t) * HS;
+                    System.arraycopy(newK, src, k[l], dst, HS);
+                    System.arraycopy(newV, src, v[l], dst, HS);
+                }
+    }
+}

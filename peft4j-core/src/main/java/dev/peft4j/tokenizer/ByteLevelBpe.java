@@ -153,12 +153,14 @@ final class ByteLevelBpe {
         for (int i = 0; i < lines.size(); i++) {
             String line = lines.get(i).strip();
             if (line.isEmpty() || (i == 0 && line.startsWith("#version"))) continue;
-            String[] pair = line.split("\\s+");
-            if (pair.length != 2) {
+            int sp = line.indexOf(' ');        // byte-level tokens never contain whitespace
+            String left = sp < 0 ? "" : line.substring(0, sp);
+            String right = sp < 0 ? "" : line.substring(sp + 1).strip();
+            if (left.isEmpty() || right.isEmpty() || right.chars().anyMatch(Character::isWhitespace)) {
                 throw new Peft4jException(file + " line " + (i + 1) + ": expected two tokens separated by a "
                         + "space (a BPE merge), found '" + line + "'");
             }
-            merges.addArray().add(pair[0]).add(pair[1]);
+            merges.addArray().add(left).add(right);
         }
         return merges;
     }

@@ -1,7 +1,36 @@
+/*
+ * peft4j command line: `peft4j <command> --help` for each command's options. Errors that peft4j
+ * raises on purpose (bad files, bad options) print as one message without a stack trace; set
+ * PEFT4J_DEBUG=1 to see the trace.
+ */
 package dev.peft4j.cli;
 
-public final class Main {
+import dev.peft4j.Peft4jException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+@Command(name = "peft4j", mixinStandardHelpOptions = true, version = "peft4j 0.1.0",
+        description = "Parameter-efficient fine-tuning of LLMs in pure Java, CPU first.",
+        subcommands = {GenerateCommand.class, InspectCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Override public void run() { spec.commandLine().usage(System.out); }
+
     public static void main(String[] args) {
-        System.out.println("peft4j");
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI and returns the exit code (used by tests). */
+    public static int run(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            if (ex instanceof Peft4jException && System.getenv("PEFT4J_DEBUG") == null) {
+                cmd.getErr().println("error: " + ex.getMessage());
+                return 2;
+            }
+            throw ex;
+        });
+        return cl.execute(args);
     }
 }

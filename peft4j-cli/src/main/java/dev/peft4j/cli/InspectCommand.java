@@ -1,0 +1,86 @@
+/*
+ * peft4j inspect: describe a model directory without loading its weights — architecture from
+ * config.json, parameter counts by dtype and memory footprint from the safetensors headers.
+ */
+package dev.peft4j.cli;
+
+import dev.peft4j.io.Checkpoint;
+import dev.peft4j.io.DType;
+import dev.peft4j.io.TensorInfo;
+import dev.peft4j.model.ModelConfig;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+        description = {"Describe a model directory: architecture, parameters by dtype, tensors, memory footprint.",
+                "Reads only config.json and the safetensors headers (fast even for large models).",
+                "Example: peft4j inspect ../shared/models/stories260K --tensors"})
+final class InspectCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "DIR", description = "Model directory (or a single .safetensors file).")
+    Path dir;
+
+    @Option(names = "--tensors", description = "List every tensor with dtype and shape.")
+    boolean listTensors;
+
+    @Override
+    public Integer call() {
+        ModelConfig c = ModelConfig.load(dir);
+        try (Checkpoint ckpt = Checkpoint.open(dir)) {
+            Map<DType, long[]> byDtype = new TreeMap<>();      // dtype -> {tensors, elements, bytes}
+            long params = 0;
+            for (String name : ckpt.names()) {
+                TensorInfo t = ckpt.info(name);
+                long[] acc = byDtype.computeIfAbsent(t.dtype(), d -> new long[3]);
+                acc[0]++;
+                acc[1] += t.numel();
+                acc[2] += t.byteSize();
+                params += t.numel();
+            }
+            System.out.printf("model        %s%n", dir);
+            System.out.printf("architecture %s (%s)%n", c.family().modelType, describe(c));
+            System.out.printf("parameters   %,d in %d tensors across %d file(s)%n", params, ckpt.names().size(), ckpt.files().size());
+            byDtype.forEach((d, a) -> System.out.printf("  %-5s %,15d params in %4d tensors, %s%n", d, a[1], a[0], bytes(a[2])));
+            long kvPerToken = 2L * c.numLayers() * c.numKvHeads() * c.headDim() * Float.BYTES;
+            System.out.printf("memory       on disk %s (memory-mapped); in memory after load %s (f32 weights)%n",
+                    bytes(ckpt.totalBytes()), bytes(params * Float.BYTES));
+            System.out.printf("             KV cache %s per token per sequence (%s for %d positions)%n",
+                    bytes(kvPerToken), bytes(kvPerToken * c.maxPositions()), c.maxPositions());
+            if (listTensors) {
+                System.out.println("tensors");
+                for (String name : ckpt.names()) {
+                    TensorInfo t = ckpt.info(name);
+                    System.out.printf("  %-60s %-5s %s%n", name, t.dtype(), Arrays.toString(t.shape()));
+                }
+            }
+        }
+        return 0;
+    }
+
+    private static String describe(ModelConfig c) {
+        StringBuilder s = new StringBuilder();
+        s.append(String.format("layers %d, hidden %d, heads %d", c.numLayers(), c.hiddenSize(), c.numHeads()));
+        if (c.numKvHeads() != c.numHeads()) s.append(String.format(" / %d kv (grouped-query)", c.numKvHeads()));
+        s.append(String.format(", head dim %d, mlp %d, vocab %d, context %d", c.headDim(), c.intermediateSize(),
+                c.vocabSize(), c.maxPositions()));
+        if (!c.isGpt2()) s.append(String.format(", rope theta %s", c.ropeTheta()));
+        if (c.ropeScaling() != null) s.append(", rope scaling ").append(c.ropeScaling().type()).append(" x").append(c.ropeScaling().factor());
+        if (c.qkvBias()) s.append(", q/k/v bias");
+        if (c.slidingWindow() > 0) s.append(", sliding window ").append(c.slidingWindow());
+        s.append(c.tieWordEmbeddings() ? ", tied embeddings" : ", separate lm_head");
+        s.append(", ").append(c.torchDtype());
+        return s.toString();
+    }
+
+    static String bytes(long b) {
+        if (b >= 1L << 30) return String.format("%.2f GiB", b / (double) (1L << 30));
+        if (b >= 1L << 20) return String.format("%.1f MiB", b / (double) (1L << 20));
+        if (b >= 1L << 10) return String.format("%.1f KiB", b / 1024.0);
+        return b + " B";
+    }
+}

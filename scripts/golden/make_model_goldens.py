@@ -10,7 +10,7 @@ For each tiny model (gpt2, llama, llama-tied, mistral, qwen2, llama-sharded) thi
 
 Constraints:
   * Needs only Debian's python3-torch (1.13) -- no transformers, no safetensors package. The reference
-    math below is written from scratch; it follows HF transformers' semantics, checked against
+    math (in golden_common.py, shared with make_lora_goldens.py) is written from scratch; it follows HF transformers' semantics, checked against
         models/llama/modeling_llama.py, models/mistral/modeling_mistral.py, models/qwen2/modeling_qwen2.py
           (rotate_half RoPE, repeat_kv head grouping, scaling head_dim**-0.5, RMSNorm, SwiGLU MLP,
            q/k/v bias only in Qwen2, head_dim taken from the config when present),
@@ -26,198 +26,19 @@ Shapes use the project alphabet: B batch, T time, C channels, NH heads, KVH kv h
 """
 import json
 import math
-import struct
-from pathlib import Path
+import sys
 
-import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-OUT_DIR = ROOT / "peft4j-core" / "src" / "test" / "resources" / "golden" / "models"
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+from golden_common import (F64, GOLDEN_DIR, ROOT, ST_NAME, assert_same_bits, gpt2_forward, layer_norm,  # noqa: E402
+                           gelu_tanh, llama3_scale, llama_forward, read_safetensors, write_json, write_safetensors)
+
+OUT_DIR = GOLDEN_DIR / "models"
 B, T = 2, 7
-F64 = torch.float64
 
-# ----------------------------------------------------------------------------------------------------
-# safetensors: 8-byte LE header length, JSON header, row-major LE data (format spec of huggingface/safetensors)
-
-ST_DTYPE = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}
-ST_NAME = {v: k for k, v in ST_DTYPE.items()}
-# each float type is moved as raw bits through a same-width int type (numpy has no bfloat16)
-BITS = {torch.float32: (torch.int32, "<i4"), torch.bfloat16: (torch.int16, "<i2"), torch.float16: (torch.int16, "<i2")}
-
-
-def raw_bytes(t):
-    int_dtype, np_le = BITS[t.dtype]
-    return t.contiguous().view(int_dtype).numpy().astype(np_le).tobytes()
-
-
-def write_safetensors(path, tensors):
-    """tensors: {name: torch tensor in its storage dtype}. Keys sorted, data laid out in key order."""
-    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name]
-        blob = raw_bytes(t)
-        header[name] = {"dtype": ST_NAME[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hjson += b" " * (-len(hjson) % 8)  # pad with spaces so the data starts 8-byte aligned
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hjson)))
-        f.write(hjson)
-        for blob in blobs:
-            f.write(blob)
-
-
-def read_safetensors(path):
-    """Our own reader, used only to check the writer: returns {name: tensor in storage dtype}."""
-    raw = Path(path).read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    assert n % 8 == 0, f"{path}: header length {n} not a multiple of 8"
-    header = json.loads(raw[8:8 + n].decode("utf-8"))
-    assert header.pop("__metadata__") == {"format": "pt"}, f"{path}: bad __metadata__"
-    data = raw[8 + n:]
-    out, spans = {}, []
-    for name, info in header.items():
-        dtype = ST_DTYPE[info["dtype"]]
-        a, b = info["data_offsets"]
-        int_dtype, np_le = BITS[dtype]
-        bits = np.frombuffer(data[a:b], dtype=np_le).astype(np_le[1:])  # LE -> native
-        t = torch.from_numpy(bits.copy()).view(dtype).reshape(info["shape"])
-        assert t.numel() * t.element_size() == b - a, f"{path}:{name}: size does not match shape"
-        out[name] = t
-        spans.append((a, b))
-    spans.sort()
-    assert spans[0][0] == 0 and spans[-1][1] == len(data), f"{path}: data section not covered exactly"
-    assert all(x[1] == y[0] for x, y in zip(spans, spans[1:])), f"{path}: gaps or overlaps in data_offsets"
-    return out
-
-
-def assert_same_bits(a, b, what):
-    assert a.keys() == b.keys(), f"{what}: keys differ: {sorted(a.keys() ^ b.keys())}"
-    for k in a:
-        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, f"{what}:{k}: dtype/shape differ"
-        assert torch.equal(a[k].view(BITS[a[k].dtype][0]), b[k].view(BITS[b[k].dtype][0])), f"{what}:{k}: bits differ"
-
-
-# ----------------------------------------------------------------------------------------------------
-# reference math (float64)
-
-def rms_norm(x, w, eps):
-    # x * rsqrt(mean(x^2) + eps) * w    (LlamaRMSNorm)
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
-
-
-def layer_norm(x, w, b, eps):
-    mu = x.mean(-1, keepdim=True)
-    var = (x - mu).pow(2).mean(-1, keepdim=True)  # biased variance, as nn.LayerNorm
-    return (x - mu) / torch.sqrt(var + eps) * w + b
-
-
-def gelu_tanh(x):
-    # NewGELUActivation ("gelu_new"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
-
-
-def llama3_scale(inv_freq, rs):
-    """Llama 3.1 frequency scaling, as transformers' _compute_llama3_parameters. Returns (scaled, regimes)."""
-    factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
-    old_ctx = rs["original_max_position_embeddings"]
-    low_freq_wavelen, high_freq_wavelen = old_ctx / lo, old_ctx / hi
-    wavelen = 2 * math.pi / inv_freq
-    out = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)  # long waves: divide by factor
-    smooth = (old_ctx / wavelen - lo) / (hi - lo)
-    smoothed = (1 - smooth) * out / factor + smooth * out
-    medium = (wavelen >= high_freq_wavelen) & (wavelen <= low_freq_wavelen)  # in between: interpolate
-    out = torch.where(medium, smoothed, out)
-    regimes = ["divided" if w > low_freq_wavelen else "smoothed" if m else "kept"
-               for w, m in zip(wavelen.tolist(), medium.tolist())]
-    return out, regimes
-
-
-def rope_tables(cfg, HS, T):
-    """cos, sin: (T, HS) for positions 0..T-1, rotate_half layout (freqs repeated for both halves)."""
-    inv_freq = 1.0 / cfg["rope_theta"] ** (torch.arange(0, HS, 2, dtype=F64) / HS)  # (HS/2,)
-    rs = cfg.get("rope_scaling")
-    if rs is not None:
-        assert rs["rope_type"] == "llama3", rs
-        inv_freq, _ = llama3_scale(inv_freq, rs)
-    freqs = torch.outer(torch.arange(T, dtype=F64), inv_freq)  # (T, HS/2)
-    emb = torch.cat([freqs, freqs], dim=-1)  # (T, HS)
-    return emb.cos(), emb.sin()
-
-
-def rotate_half(x):
-    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
-    return torch.cat([-x2, x1], dim=-1)
-
-
-def causal_attention(q, k, v):
-    # q: (B, NH, T, HS), k/v: (B, NH, T, HS) -> (B, T, NH*HS); softmax in float64
-    Bq, NH, Tq, HS = q.shape
-    att = (q @ k.transpose(-2, -1)) * HS ** -0.5  # (B, NH, T, T)
-    mask = torch.ones(Tq, Tq, dtype=torch.bool).tril()
-    att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
-    y = att @ v  # (B, NH, T, HS)
-    return y.transpose(1, 2).reshape(Bq, Tq, NH * HS)
-
-
-def llama_forward(cfg, W, ids):
-    """Llama / Mistral / Qwen2 decoder. W: {name: float64 tensor}; ids: (B, T) -> logits (B, T, V)."""
-    C, NH, KVH = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
-    HS = cfg.get("head_dim") or C // NH
-    eps = cfg["rms_norm_eps"]
-    Bx, Tx = ids.shape
-    cos, sin = rope_tables(cfg, HS, Tx)  # (T, HS)
-
-    def lin(x, name):  # nn.Linear: x @ W^T (+ b)
-        y = x @ W[name + ".weight"].T
-        return y + W[name + ".bias"] if name + ".bias" in W else y
-
-    x = W["model.embed_tokens.weight"][ids]  # (B, T, C)
-    for l in range(cfg["num_hidden_layers"]):
-        p = f"model.layers.{l}."
-        h = rms_norm(x, W[p + "input_layernorm.weight"], eps)
-        q = lin(h, p + "self_attn.q_proj").view(Bx, Tx, NH, HS).transpose(1, 2)  # (B, NH, T, HS)
-        k = lin(h, p + "self_attn.k_proj").view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
-        v = lin(h, p + "self_attn.v_proj").view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        # repeat_kv: query head j uses kv head j // (NH / KVH)
-        k = k.repeat_interleave(NH // KVH, dim=1)  # (B, NH, T, HS)
-        v = v.repeat_interleave(NH // KVH, dim=1)
-        x = x + lin(causal_attention(q, k, v), p + "self_attn.o_proj")  # (B, T, C)
-        h = rms_norm(x, W[p + "post_attention_layernorm.weight"], eps)
-        g = lin(h, p + "mlp.gate_proj")  # (B, T, I)
-        x = x + lin(g * torch.sigmoid(g) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")  # SwiGLU
-    x = rms_norm(x, W["model.norm.weight"], eps)
-    head = W["model.embed_tokens.weight"] if cfg["tie_word_embeddings"] else W["lm_head.weight"]
-    return x @ head.T  # (B, T, V)
-
-
-def gpt2_forward(cfg, W, ids):
-    """GPT2LMHeadModel. Conv1D weights are [in, out]: y = x @ W + b. Tied head (wte)."""
-    C, NH, eps = cfg["n_embd"], cfg["n_head"], cfg["layer_norm_epsilon"]
-    HS = C // NH
-    Bx, Tx = ids.shape
-
-    def conv1d(x, name):
-        return x @ W[name + ".weight"] + W[name + ".bias"]
-
-    def ln(x, name):
-        return layer_norm(x, W[name + ".weight"], W[name + ".bias"], eps)
-
-    x = W["transformer.wte.weight"][ids] + W["transformer.wpe.weight"][:Tx]  # (B, T, C)
-    for l in range(cfg["n_layer"]):
-        p = f"transformer.h.{l}."
-        qkv = conv1d(ln(x, p + "ln_1"), p + "attn.c_attn")  # (B, T, 3C)
-        q, k, v = (t.view(Bx, Tx, NH, HS).transpose(1, 2) for t in qkv.split(C, dim=-1))  # (B, NH, T, HS)
-        x = x + conv1d(causal_attention(q, k, v), p + "attn.c_proj")
-        m = gelu_tanh(conv1d(ln(x, p + "ln_2"), p + "mlp.c_fc"))  # (B, T, 4C)
-        x = x + conv1d(m, p + "mlp.c_proj")
-    x = ln(x, "transformer.ln_f")
-    return x @ W["transformer.wte.weight"].T  # (B, T, V)
-
+# The safetensors writer/reader and the float64 reference math (RMSNorm, LayerNorm, tanh-GELU, llama3 RoPE
+# scaling, rotate_half RoPE, causal attention, llama_forward, gpt2_forward) live in golden_common.py.
 
 # ----------------------------------------------------------------------------------------------------
 # weights: std 0.05-0.1 for matrices, 1 + 0.1 randn for norm gains, non-zero biases
@@ -345,10 +166,6 @@ MODELS = [
 
 
 # ----------------------------------------------------------------------------------------------------
-
-def write_json(path, obj):
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
 
 def write_expected(path, description, ids, logits):
     # one line per (b, t) row of V logits, 7 significant digits

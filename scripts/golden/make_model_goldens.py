@@ -10,7 +10,8 @@ For each tiny model (gpt2, llama, llama-tied, mistral, qwen2, llama-sharded) thi
 
 Constraints:
   * Needs only Debian's python3-torch (1.13) -- no transformers, no safetensors package. The reference
-    math (in golden_common.py, shared with make_lora_goldens.py) is written from scratch; it follows HF transformers' semantics, checked against
+    math (in golden_common.py, shared with make_lora_goldens.py) is written from scratch; it follows HF
+    transformers' semantics, checked against
         models/llama/modeling_llama.py, models/mistral/modeling_mistral.py, models/qwen2/modeling_qwen2.py
           (rotate_half RoPE, repeat_kv head grouping, scaling head_dim**-0.5, RMSNorm, SwiGLU MLP,
            q/k/v bias only in Qwen2, head_dim taken from the config when present),

@@ -40,9 +40,16 @@ public final class Parallel {
         old.shutdown();
     }
 
-    /** Runs body(chunk) for chunk in [0, chunks) spread over the pool; blocks until all finish. */
+    /** True on a thread that is already running a chunk: nested calls then run sequentially. */
+    private static final ThreadLocal<Boolean> INSIDE = ThreadLocal.withInitial(() -> false);
+
+    /**
+     * Runs body(chunk) for chunk in [0, chunks) spread over the pool; blocks until all finish.
+     * Called from inside a chunk (a GEMM inside a per-head loop), it runs inline: no nested fork,
+     * so a small pool can never deadlock waiting on itself.
+     */
     public static void forEachChunk(int chunks, IntConsumer body) {
-        if (chunks <= 1 || threads == 1) {
+        if (chunks <= 1 || threads == 1 || INSIDE.get()) {
             for (int c = 0; c < chunks; c++) body.accept(c);
             return;
         }
@@ -51,7 +58,12 @@ public final class Parallel {
         // down by another process does not hold the whole call back.
         AtomicInteger next = new AtomicInteger();
         Runnable worker = () -> {
-            for (int c = next.getAndIncrement(); c < chunks; c = next.getAndIncrement()) body.accept(c);
+            INSIDE.set(true);
+            try {
+                for (int c = next.getAndIncrement(); c < chunks; c = next.getAndIncrement()) body.accept(c);
+            } finally {
+                INSIDE.set(false);
+            }
         };
         Future<?>[] futures = new Future<?>[t - 1];
         for (int w = 1; w < t; w++) futures[w - 1] = pool.submit(worker);

@@ -1,11 +1,16 @@
 /*
- * CausalLM: what every supported architecture offers — a batched forward pass over a KV cache
- * returning next-token logits. Implementations are not thread-safe (one forward at a time);
- * they parallelise internally over the Parallel pool.
+ * CausalLM: what every supported architecture offers — a batched forward pass returning logits,
+ * differentiable when given a Tape (training), over a KV cache when given one (generation), and
+ * the list of its linear layers by module name (what LoRA attaches to). Implementations are not
+ * thread-safe (one forward at a time); they parallelise internally over the Parallel pool.
  */
 package dev.peft4j.model;
 
+import dev.peft4j.autograd.Tape;
+import dev.peft4j.autograd.Tensor;
+import dev.peft4j.nn.Linear;
 import java.nio.file.Path;
+import java.util.List;
 
 public sealed interface CausalLM permits Llama, Gpt2 {
     ModelConfig config();
@@ -14,14 +19,31 @@ public sealed interface CausalLM permits Llama, Gpt2 {
     KvCache newCache(int batch, int capacity);
 
     /**
-     * Runs T new positions of B sequences through the model, appending their keys/values to the cache.
-     * tokens: (B, T) row-major; pad: number of left-padding slots per row (null: none), counted from
-     * the start of the cache. Returns logits (B, T, V), or (B, V) for the last position when lastOnly.
+     * Runs T positions of B sequences. tokens: (B, T) row-major.
+     * tape: records the backward (training) or null. cache: null for whole sequences (training,
+     * evaluation), or a KV cache the new keys/values are appended to (generation; no tape then).
+     * pad: left-padding slots per row, counted from the start of the cache (null: none).
+     * Returns logits (B*T, V), or (B, V) for each row's last position when lastOnly.
      */
-    float[] forward(int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly);
+    Tensor forward(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly);
+
+    /** Inference convenience: logits as a plain array. */
+    default float[] forward(int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
+        return forward(null, tokens, B, T, cache, pad, lastOnly).data;
+    }
+
+    /** Every linear layer, in module order, the output head (named "lm_head") last. */
+    List<Linear> linears();
+
+    /** Every distinct parameter tensor (a tied head counted once). */
+    List<Tensor> parameters();
 
     /** Parameters as transformers counts them (tied embeddings once). */
-    long parameterCount();
+    default long parameterCount() {
+        long n = 0;
+        for (Tensor t : parameters()) n += t.size();
+        return n;
+    }
 
     /** Loads a HuggingFace model directory (config.json + safetensors). */
     static CausalLM load(Path modelDir) { return ModelLoader.load(modelDir); }

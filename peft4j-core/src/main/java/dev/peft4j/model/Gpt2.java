@@ -3,26 +3,34 @@
  * embeddings, L blocks of (LayerNorm -> fused qkv attention -> residual, LayerNorm -> tanh-GELU
  * MLP -> residual), final LayerNorm, head tied to the token embedding. Conv1D weights were
  * transposed to [out, in] at load, so c_attn is an ordinary Linear producing (q | k | v).
+ * The same code serves training (with a Tape) and generation (with a KV cache).
  *
  * Shapes: B batch, T new positions, C = n_embd, NH heads, HS = C/NH, V vocabulary; rows = B*T.
  */
 package dev.peft4j.model;
 
 import dev.peft4j.Peft4jException;
-import dev.peft4j.kernels.Kernels;
+import dev.peft4j.autograd.Ops;
+import dev.peft4j.autograd.Tape;
+import dev.peft4j.autograd.Tensor;
+import dev.peft4j.nn.Linear;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
 
 public final class Gpt2 implements CausalLM {
-    public record Block(float[] ln1W, float[] ln1B, Linear cAttn, Linear cProj,
-                        float[] ln2W, float[] ln2B, Linear cFc, Linear mlpProj) {}
+    /** One block: module names as in transformers (attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj). */
+    public record Block(Tensor ln1W, Tensor ln1B, Linear cAttn, Linear cProj,
+                        Tensor ln2W, Tensor ln2B, Linear cFc, Linear mlpProj) {}
 
     private final ModelConfig cfg;
-    final float[] wte;        // (V, C)
-    final float[] wpe;        // (maxPositions, C)
-    final Block[] blocks;
-    final float[] lnFW, lnFB; // (C)
-    final Linear lmHead;      // (V, C), shares wte when tied
+    final Tensor wte;          // (V, C)   transformer.wte
+    final Tensor wpe;          // (P, C)   transformer.wpe
+    final Block[] blocks;      //          transformer.h.N
+    final Tensor lnFW, lnFB;   // (C)      transformer.ln_f
+    final Linear lmHead;       // (V, C)   lm_head, shares wte when tied
 
-    Gpt2(ModelConfig cfg, float[] wte, float[] wpe, Block[] blocks, float[] lnFW, float[] lnFB, Linear lmHead) {
+    Gpt2(ModelConfig cfg, Tensor wte, Tensor wpe, Block[] blocks, Tensor lnFW, Tensor lnFB, Linear lmHead) {
         this.cfg = cfg;
         this.wte = wte;
         this.wpe = wpe;
@@ -39,53 +47,46 @@ public final class Gpt2 implements CausalLM {
     }
 
     @Override
-    public float[] forward(int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
-        int C = cfg.hiddenSize(), NH = cfg.numHeads(), HS = cfg.headDim(), I = cfg.intermediateSize();
-        int rows = B * T, start = cache.length();
+    public Tensor forward(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
+        int C = cfg.hiddenSize(), NH = cfg.numHeads(), HS = cfg.headDim();
         float eps = cfg.normEps();
-        int[] pos = Positions.of(B, T, start, pad);
-        if (pos.length > 0 && start + T > cfg.maxPositions())
+        int start = cache == null ? 0 : cache.length();
+        if (start + T > cfg.maxPositions())
             throw new Peft4jException("GPT-2 has learned positions for " + cfg.maxPositions() + " tokens; this call needs "
-                    + (start + T) + ". Shorten the prompt or --max-new-tokens");
+                    + (start + T) + ". Shorten the input (or --max-new-tokens)");
+        int[] pos = Positions.of(B, T, start, pad);
 
-        float[] x = new float[rows * C];                         // (B*T, C) residual stream
-        for (int r = 0; r < rows; r++)
-            for (int i = 0; i < C; i++) x[r * C + i] = wte[tokens[r] * C + i] + wpe[pos[r] * C + i];
-        float[] h = new float[rows * C];                         // (B*T, C)
-        float[] qkv = new float[rows * 3 * C];                   // (B*T, 3C) = q | k | v
-        float[] q = new float[rows * C], k = new float[rows * C], v = new float[rows * C]; // (B*T, NH, HS)
-        float[] att = new float[rows * C];                       // (B*T, NH, HS)
-        float[] proj = new float[rows * C];                      // (B*T, C)
-        float[] fc = new float[rows * I];                        // (B*T, 4C)
-
+        Tensor x = Ops.add(tape, Ops.embedding(tape, wte, tokens), Ops.embedding(tape, wpe, pos)); // (B*T, C)
         for (int l = 0; l < blocks.length; l++) {
             Block blk = blocks[l];
-            Kernels.layernorm(h, x, blk.ln1W(), blk.ln1B(), rows, C, eps);
-            blk.cAttn().forward(qkv, h, rows);
-            for (int r = 0; r < rows; r++) {
-                System.arraycopy(qkv, r * 3 * C, q, r * C, C);
-                System.arraycopy(qkv, r * 3 * C + C, k, r * C, C);
-                System.arraycopy(qkv, r * 3 * C + 2 * C, v, r * C, C);
-            }
-            cache.store(l, k, v, T);
-            Kernels.attention(att, q, cache.k[l], cache.v[l], pad, B, T, NH, NH, HS, cache.capacity, start, 0);
-            blk.cProj().forward(proj, att, rows);
-            Kernels.add(x, proj, rows * C);
-            Kernels.layernorm(h, x, blk.ln2W(), blk.ln2B(), rows, C, eps);
-            blk.cFc().forward(fc, h, rows);
-            Kernels.geluTanh(fc, fc, rows * I);
-            blk.mlpProj().forward(proj, fc, rows);
-            Kernels.add(x, proj, rows * C);
+            Tensor h = Ops.layernorm(tape, x, blk.ln1W(), blk.ln1B(), eps);                     // (B*T, C)
+            Tensor[] qkv = Ops.split3(tape, blk.cAttn().forward(tape, h), C);                   // 3 x (B*T, NH*HS)
+            Tensor att = Positions.attention(tape, qkv[0], qkv[1], qkv[2], cache, l, pad, B, T, NH, NH, HS, 0);
+            x = Ops.add(tape, x, blk.cProj().forward(tape, att));
+            h = Ops.layernorm(tape, x, blk.ln2W(), blk.ln2B(), eps);
+            Tensor fc = Ops.geluTanh(tape, blk.cFc().forward(tape, h));                          // (B*T, 4C)
+            x = Ops.add(tape, x, blk.mlpProj().forward(tape, fc));
         }
-        cache.advance(T);
-        return Positions.head(x, B, T, C, lastOnly, lnFW, lnFB, eps, lmHead);
+        if (cache != null) cache.advance(T);
+        if (lastOnly) x = Ops.lastRows(tape, x, B, T);                                          // (B, C)
+        return lmHead.forward(tape, Ops.layernorm(tape, x, lnFW, lnFB, eps));                    // (rows, V)
     }
 
-    @Override public long parameterCount() {
-        long n = wte.length + wpe.length + lnFW.length + lnFB.length + (lmHead.weight() == wte ? 0 : lmHead.parameterCount());
-        for (Block b : blocks)
-            n += 4L * b.ln1W().length + b.cAttn().parameterCount() + b.cProj().parameterCount()
-                    + b.cFc().parameterCount() + b.mlpProj().parameterCount();
-        return n;
+    @Override public List<Linear> linears() {
+        List<Linear> out = new ArrayList<>();
+        for (Block b : blocks) out.addAll(List.of(b.cAttn(), b.cProj(), b.cFc(), b.mlpProj()));
+        out.add(lmHead);
+        return out;
+    }
+
+    @Override public List<Tensor> parameters() {
+        IdentityHashMap<Tensor, Boolean> seen = new IdentityHashMap<>();
+        List<Tensor> out = new ArrayList<>();
+        List<Tensor> all = new ArrayList<>(List.of(wte, wpe));
+        for (Block b : blocks) all.addAll(List.of(b.ln1W(), b.ln1B(), b.ln2W(), b.ln2B()));
+        all.addAll(List.of(lnFW, lnFB));
+        for (Linear lin : linears()) { all.add(lin.weight()); if (lin.bias() != null) all.add(lin.bias()); }
+        for (Tensor t : all) if (seen.put(t, true) == null) out.add(t);
+        return out;
     }
 }

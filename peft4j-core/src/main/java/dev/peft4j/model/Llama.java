@@ -4,27 +4,34 @@
  * head), all resolved in ModelConfig. Read it top to bottom: embedding, L blocks of
  * (RMSNorm -> attention with RoPE -> residual, RMSNorm -> SwiGLU MLP -> residual), final RMSNorm,
  * LM head. Mirrors transformers' modeling_llama.py, including its rotate_half RoPE layout.
+ * The same code serves training (with a Tape) and generation (with a KV cache).
  *
  * Shapes: B batch, T new positions, C hidden, NH/KVH query/key-value heads, HS head size,
  * I MLP width, V vocabulary; "rows" = B*T.
  */
 package dev.peft4j.model;
 
-import dev.peft4j.kernels.Kernels;
+import dev.peft4j.autograd.Ops;
+import dev.peft4j.autograd.Tape;
+import dev.peft4j.autograd.Tensor;
+import dev.peft4j.nn.Linear;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
 
 public final class Llama implements CausalLM {
-    /** One decoder block's weights. */
-    public record Block(float[] attnNorm, Linear q, Linear k, Linear v, Linear o,
-                        float[] mlpNorm, Linear gate, Linear up, Linear down) {}
+    /** One decoder block: module names as in transformers (self_attn.q_proj, mlp.gate_proj, ...). */
+    public record Block(Tensor attnNorm, Linear q, Linear k, Linear v, Linear o,
+                        Tensor mlpNorm, Linear gate, Linear up, Linear down) {}
 
     private final ModelConfig cfg;
-    final float[] embed;      // (V, C)
-    final Block[] blocks;     // L
-    final float[] finalNorm;  // (C)
-    final Linear lmHead;      // (V, C); shares embed's array when tie_word_embeddings
+    final Tensor embed;       // (V, C)     model.embed_tokens
+    final Block[] blocks;     // L          model.layers.N
+    final Tensor finalNorm;   // (C)        model.norm
+    final Linear lmHead;      // (V, C)     lm_head; shares embed's tensor when tie_word_embeddings
     private final Rope rope;
 
-    Llama(ModelConfig cfg, float[] embed, Block[] blocks, float[] finalNorm, Linear lmHead) {
+    Llama(ModelConfig cfg, Tensor embed, Block[] blocks, Tensor finalNorm, Linear lmHead) {
         this.cfg = cfg;
         this.embed = embed;
         this.blocks = blocks;
@@ -40,55 +47,49 @@ public final class Llama implements CausalLM {
     }
 
     @Override
-    public float[] forward(int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
-        int C = cfg.hiddenSize(), NH = cfg.numHeads(), KVH = cfg.numKvHeads(), HS = cfg.headDim();
-        int I = cfg.intermediateSize(), rows = B * T, start = cache.length();
+    public Tensor forward(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
+        int NH = cfg.numHeads(), KVH = cfg.numKvHeads(), HS = cfg.headDim();
         float eps = cfg.normEps();
+        int start = cache == null ? 0 : cache.length();
         int[] pos = Positions.of(B, T, start, pad);
         rope.ensure(start + T);
 
-        float[] x = new float[rows * C];                          // (B*T, C) residual stream
-        for (int r = 0; r < rows; r++) System.arraycopy(embed, tokens[r] * C, x, r * C, C);
-        float[] h = new float[rows * C];                          // (B*T, C) normed input
-        float[] q = new float[rows * NH * HS];                    // (B*T, NH, HS)
-        float[] k = new float[rows * KVH * HS];                   // (B*T, KVH, HS)
-        float[] v = new float[rows * KVH * HS];                   // (B*T, KVH, HS)
-        float[] att = new float[rows * NH * HS];                  // (B*T, NH, HS)
-        float[] proj = new float[rows * C];                       // (B*T, C)
-        float[] g = new float[rows * I], u = new float[rows * I]; // (B*T, I)
-
+        Tensor x = Ops.embedding(tape, embed, tokens);                              // (B*T, C)
         for (int l = 0; l < blocks.length; l++) {
             Block blk = blocks[l];
-            // attention
-            Kernels.rmsnorm(h, x, blk.attnNorm(), rows, C, eps);
-            blk.q().forward(q, h, rows);
-            blk.k().forward(k, h, rows);
-            blk.v().forward(v, h, rows);
-            Kernels.rope(q, pos, rope.cos(), rope.sin(), rows, NH, HS);
-            Kernels.rope(k, pos, rope.cos(), rope.sin(), rows, KVH, HS);
-            cache.store(l, k, v, T);
-            Kernels.attention(att, q, cache.k[l], cache.v[l], pad, B, T, NH, KVH, HS, cache.capacity, start,
-                    cfg.slidingWindow());
-            blk.o().forward(proj, att, rows);
-            Kernels.add(x, proj, rows * C);
-            // MLP
-            Kernels.rmsnorm(h, x, blk.mlpNorm(), rows, C, eps);
-            blk.gate().forward(g, h, rows);
-            blk.up().forward(u, h, rows);
-            Kernels.swiglu(g, g, u, rows * I);
-            blk.down().forward(proj, g, rows);
-            Kernels.add(x, proj, rows * C);
+            Tensor h = Ops.rmsnorm(tape, x, blk.attnNorm(), eps);                   // (B*T, C)
+            Tensor q = blk.q().forward(tape, h);                                    // (B*T, NH*HS)
+            Tensor k = blk.k().forward(tape, h);                                    // (B*T, KVH*HS)
+            Tensor v = blk.v().forward(tape, h);                                    // (B*T, KVH*HS)
+            q = Ops.rope(tape, q, pos, rope.cos(), rope.sin(), NH, HS);
+            k = Ops.rope(tape, k, pos, rope.cos(), rope.sin(), KVH, HS);
+            Tensor att = Positions.attention(tape, q, k, v, cache, l, pad, B, T, NH, KVH, HS, cfg.slidingWindow());
+            x = Ops.add(tape, x, blk.o().forward(tape, att));                       // (B*T, C)
+            h = Ops.rmsnorm(tape, x, blk.mlpNorm(), eps);
+            Tensor g = blk.gate().forward(tape, h);                                 // (B*T, I)
+            Tensor u = blk.up().forward(tape, h);                                   // (B*T, I)
+            x = Ops.add(tape, x, blk.down().forward(tape, Ops.swiglu(tape, g, u))); // (B*T, C)
         }
-        cache.advance(T);
-        return Positions.head(x, B, T, C, lastOnly, finalNorm, null, eps, lmHead);
+        if (cache != null) cache.advance(T);
+        if (lastOnly) x = Ops.lastRows(tape, x, B, T);                              // (B, C)
+        return lmHead.forward(tape, Ops.rmsnorm(tape, x, finalNorm, eps));          // (rows, V)
     }
 
-    @Override public long parameterCount() {
-        long n = embed.length + finalNorm.length + (lmHead.weight() == embed ? 0 : lmHead.parameterCount());
-        for (Block b : blocks)
-            n += b.attnNorm().length + b.mlpNorm().length + b.q().parameterCount() + b.k().parameterCount()
-                    + b.v().parameterCount() + b.o().parameterCount() + b.gate().parameterCount()
-                    + b.up().parameterCount() + b.down().parameterCount();
-        return n;
+    @Override public List<Linear> linears() {
+        List<Linear> out = new ArrayList<>();
+        for (Block b : blocks) out.addAll(List.of(b.q(), b.k(), b.v(), b.o(), b.gate(), b.up(), b.down()));
+        out.add(lmHead);
+        return out;
+    }
+
+    @Override public List<Tensor> parameters() {
+        IdentityHashMap<Tensor, Boolean> seen = new IdentityHashMap<>();
+        List<Tensor> out = new ArrayList<>();
+        List<Tensor> all = new ArrayList<>(List.of(embed));
+        for (Block b : blocks) all.addAll(List.of(b.attnNorm(), b.mlpNorm()));
+        all.add(finalNorm);
+        for (Linear lin : linears()) { all.add(lin.weight()); if (lin.bias() != null) all.add(lin.bias()); }
+        for (Tensor t : all) if (seen.put(t, true) == null) out.add(t);
+        return out;
     }
 }

@@ -8,8 +8,10 @@
 package dev.peft4j.model;
 
 import dev.peft4j.Peft4jException;
+import dev.peft4j.autograd.Tensor;
 import dev.peft4j.io.Checkpoint;
 import dev.peft4j.io.TensorInfo;
+import dev.peft4j.nn.Linear;
 import java.nio.file.Path;
 import java.util.Arrays;
 
@@ -27,7 +29,7 @@ public final class ModelLoader {
     private static Llama llama(ModelConfig c, Weights w) {
         int C = c.hiddenSize(), V = c.vocabSize(), NH = c.numHeads(), KVH = c.numKvHeads(), HS = c.headDim();
         int I = c.intermediateSize();
-        float[] embed = w.get("model.embed_tokens.weight", V, C);
+        Tensor embed = w.get("model.embed_tokens.weight", V, C);
         Llama.Block[] blocks = new Llama.Block[c.numLayers()];
         for (int l = 0; l < blocks.length; l++) {
             String p = "model.layers." + l + ".";
@@ -42,8 +44,8 @@ public final class ModelLoader {
                     w.linear(p + "mlp.up_proj", I, C, c.mlpBias()),
                     w.linear(p + "mlp.down_proj", C, I, c.mlpBias()));
         }
-        float[] norm = w.get("model.norm.weight", C);
-        Linear head = c.tieWordEmbeddings() ? new Linear("lm_head", embed, null, V, C)
+        Tensor norm = w.get("model.norm.weight", C);
+        Linear head = c.tieWordEmbeddings() ? new Linear("lm_head", embed, null, false)
                 : w.linear("lm_head", V, C, false);
         return new Llama(c, embed, blocks, norm, head);
     }
@@ -52,50 +54,50 @@ public final class ModelLoader {
         int C = c.hiddenSize(), V = c.vocabSize(), I = c.intermediateSize();
         // transformers' GPT2LMHeadModel saves "transformer.*"; a bare GPT2Model saves the same names without it
         String root = w.ckpt.contains("transformer.wte.weight") ? "transformer." : "";
-        float[] wte = w.get(root + "wte.weight", V, C);
-        float[] wpe = w.get(root + "wpe.weight", c.maxPositions(), C);
+        Tensor wte = w.get(root + "wte.weight", V, C);
+        Tensor wpe = w.get(root + "wpe.weight", c.maxPositions(), C);
         Gpt2.Block[] blocks = new Gpt2.Block[c.numLayers()];
         for (int l = 0; l < blocks.length; l++) {
             String p = root + "h." + l + ".";
             blocks[l] = new Gpt2.Block(
                     w.get(p + "ln_1.weight", C), w.get(p + "ln_1.bias", C),
-                    w.conv1d(p + "attn.c_attn", C, 3 * C),
-                    w.conv1d(p + "attn.c_proj", C, C),
+                    w.conv1d(p + "attn.c_attn", "transformer.h." + l + ".attn.c_attn", C, 3 * C),
+                    w.conv1d(p + "attn.c_proj", "transformer.h." + l + ".attn.c_proj", C, C),
                     w.get(p + "ln_2.weight", C), w.get(p + "ln_2.bias", C),
-                    w.conv1d(p + "mlp.c_fc", C, I),
-                    w.conv1d(p + "mlp.c_proj", I, C));
+                    w.conv1d(p + "mlp.c_fc", "transformer.h." + l + ".mlp.c_fc", C, I),
+                    w.conv1d(p + "mlp.c_proj", "transformer.h." + l + ".mlp.c_proj", I, C));
         }
-        float[] lnW = w.get(root + "ln_f.weight", C), lnB = w.get(root + "ln_f.bias", C);
+        Tensor lnW = w.get(root + "ln_f.weight", C), lnB = w.get(root + "ln_f.bias", C);
         Linear head = c.tieWordEmbeddings() || !w.ckpt.contains("lm_head.weight")
-                ? new Linear("lm_head", wte, null, V, C) : w.linear("lm_head", V, C, false);
+                ? new Linear("lm_head", wte, null, false) : w.linear("lm_head", V, C, false);
         return new Gpt2(c, wte, wpe, blocks, lnW, lnB, head);
     }
 
     /** Shape-checked access to the checkpoint's tensors as f32. */
     private record Weights(Checkpoint ckpt, Path dir) {
-        float[] get(String name, long... shape) {
+        Tensor get(String name, int... shape) {
             if (!ckpt.contains(name))
                 throw new Peft4jException("tensor '" + name + "' is missing from " + dir + " (config.json expects it"
                         + (name.startsWith("lm_head") ? "; if the model ties its head to the embedding, set "
                         + "\"tie_word_embeddings\": true in config.json" : "") + ")");
             TensorInfo info = ckpt.info(name);
-            if (!Arrays.equals(info.shape(), shape))
+            if (!Arrays.equals(info.shape(), Arrays.stream(shape).asLongStream().toArray()))
                 throw new Peft4jException("tensor '" + name + "' in " + dir + " has shape " + Arrays.toString(info.shape())
                         + " but config.json implies " + Arrays.toString(shape)
                         + "; config.json and the weights do not belong to the same model");
-            return ckpt.readFloats(name);
+            return Tensor.frozen(name, ckpt.readFloats(name), shape);
         }
 
         Linear linear(String name, int out, int in, boolean bias) {
-            return new Linear(name, get(name + ".weight", out, in), bias ? get(name + ".bias", out) : null, out, in);
+            return new Linear(name, get(name + ".weight", out, in), bias ? get(name + ".bias", out) : null, false);
         }
 
-        /** GPT-2 Conv1D: weight stored [in, out]; transposed here to [out, in]. */
-        Linear conv1d(String name, int in, int out) {
-            float[] w = get(name + ".weight", in, out), t = new float[w.length];
+        /** GPT-2 Conv1D: weight stored [in, out]; transposed here to [out, in]. moduleName is the HF module path. */
+        Linear conv1d(String key, String moduleName, int in, int out) {
+            float[] w = get(key + ".weight", in, out).data, t = new float[w.length];
             for (int i = 0; i < in; i++)
                 for (int o = 0; o < out; o++) t[o * in + i] = w[i * out + o];
-            return new Linear(name, t, get(name + ".bias", out), out, in);
+            return new Linear(moduleName, Tensor.frozen(key + ".weight", t, out, in), get(key + ".bias", out), true);
         }
     }
 }

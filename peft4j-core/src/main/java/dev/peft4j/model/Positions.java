@@ -1,9 +1,12 @@
 /*
- * Positions: helpers shared by the model files — position ids with left padding, and the final
- * norm + LM head over either every position or only the last one of each row.
+ * Positions: pieces shared by the model files — position ids with left padding, and attention
+ * either over whole sequences (differentiable) or over a KV cache (generation).
  */
 package dev.peft4j.model;
 
+import dev.peft4j.autograd.Attention;
+import dev.peft4j.autograd.Tape;
+import dev.peft4j.autograd.Tensor;
 import dev.peft4j.kernels.Kernels;
 
 final class Positions {
@@ -17,23 +20,16 @@ final class Positions {
         return pos;
     }
 
-    /**
-     * Final norm (RMSNorm when normBias is null, LayerNorm otherwise) and LM head.
-     * x: (B*T, C). Returns logits (B*T, V), or (B, V) of each row's last position when lastOnly.
-     */
-    static float[] head(float[] x, int B, int T, int C, boolean lastOnly, float[] normW, float[] normBias,
-                        float eps, Linear lmHead) {
-        int rows = lastOnly ? B : B * T;
-        float[] sel = x;
-        if (lastOnly && T > 1) {
-            sel = new float[B * C];
-            for (int b = 0; b < B; b++) System.arraycopy(x, (b * T + T - 1) * C, sel, b * C, C);
-        }
-        float[] normed = new float[rows * C];
-        if (normBias == null) Kernels.rmsnorm(normed, sel, normW, rows, C, eps);
-        else Kernels.layernorm(normed, sel, normW, normBias, rows, C, eps);
-        float[] logits = new float[rows * lmHead.out()];
-        lmHead.forward(logits, normed, rows);
-        return logits;
+    /** Causal attention of q (B*T, NH*HS) over k, v (B*T, KVH*HS): whole sequences, or appended to the cache. */
+    static Tensor attention(Tape tape, Tensor q, Tensor k, Tensor v, KvCache cache, int layer, int[] pad,
+                            int B, int T, int NH, int KVH, int HS, int window) {
+        if (cache == null) return Attention.forward(tape, q, k, v, B, T, NH, KVH, HS, window);
+        if (Tape.needed(tape, q, k, v))
+            throw new IllegalStateException("the KV cache is for generation; train on whole sequences (cache = null)");
+        int start = cache.length();
+        cache.store(layer, k.data, v.data, T);
+        float[] out = new float[q.size()];
+        Kernels.attention(out, q.data, cache.k[layer], cache.v[layer], pad, B, T, NH, KVH, HS, cache.capacity, start, window);
+        return Tensor.activation(out, false, q.shape);
     }
 }

@@ -1,0 +1,337 @@
+/*
+ * Ops: the differentiable operations the models are made of. Each op computes its output with the
+ * kernels and, when a tape is given and an input requires a gradient, records a backward closure
+ * that accumulates (+=) into the inputs' gradients — never into a frozen tensor, which holds none.
+ *
+ * Layouts: activations are (rows, features) with rows = B*T; attention heads live side by side in
+ * the feature dimension (rows, NH*HS), so no transposes are ever materialised.
+ * Derivations of the backward formulas are in the comments; every one is checked against central
+ * finite differences in double precision (GradCheckTest).
+ */
+package dev.peft4j.autograd;
+
+import dev.peft4j.kernels.Gemm;
+import dev.peft4j.kernels.Kernels;
+import dev.peft4j.kernels.Parallel;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+public final class Ops {
+    public static final int IGNORE_INDEX = -100;
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+    private Ops() {}
+
+    /** out[r] = table[ids[r]]: (rows, C). */
+    public static Tensor embedding(Tape tape, Tensor table, int[] ids) {
+        int C = table.dim(1), V = table.dim(0);
+        float[] out = new float[ids.length * C];
+        for (int r = 0; r < ids.length; r++) {
+            if (ids[r] < 0 || ids[r] >= V)
+                throw new IllegalArgumentException("token id " + ids[r] + " outside the vocabulary [0, " + V + ")");
+            System.arraycopy(table.data, ids[r] * C, out, r * C, C);
+        }
+        Tensor y = Tensor.activation(out, Tape.needed(tape, table), ids.length, C);
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = y.gradOrNull();
+            if (dy == null) return;
+            float[] dt = table.grad();
+            for (int r = 0; r < ids.length; r++) Kernels.axpy(dt, ids[r] * C, 1f, dy, r * C, C);
+        });
+        return y;
+    }
+
+    /** a + b, same shape. */
+    public static Tensor add(Tape tape, Tensor a, Tensor b) {
+        float[] out = a.data.clone();
+        Kernels.add(out, b.data, out.length);
+        Tensor y = Tensor.activation(out, Tape.needed(tape, a, b), a.shape);
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = y.gradOrNull();
+            if (dy == null) return;
+            if (a.requiresGrad) Kernels.add(a.grad(), dy, dy.length);
+            if (b.requiresGrad) Kernels.add(b.grad(), dy, dy.length);
+        });
+        return y;
+    }
+
+    /**
+     * RMSNorm: y = x · inv · w with inv = 1/sqrt(mean(x²) + eps) per row.
+     * Backward: dx_i = inv · (w_i dy_i − x_i · inv² · Σ_j w_j dy_j x_j / C);  dw_i += Σ_rows dy_i x_i inv.
+     */
+    public static Tensor rmsnorm(Tape tape, Tensor x, Tensor w, float eps) {
+        int C = w.size(), rows = x.size() / C;
+        float[] out = new float[x.size()];
+        Kernels.rmsnorm(out, x.data, w.data, rows, C, eps);
+        Tensor y = Tensor.activation(out, Tape.needed(tape, x, w), x.shape);
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = y.gradOrNull();
+            if (dy == null) return;
+            float[] dx = x.requiresGrad ? x.grad() : null, dw = w.requiresGrad ? w.grad() : null;
+            for (int r = 0; r < rows; r++) {
+                int o = r * C;
+                double ss = 0, dot = 0;
+                for (int i = 0; i < C; i++) { ss += (double) x.data[o + i] * x.data[o + i]; dot += (double) w.data[i] * dy[o + i] * x.data[o + i]; }
+                double inv = 1.0 / Math.sqrt(ss / C + eps);
+                if (dx != null) {
+                    double k = inv * inv * inv * dot / C;
+                    for (int i = 0; i < C; i++) dx[o + i] += (float) (inv * w.data[i] * dy[o + i] - k * x.data[o + i]);
+                }
+                if (dw != null) for (int i = 0; i < C; i++) dw[i] += (float) (dy[o + i] * x.data[o + i] * inv);
+            }
+        });
+        return y;
+    }
+
+    /**
+     * LayerNorm: y = x̂ · w + b with x̂ = (x − mean) · rstd.
+     * Backward: dx̂ = dy·w; dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)); dw += Σ dy x̂; db += Σ dy.
+     */
+    public static Tensor layernorm(Tape tape, Tensor x, Tensor w, Tensor b, float eps) {
+        int C = w.size(), rows = x.size() / C;
+        float[] out = new float[x.size()];
+        Kernels.layernorm(out, x.data, w.data, b.data, rows, C, eps);
+        Tensor y = Tensor.activation(out, Tape.needed(tape, x, w, b), x.shape);
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = y.gradOrNull();
+            if (dy == null) return;
+            float[] dx = x.requiresGrad ? x.grad() : null, dw = w.requiresGrad ? w.grad() : null, db = b.requiresGrad ? b.grad() : null;
+            double[] xhat = new double[C];
+            for (int r = 0; r < rows; r++) {
+                int o = r * C;
+                double mean = 0, var = 0;
+                for (int i = 0; i < C; i++) mean += x.data[o + i];
+                mean /= C;
+                for (int i = 0; i < C; i++) var += (x.data[o + i] - mean) * (x.data[o + i] - mean);
+                double rstd = 1.0 / Math.sqrt(var / C + eps), mDxhat = 0, mDxhatXhat = 0;
+                for (int i = 0; i < C; i++) {
+                    xhat[i] = (x.data[o + i] - mean) * rstd;
+                    double dxh = dy[o + i] * (double) w.data[i];
+                    mDxhat += dxh;
+                    mDxhatXhat += dxh * xhat[i];
+                }
+                mDxhat /= C;
+                mDxhatXhat /= C;
+                if (dx != null)
+                    for (int i = 0; i < C; i++) dx[o + i] += (float) (rstd * (dy[o + i] * (double) w.data[i] - mDxhat - xhat[i] * mDxhatXhat));
+                if (dw != null) for (int i = 0; i < C; i++) dw[i] += (float) (dy[o + i] * xhat[i]);
+                if (db != null) for (int i = 0; i < C; i++) db[i] += dy[o + i];
+            }
+        });
+        return y;
+    }
+
+    /**
+     * Rotary embedding (rotate_half layout) of x: (rows, NH*HS) at positions pos[r]. The rotation is
+     * orthogonal, so the backward is the rotation by the opposite angle (sin negated).
+     */
+    public static Tensor rope(Tape tape, Tensor x, int[] pos, float[] cos, float[] sin, int NH, int HS) {
+        int rows = x.size() / (NH * HS);
+        float[] out = x.data.clone();
+        Kernels.rope(out, pos, cos, sin, rows, NH, HS);
+        Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = y.gradOrNull();
+            if (dy == null) return;
+            float[] g = dy.clone(), negSin = new float[sin.length];
+            for (int i = 0; i < sin.length; i++) negSin[i] = -sin[i];
+            Kernels.rope(g, pos, cos, negSin, rows, NH, HS);
+            Kernels.add(x.grad(), g, g.length);
+        });
+        return y;
+    }
+
+    /**
+     * SwiGLU: y = silu(g) · u.  dsilu/dg = σ(g) · (1 + g · (1 − σ(g))).
+     */
+    public static Tensor swiglu(Tape tape, Tensor g, Tensor u) {
+        float[] out = new float[g.size()];
+        Kernels.swiglu(out, g.data, u.data, out.length);
+        Tensor y = Tensor.activation(out, Tape.needed(tape, g, u), g.shape);
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = y.gradOrNull();
+            if (dy == null) return;
+            float[] dg = g.requiresGrad ? g.grad() : null, du = u.requiresGrad ? u.grad() : null;
+            Parallel.parallelRange(out.length, (s, e) -> {
+                for (int i = s; i < e; i++) {
+                    double gv = g.data[i], sig = 1.0 / (1.0 + Math.exp(-gv));
+                    if (dg != null) dg[i] += (float) (dy[i] * u.data[i] * sig * (1 + gv * (1 - sig)));
+                    if (du != null) du[i] += (float) (dy[i] * gv * sig);
+                }
+            });
+        });
+        return y;
+    }
+
+    /**
+     * GELU, tanh form: y = ½x(1 + t), t = tanh(k(x + 0.044715x³)), k = √(2/π).
+     * dy/dx = ½(1 + t) + ½x(1 − t²) · k(1 + 3·0.044715x²).
+     */
+    public static Tensor geluTanh(Tape tape, Tensor x) {
+        float[] out = new float[x.size()];
+        Kernels.geluTanh(out, x.data, out.length);
+        Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = y.gradOrNull();
+            if (dy == null) return;
+            float[] dx = x.grad();
+            double k = Math.sqrt(2 / Math.PI);
+            Parallel.parallelRange(out.length, (s, e) -> {
+                for (int i = s; i < e; i++) {
+                    double v = x.data[i], t = Math.tanh(k * (v + 0.044715 * v * v * v));
+                    dx[i] += (float) (dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * 0.044715 * v * v)));
+                }
+            });
+        });
+        return y;
+    }
+
+    /** Inverted dropout: keeps each element with probability 1−p and scales it by 1/(1−p). */
+    public static Tensor dropout(Tape tape, Tensor x, float p) {
+        if (tape == null || p <= 0f) return x;
+        float[] mask = dropoutMask(tape, x.size(), p);
+        float[] out = new float[x.size()];
+        for (int i = 0; i < out.length; i++) out[i] = x.data[i] * mask[i];
+        Tensor y = Tensor.activation(out, x.requiresGrad, x.shape);
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = y.gradOrNull();
+            if (dy == null) return;
+            float[] dx = x.grad();
+            for (int i = 0; i < out.length; i++) dx[i] += dy[i] * mask[i];
+        });
+        return y;
+    }
+
+    /** A mask of 0 and 1/(1−p) drawn from the tape's generator. */
+    public static float[] dropoutMask(Tape tape, int n, float p) {
+        float[] mask = new float[n];
+        float keep = 1f / (1f - p);
+        java.util.SplittableRandom rng = tape.rng();
+        for (int i = 0; i < n; i++) mask[i] = rng.nextDouble() < p ? 0f : keep;
+        return mask;
+    }
+
+    /** Splits x: (rows, 3C) into q, k, v: (rows, C) each (GPT-2's fused c_attn output). */
+    public static Tensor[] split3(Tape tape, Tensor x, int C) {
+        int rows = x.size() / (3 * C);
+        Tensor[] parts = new Tensor[3];
+        for (int p = 0; p < 3; p++) {
+            float[] out = new float[rows * C];
+            for (int r = 0; r < rows; r++) System.arraycopy(x.data, r * 3 * C + p * C, out, r * C, C);
+            Tensor part = Tensor.activation(out, Tape.needed(tape, x), rows, C);
+            parts[p] = part;
+            final int which = p;
+            if (part.requiresGrad) tape.record(() -> {
+                float[] dy = part.gradOrNull();
+                if (dy == null) return;
+                float[] dx = x.grad();
+                for (int r = 0; r < rows; r++) Kernels.axpy(dx, r * 3 * C + which * C, 1f, dy, r * C, C);
+            });
+        }
+        return parts;
+    }
+
+    /** The last row of each of B groups of T rows: (B*T, C) -> (B, C). */
+    public static Tensor lastRows(Tape tape, Tensor x, int B, int T) {
+        int C = x.size() / (B * T);
+        float[] out = new float[B * C];
+        for (int b = 0; b < B; b++) System.arraycopy(x.data, (b * T + T - 1) * C, out, b * C, C);
+        Tensor y = Tensor.activation(out, Tape.needed(tape, x), B, C);
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = y.gradOrNull();
+            if (dy == null) return;
+            for (int b = 0; b < B; b++) Kernels.axpy(x.grad(), (b * T + T - 1) * C, 1f, dy, b * C, C);
+        });
+        return y;
+    }
+
+    /**
+     * y = x · Wᵀ + b with W: (out, in). Backward: dx += dy · W (the only half a frozen W needs);
+     * dW += dyᵀ · x and db += Σ_rows dy when W, b are trainable.
+     */
+    public static Tensor linear(Tape tape, Tensor x, Tensor w, Tensor b) {
+        int out = w.dim(0), in = w.dim(1), rows = x.size() / in;
+        float[] y = new float[rows * out];
+        Gemm.matmulNT(y, x.data, w.data, rows, out, in, false);
+        if (b != null) Kernels.addBias(y, b.data, rows, out);
+        Tensor t = Tensor.activation(y, Tape.needed(tape, x, w, b), rows, out);
+        if (t.requiresGrad) tape.record(() -> {
+            float[] dy = t.gradOrNull();
+            if (dy == null) return;
+            if (x.requiresGrad) Gemm.matmulNN(x.grad(), dy, w.data, rows, in, out, true);
+            if (w.requiresGrad) Gemm.matmulTN(w.grad(), dy, x.data, out, in, rows, true);
+            if (b != null && b.requiresGrad) biasGrad(b.grad(), dy, rows, out);
+        });
+        return t;
+    }
+
+    /** db[j] += Σ_r dy[r, j]. */
+    public static void biasGrad(float[] db, float[] dy, int rows, int n) {
+        for (int r = 0; r < rows; r++) Kernels.axpy(db, 0, 1f, dy, r * n, n);
+    }
+
+    /**
+     * Mean cross-entropy of logits (rows, V) against targets (rows), skipping IGNORE_INDEX, as
+     * torch.nn.functional.cross_entropy(reduction="mean", ignore_index=-100).
+     * Backward: dlogits = (softmax − onehot) / count · dloss. Softmax is recomputed in the backward
+     * instead of being stored, so only the logits are held.
+     */
+    public static Tensor crossEntropy(Tape tape, Tensor logits, int[] targets) {
+        int rows = targets.length, V = logits.size() / rows;
+        double[] lse = new double[rows];
+        int count = 0;
+        for (int r = 0; r < rows; r++) {
+            if (targets[r] == IGNORE_INDEX) continue;
+            if (targets[r] < 0 || targets[r] >= V)
+                throw new IllegalArgumentException("target " + targets[r] + " at row " + r + " outside [0, " + V + ")");
+            count++;
+        }
+        Parallel.parallelRange(rows, (s0, e0) -> {
+            for (int r = s0; r < e0; r++) if (targets[r] != IGNORE_INDEX) lse[r] = logSumExp(logits.data, r * V, V);
+        });
+        double total = 0;
+        for (int r = 0; r < rows; r++) if (targets[r] != IGNORE_INDEX) total += lse[r] - logits.data[r * V + targets[r]];
+        float loss = count == 0 ? 0f : (float) (total / count);
+        Tensor y = Tensor.activation(new float[] {loss}, Tape.needed(tape, logits) && count > 0);
+        final int n = count;
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = y.gradOrNull();
+            if (dy == null) return;
+            float[] dl = logits.grad();
+            float scale = dy[0] / n;
+            Parallel.parallelRange(rows, (s, e) -> {
+                for (int r = s; r < e; r++) {
+                    if (targets[r] == IGNORE_INDEX) continue;
+                    int o = r * V;
+                    float m = (float) lse[r];
+                    int i = 0;
+                    FloatVector vm = FloatVector.broadcast(S, m);
+                    for (int up = S.loopBound(V); i < up; i += S.length()) {
+                        FloatVector p = FloatVector.fromArray(S, logits.data, o + i).sub(vm).lanewise(VectorOperators.EXP);
+                        p.fma(FloatVector.broadcast(S, scale), FloatVector.fromArray(S, dl, o + i)).intoArray(dl, o + i);
+                    }
+                    for (; i < V; i++) dl[o + i] += (float) Math.exp(logits.data[o + i] - m) * scale;
+                    dl[o + targets[r]] -= scale;
+                }
+            });
+        });
+        return y;
+    }
+
+    /** log Σ exp(x[off..off+n)), vectorised; the sum is taken in float lanes, then in double. */
+    static double logSumExp(float[] x, int off, int n) {
+        FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += S.length()) vmax = vmax.max(FloatVector.fromArray(S, x, off + i));
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) max = Math.max(max, x[off + i]);
+        FloatVector vm = FloatVector.broadcast(S, max), acc = FloatVector.zero(S);
+        i = 0;
+        for (int up = S.loopBound(n); i < up; i += S.length())
+            acc = acc.add(FloatVector.fromArray(S, x, off + i).sub(vm).lanewise(VectorOperators.EXP));
+        double sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) sum += Math.exp(x[off + i] - max);
+        return max + Math.log(sum);
+    }
+}

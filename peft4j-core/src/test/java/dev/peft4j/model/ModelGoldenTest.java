@@ -16,8 +16,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * sharded checkpoint. Also checks that incremental decoding through the KV cache and left-padded
  * batching reproduce the full forward pass.
  */
-class ModelGoldenTest {
-    static Path dir(String name) throws Exception {
+public class ModelGoldenTest {
+    public static Path dir(String name) throws Exception {
         return Paths.get(ModelGoldenTest.class.getResource("/golden/models/" + name + "/config.json").toURI()).getParent();
     }
 

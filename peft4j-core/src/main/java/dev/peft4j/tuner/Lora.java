@@ -1,0 +1,126 @@
+/*
+ * Lora: attaches a LoRA adapter to a loaded model, as PEFT's get_peft_model(model, LoraConfig) does
+ * (peft/tuners/lora/model.py LoraModel, tuners_utils.py inject_adapter): plan the targets (LoraPlan),
+ * give each targeted Linear a LoraAdapter named adapterName with freshly initialised A (r, in) and
+ * B (out, r) as trainable tensors, make it the module's active adapter, and replace each
+ * modules_to_save module's weight and bias by trainable copies (PEFT's ModulesToSaveWrapper: a deep
+ * copy is trained, the original kept frozen; with tied embeddings this unties lm_head from
+ * embed_tokens, exactly as the deep copy does in PEFT).
+ *
+ * Random numbers: one java.util.SplittableRandom(seed), drawn in this fixed order — modules in
+ * CausalLM.linears() order (= PEFT's named_modules order), for each adapted module all of A row-major
+ * then all of B row-major (B only for RANDOM init; zero B draws nothing):
+ *   uniform U(−b, b):  (2·u − 1)·b with u = nextDouble() ∈ [0, 1)
+ *   normal  N(0, σ):   Box–Muller on pairs (u1 = 1 − nextDouble(), u2 = nextDouble()):
+ *                      √(−2 ln u1)·cos(2π u2), then √(−2 ln u1)·sin(2π u2), computed with StrictMath
+ * so a seed gives bit-identical adapters on every JVM and machine. (PEFT draws from torch's global RNG,
+ * so values cannot match PEFT's; distributions and shapes do.)
+ *
+ * Tensor names are PEFT's saved keys: base_model.model.<module>.lora_A.weight / .lora_B.weight, and
+ * base_model.model.<module>.weight / .bias for modules_to_save copies (the key PEFT ≥ 0.15's
+ * get_peft_model_state_dict writes). Note GPT-2's Conv1D layers hold their weight transposed in memory
+ * ((out, in) here, [in, out] on disk); LoRA A/B have the same layout either way.
+ */
+package dev.peft4j.tuner;
+
+import dev.peft4j.Peft4jException;
+import dev.peft4j.autograd.Tensor;
+import dev.peft4j.model.CausalLM;
+import dev.peft4j.nn.Linear;
+import dev.peft4j.nn.LoraAdapter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+public final class Lora {
+    /** PEFT's default adapter name. */
+    public static final String DEFAULT_ADAPTER = "default";
+
+    /** The prefix PEFT's saved keys carry for a causal LM (PeftModel.base_model.model). */
+    public static final String KEY_PREFIX = "base_model.model.";
+
+    private Lora() {}
+
+    /** apply(model, config, "default", seed). */
+    public static LoraModel apply(CausalLM model, LoraConfig config, long seed) {
+        return apply(model, config, DEFAULT_ADAPTER, seed);
+    }
+
+    /** Attaches adapter adapterName to every module config selects; returns the handle to train it. */
+    public static LoraModel apply(CausalLM model, LoraConfig config, String adapterName, long seed) {
+        if (adapterName == null || adapterName.isEmpty() || adapterName.contains("."))
+            throw new Peft4jException("adapter name must be non-empty and contain no '.' (got '" + adapterName + "'); e.g. default");
+        LoraPlan plan = LoraPlan.of(ModelModules.of(model), config);
+
+        Map<String, Linear> byName = new LinkedHashMap<>();
+        for (Linear lin : model.linears()) byName.put(lin.name, lin);
+        Map<String, LoraPlan.Target> targets = new LinkedHashMap<>();
+        for (LoraPlan.Target t : plan.targets()) targets.put(t.module(), t);
+        Map<String, LoraPlan.ModuleToSave> toSave = new LinkedHashMap<>();
+        for (LoraPlan.ModuleToSave m : plan.modulesToSave()) toSave.put(m.module(), m);
+        for (String name : targets.keySet())
+            if (byName.get(name).adapters().containsKey(adapterName))
+                throw new Peft4jException("module " + name + " already has an adapter named '" + adapterName
+                        + "'; choose another adapter name or unload the existing adapter first");
+        for (String name : toSave.keySet())
+            if (byName.get(name).weight().requiresGrad)
+                throw new Peft4jException("module " + name + " is already trained in full (modules_to_save of another adapter); "
+                        + "modules_to_save for several adapters on one model is not supported yet");
+
+        SplittableRandom rnd = new SplittableRandom(seed);
+        List<LoraModel.Entry> entries = new ArrayList<>();
+        for (Linear lin : model.linears()) {                        // the documented draw order
+            LoraPlan.Target t = targets.get(lin.name);
+            if (t != null) {
+                LoraAdapter a = newAdapter(lin, t, config, rnd);
+                lin.addAdapter(adapterName, a);
+                lin.setActive(List.of(adapterName));                    // this adapter alone is active here
+                entries.add(new LoraModel.Entry(lin, t, a, null, null, null, null));
+                continue;
+            }
+            LoraPlan.ModuleToSave m = toSave.get(lin.name);
+            if (m != null) {
+                Tensor w0 = lin.weight(), b0 = lin.bias();
+                Tensor w = Tensor.param(KEY_PREFIX + lin.name + ".weight", w0.data.clone(), lin.out, lin.in);
+                Tensor b = b0 == null ? null : Tensor.param(KEY_PREFIX + lin.name + ".bias", b0.data.clone(), lin.out);
+                lin.setBase(w, b);
+                entries.add(new LoraModel.Entry(lin, null, null, w0, b0, w, b));
+            }
+        }
+        return new LoraModel(model, adapterName, plan, entries);
+    }
+
+    /** A (r, in) and B (out, r) for one module, drawn from rnd in the documented order. */
+    static LoraAdapter newAdapter(Linear lin, LoraPlan.Target t, LoraConfig config, SplittableRandom rnd) {
+        int r = t.r();
+        float[] a = new float[r * lin.in], b = new float[lin.out * r];
+        switch (config.initLoraWeights()) {
+            case DEFAULT -> uniform(a, 1.0 / Math.sqrt(lin.in), rnd);          // kaiming_uniform_(a=√5): bound 1/√fan_in
+            case GAUSSIAN -> normal(a, 1.0 / r, rnd);                          // normal_(std=1/r)
+            case RANDOM -> {                                                    // torch.nn.Linear's own init for both
+                uniform(a, 1.0 / Math.sqrt(lin.in), rnd);
+                uniform(b, 1.0 / Math.sqrt(r), rnd);
+            }
+        }
+        Tensor A = Tensor.param(KEY_PREFIX + lin.name + ".lora_A.weight", a, r, lin.in);
+        Tensor B = Tensor.param(KEY_PREFIX + lin.name + ".lora_B.weight", b, lin.out, r);
+        return new LoraAdapter(A, B, t.scaling(), config.loraDropout());
+    }
+
+    /** x[i] = (2u − 1)·bound, u = nextDouble(): U(−bound, bound), as torch's uniform_. */
+    static void uniform(float[] x, double bound, SplittableRandom rnd) {
+        for (int i = 0; i < x.length; i++) x[i] = (float) ((2.0 * rnd.nextDouble() - 1.0) * bound);
+    }
+
+    /** x[i] ~ N(0, std) by Box–Muller over pairs of uniforms (StrictMath: reproducible everywhere). */
+    static void normal(float[] x, double std, SplittableRandom rnd) {
+        for (int i = 0; i < x.length; i += 2) {
+            double u1 = 1.0 - rnd.nextDouble(), u2 = rnd.nextDouble();    // u1 ∈ (0, 1]: log is finite
+            double rad = StrictMath.sqrt(-2.0 * StrictMath.log(u1)), th = 2.0 * StrictMath.PI * u2;
+            x[i] = (float) (std * rad * StrictMath.cos(th));
+            if (i + 1 < x.length) x[i + 1] = (float) (std * rad * StrictMath.sin(th));
+        }
+    }
+}

@@ -1,0 +1,195 @@
+/*
+ * LoraConfig: a LoRA adapter's configuration, field for field HF PEFT's LoraConfig
+ * (peft/tuners/lora/config.py), with PEFT's defaults (r 8, lora_alpha 8, lora_dropout 0, bias "none",
+ * init_lora_weights True, target_modules None = the model type's default). Validated on construction,
+ * with the checks of PEFT's __post_init__ and update_layer plus peft4j's own "not supported yet" ones,
+ * each message saying what was expected, what was found and how to fix it.
+ *
+ *   targetModules   null: PEFT's default for the model type (q_proj,v_proj for llama/mistral/qwen2;
+ *                   c_attn for gpt2 — utils/constants.py TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING)
+ *   excludeModules  null or a Names/Regex: modules never adapted (PEFT exclude_modules)
+ *   layersToTransform / layersPattern  restrict list-form target_modules to some layer indices (empty: all)
+ *   rankPattern / alphaPattern  per-module r / alpha; keys are regexes, the FIRST key in insertion order
+ *                   whose (.*\.)?(key)$ matches the module name wins (PEFT utils/other.py get_pattern_key)
+ *   modulesToSave   modules trained in full (a trainable copy), e.g. lm_head
+ * Maps keep their insertion order (it decides which pattern wins); lists and maps are stored unmodifiable.
+ */
+package dev.peft4j.tuner;
+
+import dev.peft4j.Peft4jException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+public record LoraConfig(
+        int r,
+        double loraAlpha,
+        float loraDropout,
+        TargetModules targetModules,
+        TargetModules excludeModules,
+        boolean useRslora,
+        InitLoraWeights initLoraWeights,
+        String bias,
+        List<Integer> layersToTransform,
+        List<String> layersPattern,
+        Map<String, Integer> rankPattern,
+        Map<String, Double> alphaPattern,
+        List<String> modulesToSave,
+        boolean fanInFanOut,
+        boolean useDora,
+        boolean loraBias) {
+
+    public LoraConfig {
+        if (r <= 0) throw new Peft4jException("lora.r must be > 0 (got " + r + "); try --lora.r 8");
+        if (!Double.isFinite(loraAlpha))
+            throw new Peft4jException("lora.alpha must be a finite number (got " + loraAlpha + "); try --lora.alpha 16");
+        if (!(loraDropout >= 0f && loraDropout < 1f))
+            throw new Peft4jException("lora.dropout must be in [0, 1) (got " + loraDropout + "); try --lora.dropout 0.05");
+        if (initLoraWeights == null) initLoraWeights = InitLoraWeights.DEFAULT;
+        if (bias == null) bias = "none";
+        switch (bias) {
+            case "none" -> { }
+            case "all", "lora_only" -> throw new Peft4jException("lora.bias='" + bias + "' is not supported yet: peft4j trains "
+                    + "the LoRA weights only, never the base model's biases; use --lora.bias none");
+            default -> throw new Peft4jException("lora.bias must be one of none, all, lora_only (got '" + bias
+                    + "'); peft4j supports none");
+        }
+        if (useDora) throw new Peft4jException("lora.use_dora=true (DoRA) is not supported yet; set use_dora to false");
+        if (loraBias) throw new Peft4jException("lora.lora_bias=true (a bias on LoRA B) is not supported yet; set lora_bias to false");
+        if (targetModules instanceof TargetModules.Regex rx && rx.pattern().equalsIgnoreCase(TargetModules.ALL_LINEAR_SHORTHAND))
+            targetModules = TargetModules.ALL_LINEAR;
+        if (excludeModules instanceof TargetModules.AllLinear)
+            throw new Peft4jException("lora.exclude_modules cannot be all-linear; list module names or give a regex");
+
+        layersToTransform = layersToTransform == null ? List.of() : List.copyOf(checkedLayers(layersToTransform));
+        layersPattern = layersPattern == null ? List.of() : List.copyOf(layersPattern);
+        for (String p : layersPattern) {
+            if (p == null || p.isEmpty()) throw new Peft4jException("lora.layers_pattern entries must be non-empty (got " + layersPattern + "); e.g. layers");
+            TargetModules.compile(p, "lora.layers_pattern");
+        }
+        boolean stringTargets = targetModules instanceof TargetModules.Regex || targetModules instanceof TargetModules.AllLinear;
+        if (stringTargets && !layersToTransform.isEmpty())
+            throw new Peft4jException("lora.layers_to_transform cannot be used when target_modules is a string ('" + targetModules
+                    + "'), as in PEFT; list module names instead, e.g. --lora.target-modules q_proj,v_proj");
+        if (stringTargets && !layersPattern.isEmpty())
+            throw new Peft4jException("lora.layers_pattern cannot be used when target_modules is a string ('" + targetModules
+                    + "'), as in PEFT; list module names instead, e.g. --lora.target-modules q_proj,v_proj");
+        if (!layersPattern.isEmpty() && layersToTransform.isEmpty())
+            throw new Peft4jException("lora.layers_pattern " + layersPattern + " is given but lora.layers_to_transform is not; "
+                    + "give the layer indices too, e.g. --lora.layers-to-transform 0,1");
+
+        rankPattern = orderedCopy(rankPattern);
+        for (Map.Entry<String, Integer> e : rankPattern.entrySet()) {
+            PeftRules.patternKeyRegex(e.getKey());
+            if (e.getValue() == null || e.getValue() <= 0)
+                throw new Peft4jException("lora.rank_pattern['" + e.getKey() + "'] must be > 0 (got " + e.getValue() + "); e.g. 16");
+        }
+        alphaPattern = orderedCopy(alphaPattern);
+        for (Map.Entry<String, Double> e : alphaPattern.entrySet()) {
+            PeftRules.patternKeyRegex(e.getKey());
+            if (e.getValue() == null || !Double.isFinite(e.getValue()))
+                throw new Peft4jException("lora.alpha_pattern['" + e.getKey() + "'] must be a finite number (got " + e.getValue() + "); e.g. 32");
+        }
+        modulesToSave = modulesToSave == null ? List.of() : new ArrayList<>(modulesToSave);
+        for (String m : modulesToSave) {
+            if (m == null || m.isBlank())
+                throw new Peft4jException("lora.modules_to_save entries must be non-empty module names (got " + modulesToSave + "); e.g. lm_head");
+            TargetModules.compile("(^|.*\\.)" + m + "($|\\..*)", "lora.modules_to_save entry '" + m + "' (PEFT uses it in a regex)");
+        }
+        modulesToSave = List.copyOf(modulesToSave);
+    }
+
+    /** PEFT's defaults: r 8, alpha 8, no dropout, the model type's default targets, B = 0 init. */
+    public static LoraConfig defaults() { return builder().build(); }
+
+    public static Builder builder() { return new Builder(); }
+
+    /** A builder holding this configuration's values. */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.r = r; b.loraAlpha = loraAlpha; b.loraDropout = loraDropout; b.targetModules = targetModules;
+        b.excludeModules = excludeModules; b.useRslora = useRslora; b.initLoraWeights = initLoraWeights; b.bias = bias;
+        b.layersToTransform = layersToTransform; b.layersPattern = layersPattern; b.rankPattern = rankPattern;
+        b.alphaPattern = alphaPattern; b.modulesToSave = modulesToSave; b.fanInFanOut = fanInFanOut;
+        b.useDora = useDora; b.loraBias = loraBias;
+        return b;
+    }
+
+    /** The scaling PEFT uses for rank r and alpha: alpha / r, or alpha / √r with use_rslora (lora/layer.py update_layer). */
+    public double scaling(int rank, double alpha) { return useRslora ? alpha / Math.sqrt(rank) : alpha / rank; }
+
+    private static <V> Map<String, V> orderedCopy(Map<String, V> m) {
+        if (m == null || m.isEmpty()) return Map.of();
+        return Collections.unmodifiableMap(new LinkedHashMap<>(m));
+    }
+
+    /** Fluent construction with PEFT's defaults. */
+    public static final class Builder {
+        private int r = 8;
+        private double loraAlpha = 8;
+        private float loraDropout = 0f;
+        private TargetModules targetModules;
+        private TargetModules excludeModules;
+        private boolean useRslora;
+        private InitLoraWeights initLoraWeights = InitLoraWeights.DEFAULT;
+        private String bias = "none";
+        private List<Integer> layersToTransform = List.of();
+        private List<String> layersPattern = List.of();
+        private Map<String, Integer> rankPattern = new LinkedHashMap<>();
+        private Map<String, Double> alphaPattern = new LinkedHashMap<>();
+        private List<String> modulesToSave = List.of();
+        private boolean fanInFanOut;
+        private boolean useDora;
+        private boolean loraBias;
+
+        private Builder() {}
+
+        public Builder r(int r) { this.r = r; return this; }
+        public Builder alpha(double alpha) { this.loraAlpha = alpha; return this; }
+        public Builder dropout(float dropout) { this.loraDropout = dropout; return this; }
+        public Builder targetModules(TargetModules t) { this.targetModules = t; return this; }
+        public Builder targetModules(String... names) { this.targetModules = TargetModules.names(names); return this; }
+        public Builder targetRegex(String regex) { this.targetModules = TargetModules.regex(regex); return this; }
+        public Builder allLinear() { this.targetModules = TargetModules.ALL_LINEAR; return this; }
+        public Builder excludeModules(TargetModules t) { this.excludeModules = t; return this; }
+        public Builder useRslora(boolean v) { this.useRslora = v; return this; }
+        public Builder init(InitLoraWeights v) { this.initLoraWeights = v; return this; }
+        public Builder bias(String v) { this.bias = v; return this; }
+        public Builder layersToTransform(Integer... layers) { this.layersToTransform = List.of(layers); return this; }
+        public Builder layersToTransform(List<Integer> layers) { this.layersToTransform = layers; return this; }
+        public Builder layersPattern(String... patterns) { this.layersPattern = List.of(patterns); return this; }
+        public Builder layersPattern(List<String> patterns) { this.layersPattern = patterns; return this; }
+        /** Adds a rank_pattern entry; earlier entries take precedence over later ones that also match. */
+        public Builder rankPattern(String key, int rank) { this.rankPattern = mutable(rankPattern); rankPattern.put(key, rank); return this; }
+        public Builder rankPattern(Map<String, Integer> m) { this.rankPattern = m; return this; }
+        /** Adds an alpha_pattern entry; earlier entries take precedence over later ones that also match. */
+        public Builder alphaPattern(String key, double alpha) { this.alphaPattern = mutable(alphaPattern); alphaPattern.put(key, alpha); return this; }
+        public Builder alphaPattern(Map<String, Double> m) { this.alphaPattern = m; return this; }
+        public Builder modulesToSave(String... names) { this.modulesToSave = List.of(names); return this; }
+        public Builder modulesToSave(List<String> names) { this.modulesToSave = names; return this; }
+        public Builder fanInFanOut(boolean v) { this.fanInFanOut = v; return this; }
+        public Builder useDora(boolean v) { this.useDora = v; return this; }
+        public Builder loraBias(boolean v) { this.loraBias = v; return this; }
+
+        public LoraConfig build() {
+            return new LoraConfig(r, loraAlpha, loraDropout, targetModules, excludeModules, useRslora, initLoraWeights, bias,
+                    layersToTransform, layersPattern, rankPattern, alphaPattern, modulesToSave, fanInFanOut, useDora, loraBias);
+        }
+
+        private static <V> Map<String, V> mutable(Map<String, V> m) {
+            return m == null ? new LinkedHashMap<>() : new LinkedHashMap<>(m);   // never mutate a caller's map
+        }
+    }
+
+    /** A copy of the layer list that rejects nulls with a clear message. */
+    private static List<Integer> checkedLayers(List<Integer> in) {
+        List<Integer> out = new ArrayList<>();
+        for (Integer i : in) {
+            if (i == null) throw new Peft4jException("lora.layers_to_transform must not contain null (got " + in + ")");
+            out.add(i);
+        }
+        return out;
+    }
+}

@@ -191,6 +191,53 @@ public final class Tokenizer implements AutoCloseable {
         return out;
     }
 
+    /**
+     * Token ids of text (no special tokens added, as {@link #encode(String)}) together with the
+     * span of text each token came from, as Java string indices: token i covers
+     * {@code text.substring(starts[i], ends[i])}. Byte-fallback and byte-level tokens that hold part
+     * of one character share that character's span; a token the normalizer invented (e.g.
+     * SentencePiece's leading "▁") may have an empty span. Used to map character ranges of a
+     * rendered chat back to tokens (assistant-only loss masks).
+     */
+    public Encoded encodeWithOffsets(String text) {
+        Objects.requireNonNull(text, "text");
+        ai.djl.huggingface.tokenizers.Encoding e = hf.encode(text, false, false);
+        int[] ids = toInts(e.getIds());
+        ai.djl.huggingface.tokenizers.jni.CharSpan[] spans = e.getCharTokenSpans();
+        if (spans == null || spans.length != ids.length) {
+            throw new Peft4jException("HuggingFace tokenizers returned " + (spans == null ? "no" : spans.length)
+                    + " offsets for " + ids.length + " tokens (tokenizer of " + dir + "); expected one span per token");
+        }
+        // The native library counts Unicode code points; Java strings index UTF-16 chars.
+        int[] utf16At = codePointToCharIndex(text);
+        int cps = utf16At.length - 1;
+        int[] starts = new int[ids.length];
+        int[] ends = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            starts[i] = utf16At[Math.clamp(spans[i].getStart(), 0, cps)];
+            ends[i] = utf16At[Math.clamp(spans[i].getEnd(), 0, cps)];
+        }
+        return new Encoded(ids, starts, ends);
+    }
+
+    /** utf16At[k] = the Java string index of code point k; utf16At[codePointCount] = text.length(). */
+    private static int[] codePointToCharIndex(String text) {
+        int[] at = new int[text.codePointCount(0, text.length()) + 1];
+        int k = 0;
+        for (int i = 0; i < text.length(); i += Character.charCount(text.codePointAt(i))) at[k++] = i;
+        at[k] = text.length();
+        return at;
+    }
+
+    /**
+     * Token ids with the character span each came from ({@link #encodeWithOffsets}).
+     *
+     * @param ids    token ids
+     * @param starts start index in the encoded string (inclusive) of each token
+     * @param ends   end index (exclusive) of each token
+     */
+    public record Encoded(int[] ids, int[] starts, int[] ends) {}
+
     private static int[] toInts(long[] ids) {
         int[] out = new int[ids.length];
         for (int i = 0; i < ids.length; i++) out[i] = (int) ids[i];
@@ -267,6 +314,28 @@ public final class Tokenizer implements AutoCloseable {
 
     /** Ids that end generation: generation_config.json eos_token_id (int or list) plus the tokenizer's eos_token. */
     public Set<Integer> eosIds() { return eosIds; }
+
+    /**
+     * The tokenizer's own end-of-sequence token (tokenizer_config.json eos_token, HF
+     * {@code tokenizer.eos_token_id}): what {@link #encodeWithSpecial} appends and what training data
+     * appends after a completion. Empty when the tokenizer has none.
+     */
+    public OptionalInt eosId() { return eosTokenId; }
+
+    /**
+     * The padding token (tokenizer_config.json / special_tokens_map.json pad_token, HF
+     * {@code tokenizer.pad_token_id}), if the tokenizer defines one and its vocabulary holds it.
+     */
+    public OptionalInt padId() {
+        OptionalInt p = padId;
+        if (p == null) {
+            p = idOfText(vocab, TokenizerSpec.read(dir).specialToken("pad_token"));
+            padId = p;
+        }
+        return p;
+    }
+
+    private volatile OptionalInt padId;   // read lazily from the config files
 
     /** Whether {@link #encodeWithSpecial} prepends {@link #bosId()}. */
     public boolean addsBos() { return addsBos; }

@@ -6,7 +6,8 @@
  * save it there), else tokenizer_config.json "chat_template" - a string, or the list-of-named-
  * templates form [{"name": "default", "template": ...}, ...] from which "default" is used. It is
  * evaluated by Jinjava, a real Jinja engine, configured like HF's ImmutableSandboxedEnvironment
- * (trim_blocks=True, lstrip_blocks=True) with Jinja2 semantics switched on (operator precedence,
+ * (trim_blocks=True, lstrip_blocks=True, and jinja2's default keep_trailing_newline=False: one
+ * trailing newline of the source is dropped) with Jinja2 semantics switched on (operator precedence,
  * `{%- -%}` / `{{- -}}` whitespace control, map-key iteration, nullable loop values) and what HF
  * adds (see JinjaPython): raise_exception, strftime_now, Python's tojson and str methods,
  * {% generation %}. The variables are those HF passes: messages, add_generation_prompt, tools and
@@ -51,11 +52,13 @@ public final class ChatTemplate {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final String source;
+    private final String body;   // what is rendered: source less one trailing newline (jinja2 keep_trailing_newline=False)
     private final Map<String, Object> specialTokens;
     private final Jinjava jinjava;
 
     private ChatTemplate(String source, Map<String, Object> specialTokens) {
         this.source = source;
+        this.body = dropOneTrailingNewline(source);
         this.specialTokens = specialTokens;
         this.jinjava = newEngine();
         checkParses();
@@ -167,6 +170,16 @@ public final class ChatTemplate {
         return Optional.empty();
     }
 
+    /**
+     * This template with special-token variables added where it has none (e.g. bos_token taken from
+     * the tokenizer when no tokenizer_config.json was given); existing values are kept.
+     */
+    public ChatTemplate withSpecialTokenDefaults(Map<String, ?> defaults) {
+        Map<String, Object> merged = new HashMap<>(defaults);
+        merged.putAll(specialTokens);
+        return merged.equals(specialTokens) ? this : new ChatTemplate(source, Map.copyOf(merged));
+    }
+
     // ---------------------------------------------------------------- rendering
 
     /** The Jinja source. */
@@ -203,7 +216,7 @@ public final class ChatTemplate {
         JinjaPython.takeRaised();   // clear anything a previous failed render on this thread left
         RenderResult result;
         try {
-            result = jinjava.renderForResult(source, vars);
+            result = jinjava.renderForResult(body, vars);
         } catch (RuntimeException e) {
             String raised = JinjaPython.takeRaised();
             if (raised != null) throw new Peft4jException("chat template raised: " + raised, e);
@@ -225,6 +238,13 @@ public final class ChatTemplate {
         return result.getOutput();
     }
 
+    /** jinja2 (keep_trailing_newline=False, HF's setting) drops a single trailing newline of the template source. */
+    static String dropOneTrailingNewline(String s) {
+        if (s.endsWith("\r\n")) return s.substring(0, s.length() - 2);
+        if (s.endsWith("\n") || s.endsWith("\r")) return s.substring(0, s.length() - 1);
+        return s;
+    }
+
     private static String describe(TemplateError e) {
         return e.getMessage() + (e.getLineno() > 0 ? " (template line " + e.getLineno() + ")" : "");
     }
@@ -233,7 +253,7 @@ public final class ChatTemplate {
         JinjavaInterpreter interpreter = jinjava.newInterpreter();
         JinjavaInterpreter.pushCurrent(interpreter);
         try {
-            interpreter.parse(source);
+            interpreter.parse(body);
         } finally {
             JinjavaInterpreter.popCurrent();
         }

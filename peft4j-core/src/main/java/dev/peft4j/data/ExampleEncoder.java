@@ -29,6 +29,8 @@ import dev.peft4j.Peft4jException;
 import dev.peft4j.tokenizer.Tokenizer;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
 
 final class ExampleEncoder {
 
@@ -105,6 +107,15 @@ final class ExampleEncoder {
         return out;
     }
 
+    /** bos_token / eos_token / pad_token as the tokenizer knows them, for templates without a tokenizer_config.json. */
+    private Map<String, Object> tokenizerSpecials() {
+        Map<String, Object> m = new HashMap<>();
+        tok.bosId().ifPresent(id -> m.put("bos_token", tok.tokenText(id)));
+        tok.eosId().ifPresent(id -> m.put("eos_token", tok.tokenText(id)));
+        tok.padId().ifPresent(id -> m.put("pad_token", tok.tokenText(id)));
+        return m;
+    }
+
     private ChatMasker masker() {
         if (masker == null) {
             ChatTemplate template;
@@ -114,7 +125,7 @@ final class ExampleEncoder {
                 // a missing or broken template is not the record's fault: fail the whole load
                 throw new DataFormatException("cannot render chat records: " + e.getMessage(), e);
             }
-            masker = new ChatMasker(template, tok);
+            masker = new ChatMasker(template.withSpecialTokenDefaults(tokenizerSpecials()), tok);
         }
         return masker;
     }

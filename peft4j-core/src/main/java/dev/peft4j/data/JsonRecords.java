@@ -37,9 +37,12 @@ import java.util.List;
 final class JsonRecords {
     private JsonRecords() {}
 
+    /** Plain mapper (records inside an array are read from a shared parser). */
     static final ObjectMapper JSON = new ObjectMapper()
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS);
+
+    /** For one JSON Lines line: anything after the first value is an error. */
+    private static final ObjectMapper LINE = JSON.copy().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     static final String EXPECTED_LAYOUT = "expected JSON Lines (one JSON object per line) or a JSON array of objects";
 
@@ -115,7 +118,7 @@ final class JsonRecords {
                 if (limit > 0 && out.size() >= limit) break;
                 Location at = new Location(file, lineNo, -1);
                 try {
-                    out.add(new Raw(at, JSON.readTree(line), null));
+                    out.add(new Raw(at, LINE.readTree(line), null));
                 } catch (JsonProcessingException e) {
                     out.add(new Raw(at, null, "invalid JSON: " + e.getOriginalMessage()
                             + (line.length() > 80 ? " in \"" + line.substring(0, 77) + "...\"" : " in \"" + line + "\"")));

@@ -87,6 +87,9 @@ public record LoraPlan(LoraConfig config, List<Target> targets, List<ModuleToSav
                 if (!hit) warnings.add("target_modules entry '" + t + "' matches no module of this " + mc.family().modelType + " model");
             }
 
+        patternWarnings("rank_pattern", cfg.rankPattern().keySet(), out, warnings);
+        patternWarnings("alpha_pattern", cfg.alphaPattern().keySet(), out, warnings);
+
         Set<String> targeted = new LinkedHashSet<>();
         for (Target t : out) targeted.add(t.module());
         List<ModuleToSave> toSave = new ArrayList<>();
@@ -188,6 +191,16 @@ public record LoraPlan(LoraConfig config, List<Target> targets, List<ModuleToSav
         List<Module> lin = mm.linears();
         return "linear modules in this " + mm.config().family().modelType + " model: " + String.join(", ", mm.linearSuffixes())
                 + " (full names like " + (lin.isEmpty() ? "?" : lin.get(0).name()) + "); or use all-linear";
+    }
+
+    /** A pattern key that matches no adapted module is almost always a typo (PEFT issue #3582): say so. */
+    private static void patternWarnings(String what, Set<String> keys, List<Target> targets, List<String> warnings) {
+        for (String k : keys) {
+            boolean hit = false;
+            for (Target t : targets) if (PeftRules.patternKeyRegex(k).matcher(t.module()).lookingAt()) { hit = true; break; }
+            if (!hit) warnings.add(what + " key '" + k + "' matches no adapted module, so it changes nothing; keys match a "
+                    + "module name's dotted suffix as a regex, e.g. 'q_proj' or '^model.layers.0.self_attn.q_proj'");
+        }
     }
 
     private static String pyBool(boolean b) { return b ? "True" : "False"; }

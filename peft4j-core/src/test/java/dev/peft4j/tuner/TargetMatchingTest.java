@@ -169,6 +169,13 @@ class TargetMatchingTest {
         // keys are regexes anchored at a "." boundary: "proj" does not reach into "q_proj", ".*_proj" does
         assertThat(plan(LLAMA, LoraConfig.builder().rankPattern("proj", 2)).targets()).allMatch(t -> t.r() == 8);
         assertThat(plan(LLAMA, LoraConfig.builder().rankPattern(".*_proj", 2)).targets()).allMatch(t -> t.r() == 2);
+        // "^" pins a key to the start of the name (PEFT #2419): a full name with ^ selects that module only
+        LoraPlan e = plan(LLAMA, LoraConfig.builder().rankPattern("^model.layers.1.self_attn.v_proj", 3).rankPattern("^v_proj", 5)
+                .rankPattern("q_porj", 7));
+        assertThat(e.targets()).extracting(LoraPlan.Target::r).containsExactly(8, 8, 8, 3);
+        assertThat(e.warnings()).anyMatch(w -> w.startsWith("rank_pattern key '^v_proj' matches no adapted module"))
+                .anyMatch(w -> w.startsWith("rank_pattern key 'q_porj' matches no adapted module"))
+                .noneMatch(w -> w.contains("'^model.layers.1.self_attn.v_proj'"));
         assertThat(PeftRules.patternKey(List.of("k_proj", "self_attn\\.q_proj"), "model.layers.0.self_attn.q_proj"))
                 .isEqualTo("self_attn\\.q_proj");
         assertThat(PeftRules.patternKey(List.of("k_proj"), "model.layers.0.self_attn.q_proj")).isEqualTo("model.layers.0.self_attn.q_proj");

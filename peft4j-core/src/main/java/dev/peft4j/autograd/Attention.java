@@ -48,6 +48,8 @@ public final class Attention {
         if (grad) tape.record(() -> {
             float[] dOut = y.gradOrNull();
             if (dOut == null) return;
+            // allocate the input gradients here, once: grad() is lazy and must not race between workers
+            float[] dq = q.requiresGrad ? q.grad() : null, dk = k.requiresGrad ? k.grad() : null, dv = v.requiresGrad ? v.grad() : null;
             Parallel.forEachChunk(B * KVH, bk -> {
                 int b = bk / KVH, kvh = bk % KVH;
                 float[] Kh = slice(k.data, b, T, KVH, kvh, HS), Vh = slice(v.data, b, T, KVH, kvh, HS);
@@ -66,10 +68,10 @@ public final class Attention {
                     }
                     Gemm.matmulNN(dQ, dP, Kh, T, HS, T, false);               // dQ = dS·K
                     Gemm.matmulTN(dK, dP, Qh, T, HS, T, true);                // dK += dSᵀ·Q
-                    if (q.requiresGrad) unslice(q.grad(), dQ, b, T, NH, h, HS, true);
+                    if (dq != null) unslice(dq, dQ, b, T, NH, h, HS, true);
                 }
-                if (k.requiresGrad) unslice(k.grad(), dK, b, T, KVH, kvh, HS, true);
-                if (v.requiresGrad) unslice(v.grad(), dV, b, T, KVH, kvh, HS, true);
+                if (dk != null) unslice(dk, dK, b, T, KVH, kvh, HS, true);
+                if (dv != null) unslice(dv, dV, b, T, KVH, kvh, HS, true);
             });
         });
         return y;

@@ -26,10 +26,13 @@ public final class Tape {
     public int size() { return backward.size(); }
 
     /** Back-propagates from a scalar loss; the tape is consumed. */
-    public void backward(Tensor loss) {
+    public void backward(Tensor loss) { backward(loss, 1f); }
+
+    /** Back-propagates seed · d(loss) (e.g. a micro-batch's share of an accumulated batch). */
+    public void backward(Tensor loss, float seed) {
         if (loss.size() != 1) throw new IllegalArgumentException("backward needs a scalar loss, got shape " + java.util.Arrays.toString(loss.shape));
         if (!loss.requiresGrad) throw new IllegalStateException("the loss does not depend on any trainable parameter");
-        loss.grad()[0] += 1f;
+        loss.grad()[0] += seed;
         for (int i = backward.size() - 1; i >= 0; i--) {
             backward.get(i).run();
             backward.set(i, null);     // let the activations it holds be collected

@@ -41,7 +41,10 @@ public final class Tensor {
 
     public int dim(int i) { return shape[i < 0 ? shape.length + i : i]; }
 
-    /** The gradient, allocated (zeroed) on first call; only for tensors that require one. */
+    /**
+     * The gradient, allocated (zeroed) on first call; only for tensors that require one.
+     * Not thread-safe: ops fetch it once before any parallel section.
+     */
     public float[] grad() {
         if (!requiresGrad) throw new IllegalStateException((name == null ? "activation" : name) + " does not require a gradient");
         if (grad == null) grad = new float[data.length];

@@ -19,7 +19,8 @@ import java.util.Objects;
  *
  * @param format             record shape; AUTO detects it per file from the first record's keys
  * @param maxLength          sequences are truncated to this many tokens (keeping the start); with
- *                           packing, the length of every packed row
+ *                           packing, the length of every packed row (examples are then not truncated:
+ *                           a long one continues into the next row)
  * @param completionOnlyLoss true: loss only on completion / assistant / Alpaca output tokens;
  *                           false: on every token
  * @param packing            concatenate examples into rows of exactly maxLength tokens

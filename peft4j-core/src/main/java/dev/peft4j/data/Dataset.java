@@ -11,7 +11,9 @@
  *      never moves a record between train and validation;
  *   4. tokenize and mask (ExampleEncoder, ChatMasker), truncate to maxLength keeping the start
  *      (TRL's truncation_mode "keep_start"), and drop examples left with no loss token;
- *   5. pack both parts into rows of maxLength when DataConfig.packing (Packing).
+ *   5. pack both parts into rows of maxLength when DataConfig.packing (Packing). Packed examples are
+ *      not truncated first: a long example simply continues into the next row, keeping its EOS
+ *      (as TRL's wrapped packing, which concatenates and chunks).
  *
  * Constraints: everything is held in memory (fine for the instruction datasets peft4j targets: the
  * 7.5k-record GSM8K train set is ~1 M tokens, 4 MB of ints). Template and configuration problems
@@ -130,7 +132,7 @@ public record Dataset(List<Example> train, List<Example> validation, DatasetStat
                 malformed(s.location(), m, cfg, tally, null);
                 continue;
             }
-            if (e.length() > cfg.maxLength()) {
+            if (!cfg.packing() && e.length() > cfg.maxLength()) {
                 e = e.truncate(cfg.maxLength());
                 tally.truncated++;
             }

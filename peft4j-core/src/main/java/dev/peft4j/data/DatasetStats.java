@@ -21,7 +21,7 @@ import java.util.Map;
  * @param skipped            malformed records skipped (skipMalformed)
  * @param skipReasons        "file:line: reason" for the first {@link #MAX_REASONS} skipped records
  * @param examples           examples kept (train + validation, before packing)
- * @param truncated          examples cut to maxLength
+ * @param truncated          examples cut to maxLength (never when packing)
  * @param droppedNoLoss      examples dropped because no token took loss (e.g. the completion was
  *                           truncated away, or a chat had no assistant turn)
  * @param tokens             tokens in the kept examples

@@ -1,0 +1,89 @@
+/*
+ * ModelFactory: builds a model of a given configuration with random weights in memory, no
+ * checkpoint needed — for benchmarks at real shapes (GPT-2-124M, SmolLM2-135M) and for the
+ * quickstart's small base model. Weights ~ N(0, std) (GPT-2's initializer_range 0.02), norms 1,
+ * biases 0, drawn from a seeded SplittableRandom in parameter order.
+ */
+package dev.peft4j.model;
+
+import dev.peft4j.autograd.Tensor;
+import dev.peft4j.nn.Linear;
+import java.util.List;
+import java.util.SplittableRandom;
+
+public final class ModelFactory {
+    private ModelFactory() {}
+
+    /** GPT-2 small (124M): 12 layers, C 768, 12 heads, V 50257, 1024 positions, tied head. */
+    public static ModelConfig gpt2Small() {
+        return new ModelConfig(ModelConfig.Family.GPT2, 50257, 768, 3072, 12, 12, 12, 64, 1024, 1e-5f, 0, null,
+                true, true, true, true, 0, 50256, List.of(50256), "float32");
+    }
+
+    /** SmolLM2-135M: 30 layers, C 576, 9 heads / 3 KV heads, MLP 1536, V 49152, tied head, rope theta 100000. */
+    public static ModelConfig smolLm2_135m() {
+        return new ModelConfig(ModelConfig.Family.LLAMA, 49152, 576, 1536, 30, 9, 3, 64, 8192, 1e-5f, 100000.0, null,
+                true, false, false, false, 0, 0, List.of(0), "bfloat16");
+    }
+
+    public static CausalLM random(ModelConfig c, long seed, float std) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        int C = c.hiddenSize(), V = c.vocabSize(), I = c.intermediateSize(), NH = c.numHeads(), KVH = c.numKvHeads(), HS = c.headDim();
+        if (c.isGpt2()) {
+            Tensor wte = normal(rng, "transformer.wte.weight", std, V, C), wpe = normal(rng, "transformer.wpe.weight", std / 2, c.maxPositions(), C);
+            Gpt2.Block[] blocks = new Gpt2.Block[c.numLayers()];
+            for (int l = 0; l < blocks.length; l++) {
+                String p = "transformer.h." + l + ".";
+                blocks[l] = new Gpt2.Block(ones(p + "ln_1.weight", C), zeros(p + "ln_1.bias", C),
+                        linear(rng, p + "attn.c_attn", 3 * C, C, true, true, std), linear(rng, p + "attn.c_proj", C, C, true, true, std),
+                        ones(p + "ln_2.weight", C), zeros(p + "ln_2.bias", C),
+                        linear(rng, p + "mlp.c_fc", I, C, true, true, std), linear(rng, p + "mlp.c_proj", C, I, true, true, std));
+            }
+            return new Gpt2(c, wte, wpe, blocks, ones("transformer.ln_f.weight", C), zeros("transformer.ln_f.bias", C),
+                    new Linear("lm_head", wte, null, false));
+        }
+        Tensor embed = normal(rng, "model.embed_tokens.weight", std, V, C);
+        Llama.Block[] blocks = new Llama.Block[c.numLayers()];
+        for (int l = 0; l < blocks.length; l++) {
+            String p = "model.layers." + l + ".";
+            blocks[l] = new Llama.Block(ones(p + "input_layernorm.weight", C),
+                    linear(rng, p + "self_attn.q_proj", NH * HS, C, c.qkvBias(), false, std),
+                    linear(rng, p + "self_attn.k_proj", KVH * HS, C, c.qkvBias(), false, std),
+                    linear(rng, p + "self_attn.v_proj", KVH * HS, C, c.qkvBias(), false, std),
+                    linear(rng, p + "self_attn.o_proj", C, NH * HS, c.outputBias(), false, std),
+                    ones(p + "post_attention_layernorm.weight", C),
+                    linear(rng, p + "mlp.gate_proj", I, C, c.mlpBias(), false, std),
+                    linear(rng, p + "mlp.up_proj", I, C, c.mlpBias(), false, std),
+                    linear(rng, p + "mlp.down_proj", C, I, c.mlpBias(), false, std));
+        }
+        Linear head = c.tieWordEmbeddings() ? new Linear("lm_head", embed, null, false)
+                : linear(rng, "lm_head", V, C, false, false, std);
+        return new Llama(c, embed, blocks, ones("model.norm.weight", C), head);
+    }
+
+    private static Linear linear(SplittableRandom rng, String name, int out, int in, boolean bias, boolean conv1d, float std) {
+        return new Linear(name, normal(rng, name + ".weight", std, out, in), bias ? zeros(name + ".bias", out) : null, conv1d);
+    }
+
+    private static Tensor normal(SplittableRandom rng, String name, float std, int... shape) {
+        int n = 1;
+        for (int d : shape) n *= d;
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) (gaussian(rng) * std);
+        return Tensor.frozen(name, x, shape);
+    }
+
+    /** Standard normal by Box–Muller (SplittableRandom has no nextGaussian of its own on every JDK). */
+    static double gaussian(SplittableRandom rng) {
+        double u = 1.0 - rng.nextDouble(), v = rng.nextDouble();
+        return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    }
+
+    private static Tensor ones(String name, int n) {
+        float[] x = new float[n];
+        java.util.Arrays.fill(x, 1f);
+        return Tensor.frozen(name, x, n);
+    }
+
+    private static Tensor zeros(String name, int n) { return Tensor.frozen(name, new float[n], n); }
+}

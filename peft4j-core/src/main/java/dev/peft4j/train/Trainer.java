@@ -1,0 +1,345 @@
+/*
+ * Trainer: the supervised fine-tuning loop, explicit and in one place.
+ *
+ *   for each optimizer step:
+ *     zero the trainable gradients
+ *     for each of grad_accum micro-batches: forward with a tape, loss, backward
+ *         (each micro-batch's mean loss is weighted by its share of the step's target tokens, so
+ *          the step's gradient is that of the token-weighted mean over all of them)
+ *     clip the global gradient norm; stop cleanly if the loss or the norm is not finite
+ *     AdamW step with the scheduled learning rate
+ *     log (console + metrics.jsonl), evaluate every eval_every steps, checkpoint every save_every
+ *   save the final adapter
+ *
+ * Exact resume: a checkpoint holds the trainable tensors, AdamW's m/v/step, the data loader's
+ * position and the step; dropout masks are drawn from a generator seeded by (seed, step,
+ * micro-batch), so they need no saved state. A run resumed from checkpoint k therefore replays
+ * steps k+1.. exactly and ends with the same adapter bytes. Checkpoints are written to a
+ * temporary directory and renamed into place, so a kill at any moment leaves the last good one.
+ */
+package dev.peft4j.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.peft4j.Peft4jException;
+import dev.peft4j.autograd.Tape;
+import dev.peft4j.autograd.Tensor;
+import dev.peft4j.data.Batch;
+import dev.peft4j.data.DataLoader;
+import dev.peft4j.data.Example;
+import dev.peft4j.io.DType;
+import dev.peft4j.io.SafeTensorsFile;
+import dev.peft4j.io.SafeTensorsWriter;
+import dev.peft4j.model.CausalLM;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+public final class Trainer {
+    /** Writes the adapter being trained (PEFT format) into a directory. */
+    @FunctionalInterface
+    public interface AdapterWriter { void write(Path dir); }
+
+    /** Called after every optimizer step (for tests, UIs). */
+    @FunctionalInterface
+    public interface StepListener { void onStep(StepMetrics m); }
+
+    public record StepMetrics(int step, int totalSteps, double loss, double lr, double gradNorm, double tokensPerSecond,
+                              int epoch, Double valLoss) {}
+
+    public record Result(int steps, double lastLoss, Double valLoss, double meanTokensPerSecond, Path adapterDir,
+                         boolean stoppedEarly) {}
+
+    public static final String STATE_JSON = "trainer_state.json", STATE_TENSORS = "trainer_state.safetensors",
+            METRICS = "metrics.jsonl";
+
+    private final CausalLM model;
+    private final List<Tensor> params;
+    private final AdapterWriter adapterWriter;
+    private final DataLoader train;
+    private final List<Example> validation;
+    private final int padId;
+    private final TrainConfig cfg;
+    private final Path output;
+    private final PrintStream console;
+    private StepListener listener = m -> {};
+    private int stopAfter = Integer.MAX_VALUE;
+    private final ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    public Trainer(CausalLM model, List<Tensor> trainable, AdapterWriter adapterWriter, DataLoader train,
+                   List<Example> validation, int padId, TrainConfig cfg, Path outputDir, PrintStream console) {
+        if (trainable.isEmpty()) throw new Peft4jException("nothing to train: the adapter has no trainable parameters");
+        this.model = model;
+        this.params = List.copyOf(trainable);
+        this.adapterWriter = adapterWriter;
+        this.train = train;
+        this.validation = validation == null ? List.of() : validation;
+        this.padId = padId;
+        this.cfg = cfg;
+        this.output = outputDir;
+        this.console = console;
+    }
+
+    public Trainer onStep(StepListener l) { this.listener = l; return this; }
+
+    /** Ends the run after this optimizer step, as an interruption would (the checkpoint logic is unchanged). */
+    public Trainer stopAfter(int step) { this.stopAfter = step; return this; }
+
+    public Result run(boolean resume) {
+        int total = cfg.totalSteps(train.batchesPerEpoch());
+        LrSchedule schedule = new LrSchedule(cfg.schedule(), cfg.warmup(total), total);
+        AdamW opt = new AdamW(params, new AdamW.Hyper(0.9, 0.999, 1e-8, cfg.weightDecay()));
+        createDirs(output);
+        int step = 0;
+        if (resume) {
+            Optional<Path> ckpt = latestCheckpoint(output);
+            if (ckpt.isPresent()) {
+                step = restore(ckpt.get(), opt);
+                trimMetrics(step);
+                console.printf("resumed from %s (step %d of %d)%n", ckpt.get(), step, total);
+            } else {
+                console.println("no checkpoint in " + output + "; starting from step 0");
+            }
+        } else {
+            deleteIfExists(output.resolve(METRICS));
+        }
+
+        ProgressBar bar = new ProgressBar(console, "train", total);
+        double lastLoss = Double.NaN, tokensSum = 0, secondsSum = 0;
+        Double valLoss = null;
+        boolean stoppedEarly = false;
+        while (step < total) {
+            long t0 = System.nanoTime();
+            for (Tensor p : params) p.zeroGrad();
+            List<Batch> micro = new ArrayList<>();
+            long targets = 0, tokens = 0;
+            for (int m = 0; m < cfg.gradAccum(); m++) {
+                Batch b = train.next();
+                micro.add(b);
+                targets += LmLoss.countTargets(b.labels(), b.B(), b.T());
+                tokens += (long) b.B() * b.T();
+            }
+            double stepLoss = 0;
+            for (int m = 0; m < micro.size(); m++) {
+                Batch b = micro.get(m);
+                int n = LmLoss.countTargets(b.labels(), b.B(), b.T());
+                if (n == 0) continue;
+                Tape tape = new Tape(dropoutSeed(cfg.seed(), step, m));
+                Tensor loss = LmLoss.loss(tape, model, b.inputIds(), b.labels(), b.B(), b.T());
+                double weight = (double) n / targets;
+                stepLoss += loss.data[0] * weight;
+                tape.backward(loss, (float) weight);
+            }
+            double norm = GradClip.clip(params, cfg.maxGradNorm());
+            if (!Double.isFinite(stepLoss) || !Double.isFinite(norm)) {
+                Optional<Path> last = latestCheckpoint(output);
+                throw new TrainingDivergedException("training diverged at step " + (step + 1) + ": loss " + stepLoss
+                        + ", gradient norm " + norm + ". Nothing was saved for this step; the last good checkpoint is "
+                        + last.map(Path::toString).orElse("none (no checkpoint was written yet)")
+                        + ". Try a lower --lr (now " + cfg.lr() + ") or --max-grad-norm 1.0, then --resume");
+            }
+            double lr = cfg.lr() * schedule.factor(step);
+            opt.step(lr);
+            step++;
+            lastLoss = stepLoss;
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            tokensSum += tokens;
+            secondsSum += seconds;
+            double tps = tokens / seconds;
+
+            if ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || (step == total && !validation.isEmpty()))
+                valLoss = validation.isEmpty() ? null : evaluate();
+            StepMetrics metrics = new StepMetrics(step, total, stepLoss, lr, norm, tps, train.epoch(),
+                    (cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || step == total ? valLoss : null);
+            appendMetrics(metrics);
+            if (step % cfg.logEvery() == 0 || step == total)
+                bar.log(String.format("step %d/%d  loss %.4f  lr %.3e  grad_norm %.3f  %.0f tokens/s", step, total, stepLoss, lr, norm, tps));
+            bar.update(step, String.format("loss %.4f | %.0f tok/s", stepLoss, tps));
+            if (metrics.valLoss() != null) console.printf("step %d: validation loss %.4f%n", step, metrics.valLoss());
+            listener.onStep(metrics);
+            if (cfg.saveEvery() > 0 && step % cfg.saveEvery() == 0 && step < total) saveCheckpoint(step, opt);
+            if (step >= stopAfter && step < total) {
+                if (cfg.saveEvery() == 0 || step % cfg.saveEvery() != 0) saveCheckpoint(step, opt);
+                stoppedEarly = true;
+                break;
+            }
+        }
+        Path adapterDir = output;
+        if (!stoppedEarly) {
+            adapterWriter.write(output);
+            console.printf("saved adapter to %s%n", output);
+        }
+        return new Result(step, lastLoss, valLoss, secondsSum > 0 ? tokensSum / secondsSum : 0, adapterDir, stoppedEarly);
+    }
+
+    /** Token-weighted mean loss over the validation set, no dropout, no tape. */
+    public double evaluate() {
+        DataLoader loader = new DataLoader(validation, cfg.batchSize(), false, cfg.seed(), padId, false);
+        int batches = cfg.evalBatches() > 0 ? Math.min(cfg.evalBatches(), loader.batchesPerEpoch()) : loader.batchesPerEpoch();
+        double sum = 0;
+        long count = 0;
+        for (int i = 0; i < batches; i++) {
+            Batch b = loader.next();
+            int n = LmLoss.countTargets(b.labels(), b.B(), b.T());
+            if (n == 0) continue;
+            sum += LmLoss.loss(null, model, b.inputIds(), b.labels(), b.B(), b.T()).data[0] * (double) n;
+            count += n;
+        }
+        return count == 0 ? Double.NaN : sum / count;
+    }
+
+    /** Dropout seed of (run seed, step, micro-batch): stateless, so resume needs no RNG snapshot. */
+    static long dropoutSeed(long seed, int step, int micro) {
+        long z = seed * 0x9E3779B97F4A7C15L + step * 0xBF58476D1CE4E5B9L + micro * 0x94D049BB133111EBL;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        return z ^ (z >>> 31);
+    }
+
+    // ---- checkpoints ----
+
+    private void saveCheckpoint(int step, AdamW opt) {
+        Path dir = output.resolve("checkpoint-" + step);
+        Path tmp = output.resolve(".checkpoint-" + step + ".tmp");
+        try {
+            deleteRecursively(tmp);
+            Files.createDirectories(tmp);
+            adapterWriter.write(tmp);
+            List<SafeTensorsWriter.Tensor> tensors = new ArrayList<>();
+            for (int i = 0; i < params.size(); i++) {
+                Tensor p = params.get(i);
+                long[] shape = java.util.Arrays.stream(p.shape).asLongStream().toArray();
+                tensors.add(new SafeTensorsWriter.Tensor("param." + i, DType.F32, shape, p.data));
+                tensors.add(new SafeTensorsWriter.Tensor("exp_avg." + i, DType.F32, shape, opt.firstMoments()[i]));
+                tensors.add(new SafeTensorsWriter.Tensor("exp_avg_sq." + i, DType.F32, shape, opt.secondMoments()[i]));
+            }
+            SafeTensorsWriter.write(tmp.resolve(STATE_TENSORS), Map.of("format", "peft4j-trainer-state"), tensors);
+            ObjectNode state = json.createObjectNode();
+            state.put("step", step);
+            state.put("optimizer_step", opt.stepCount());
+            state.put("seed", cfg.seed());
+            state.set("data_state", json.valueToTree(train.state()));
+            state.set("param_names", json.valueToTree(params.stream().map(t -> t.name).toList()));
+            state.set("train_config", json.valueToTree(cfg));
+            json.writeValue(tmp.resolve(STATE_JSON).toFile(), state);
+            if (Files.exists(dir)) {
+                Path old = output.resolve(".checkpoint-" + step + ".old");
+                deleteRecursively(old);
+                Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
+                Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+                deleteRecursively(old);
+            } else {
+                Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+            }
+        } catch (IOException e) {
+            throw new Peft4jException("could not write checkpoint " + dir + ": " + e.getMessage()
+                    + "; the previous checkpoint is untouched. Check free disk space and permissions", e);
+        }
+    }
+
+    private int restore(Path dir, AdamW opt) {
+        try {
+            var state = json.readTree(dir.resolve(STATE_JSON).toFile());
+            List<String> names = new ArrayList<>();
+            state.get("param_names").forEach(n -> names.add(n.asText()));
+            List<String> ours = params.stream().map(t -> t.name).toList();
+            if (!names.equals(ours))
+                throw new Peft4jException("checkpoint " + dir + " was made for a different adapter (" + names.size()
+                        + " tensors, first " + names.stream().findFirst().orElse("-") + ") than this run (" + ours.size()
+                        + " tensors); resume with the same model and LoRA options, or use a new --output");
+            float[][] m = new float[params.size()][], v = new float[params.size()][];
+            try (SafeTensorsFile f = SafeTensorsFile.open(dir.resolve(STATE_TENSORS))) {
+                for (int i = 0; i < params.size(); i++) {
+                    f.readFloats("param." + i, params.get(i).data, 0);
+                    m[i] = f.readFloats("exp_avg." + i);
+                    v[i] = f.readFloats("exp_avg_sq." + i);
+                }
+            }
+            opt.restore(state.get("optimizer_step").asLong(), m, v);
+            train.restore(json.treeToValue(state.get("data_state"), DataLoader.State.class));
+            return state.get("step").asInt();
+        } catch (IOException e) {
+            throw new Peft4jException("could not read checkpoint " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The complete checkpoint with the highest step (temporary directories are ignored). */
+    public static Optional<Path> latestCheckpoint(Path output) {
+        if (!Files.isDirectory(output)) return Optional.empty();
+        try (var s = Files.list(output)) {
+            return s.filter(p -> p.getFileName().toString().matches("checkpoint-\\d+") && Files.exists(p.resolve(STATE_JSON)))
+                    .max(Comparator.comparingInt(p -> Integer.parseInt(p.getFileName().toString().substring(11))));
+        } catch (IOException e) {
+            throw new Peft4jException("cannot list " + output + ": " + e.getMessage(), e);
+        }
+    }
+
+    // ---- metrics ----
+
+    private void appendMetrics(StepMetrics m) {
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("step", m.step());
+        row.put("loss", m.loss());
+        row.put("lr", m.lr());
+        row.put("grad_norm", m.gradNorm());
+        row.put("tokens_per_s", Math.round(m.tokensPerSecond() * 10) / 10.0);
+        row.put("epoch", m.epoch());
+        if (m.valLoss() != null) row.put("val_loss", m.valLoss());
+        try {
+            Files.writeString(output.resolve(METRICS), new ObjectMapper().writeValueAsString(row) + "\n",
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            throw new Peft4jException("cannot append to " + output.resolve(METRICS) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Keeps the metrics rows up to the resumed step (later ones are recomputed by the resumed run). */
+    private void trimMetrics(int step) {
+        Path f = output.resolve(METRICS);
+        if (!Files.exists(f)) return;
+        try {
+            ObjectMapper om = new ObjectMapper();
+            List<String> keep = new ArrayList<>();
+            for (String line : Files.readAllLines(f)) {
+                if (line.isBlank()) continue;
+                try {
+                    if (om.readTree(line).path("step").asInt() <= step) keep.add(line);
+                } catch (IOException bad) { /* a line cut by a kill: drop it */ }
+            }
+            Files.write(f, keep);
+        } catch (IOException e) {
+            throw new Peft4jException("cannot rewrite " + f + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void createDirs(Path p) {
+        try {
+            Files.createDirectories(p);
+        } catch (IOException e) {
+            throw new Peft4jException("cannot create output directory " + p + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void deleteIfExists(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            throw new Peft4jException("cannot delete " + p + ": " + e.getMessage(), e);
+        }
+    }
+
+    static void deleteRecursively(Path p) throws IOException {
+        if (!Files.exists(p)) return;
+        try (var s = Files.walk(p)) {
+            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);
+        }
+    }
+}

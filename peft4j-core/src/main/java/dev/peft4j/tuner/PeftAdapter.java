@@ -1,0 +1,152 @@
+/*
+ * PeftAdapter: writes a LoRA adapter exactly as HF PEFT's save_pretrained does, so Python PEFT,
+ * vLLM and friends load it unchanged:
+ *   adapter_config.json        PEFT's field names, keys sorted, peft_type LORA, task_type CAUSAL_LM,
+ *                              inference_mode true
+ *   adapter_model.safetensors  metadata {"format": "pt"}; base_model.model.<module>.lora_A.weight [r, in]
+ *                              and .lora_B.weight [out, r] (the adapter name is not part of the key);
+ *                              modules_to_save tensors under their module name, in the base's layout
+ *                              (GPT-2 Conv1D copies transposed back to [in, out])
+ *   README.md                  a short model card
+ * Every file is written to a temporary name and renamed into place.
+ */
+package dev.peft4j.tuner;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.peft4j.Peft4jException;
+import dev.peft4j.autograd.Tensor;
+import dev.peft4j.io.DType;
+import dev.peft4j.io.SafeTensorsWriter;
+import dev.peft4j.nn.Linear;
+import dev.peft4j.nn.LoraAdapter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+public final class PeftAdapter {
+    public static final String CONFIG = "adapter_config.json", WEIGHTS = "adapter_model.safetensors";
+
+    /** What the model card says besides the config: where the data came from and how training went. */
+    public record Card(String data, String metrics) {}
+
+    private PeftAdapter() {}
+
+    public static void save(LoraModel lm, Path dir, String baseModelNameOrPath, Card card) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new Peft4jException("cannot create adapter directory " + dir + ": " + e.getMessage(), e);
+        }
+        List<SafeTensorsWriter.Tensor> tensors = new ArrayList<>();
+        for (Map.Entry<String, LoraAdapter> e : lm.adapters().entrySet()) {
+            String key = Lora.KEY_PREFIX + e.getKey();
+            tensors.add(tensor(key + ".lora_A.weight", e.getValue().A));
+            tensors.add(tensor(key + ".lora_B.weight", e.getValue().B));
+        }
+        for (String module : lm.modulesToSave()) {
+            Linear lin = linear(lm, module);
+            String key = Lora.KEY_PREFIX + module;
+            Tensor w = lin.weight();
+            if (lin.conv1d) {                        // held as (out, in); GPT-2 stores Conv1D as [in, out]
+                float[] t = new float[w.size()];
+                for (int o = 0; o < lin.out; o++)
+                    for (int i = 0; i < lin.in; i++) t[i * lin.out + o] = w.data[o * lin.in + i];
+                tensors.add(new SafeTensorsWriter.Tensor(key + ".weight", DType.F32, new long[] {lin.in, lin.out}, t));
+            } else {
+                tensors.add(tensor(key + ".weight", w));
+            }
+            if (lin.bias() != null) tensors.add(tensor(key + ".bias", lin.bias()));
+        }
+        SafeTensorsWriter.write(dir.resolve(WEIGHTS), Map.of("format", "pt"), tensors);
+        writeAtomically(dir.resolve(CONFIG), configJson(lm.config(), baseModelNameOrPath));
+        writeAtomically(dir.resolve("README.md"), modelCard(lm, baseModelNameOrPath, card));
+    }
+
+    /** adapter_config.json as PEFT writes it (LoraConfig.to_dict, json.dumps(sort_keys=True, indent=2)). */
+    public static String configJson(LoraConfig c, String baseModelNameOrPath) {
+        Map<String, Object> m = new TreeMap<>();
+        m.put("alpha_pattern", c.alphaPattern());
+        m.put("auto_mapping", null);
+        m.put("base_model_name_or_path", baseModelNameOrPath);
+        m.put("bias", c.bias());
+        m.put("exclude_modules", c.excludeModules() == null ? null : c.excludeModules().toPeft());
+        m.put("fan_in_fan_out", c.fanInFanOut());
+        m.put("inference_mode", true);
+        m.put("init_lora_weights", c.initLoraWeights().peftValue());
+        m.put("layer_replication", null);
+        m.put("layers_pattern", c.layersPattern() == null || c.layersPattern().isEmpty() ? null
+                : c.layersPattern().size() == 1 ? c.layersPattern().get(0) : c.layersPattern());
+        m.put("layers_to_transform", c.layersToTransform() == null || c.layersToTransform().isEmpty() ? null : c.layersToTransform());
+        m.put("loftq_config", Map.of());
+        m.put("lora_alpha", integral(c.loraAlpha()));
+        m.put("lora_bias", c.loraBias());
+        m.put("lora_dropout", (double) c.loraDropout());
+        m.put("megatron_config", null);
+        m.put("megatron_core", "megatron.core");
+        m.put("modules_to_save", c.modulesToSave() == null || c.modulesToSave().isEmpty() ? null : c.modulesToSave());
+        m.put("peft_type", "LORA");
+        m.put("r", c.r());
+        m.put("rank_pattern", c.rankPattern());
+        m.put("revision", null);
+        m.put("target_modules", c.targetModules() == null ? null : c.targetModules().toPeft());
+        m.put("task_type", "CAUSAL_LM");
+        m.put("use_dora", c.useDora());
+        m.put("use_rslora", c.useRslora());
+        try {
+            return new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+                    .configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true).writeValueAsString(m) + "\n";
+        } catch (IOException e) {
+            throw new Peft4jException("cannot serialise adapter config: " + e.getMessage(), e);
+        }
+    }
+
+    /** PEFT writes lora_alpha as the int the user gave; keep whole numbers integral. */
+    private static Object integral(double v) {
+        return v == Math.rint(v) && Math.abs(v) < 1e15 ? (Object) (long) v : (Object) v;
+    }
+
+    private static String modelCard(LoraModel lm, String base, Card card) {
+        LoraConfig c = lm.config();
+        StringBuilder s = new StringBuilder();
+        s.append("---\nbase_model: ").append(base).append("\nlibrary_name: peft\ntags:\n- lora\n- peft4j\n---\n\n");
+        s.append("# LoRA adapter for ").append(base).append("\n\n");
+        s.append("Trained with [peft4j](https://github.com/peft4j/peft4j) (pure Java, CPU). Loads with HF PEFT:\n\n");
+        s.append("```python\nfrom peft import PeftModel\nmodel = PeftModel.from_pretrained(base_model, \"<this directory>\")\n```\n\n");
+        s.append("| | |\n|---|---|\n");
+        s.append("| method | LoRA, r = ").append(c.r()).append(", alpha = ").append(integral(c.loraAlpha()))
+                .append(c.useRslora() ? " (rsLoRA)" : "").append(", dropout = ").append(c.loraDropout()).append(" |\n");
+        s.append("| target modules | ").append(c.targetModules() == null ? "-" : c.targetModules().toPeft()).append(" |\n");
+        if (c.modulesToSave() != null && !c.modulesToSave().isEmpty()) s.append("| modules to save | ").append(c.modulesToSave()).append(" |\n");
+        s.append("| parameters | ").append(lm.trainableSummary()).append(" |\n");
+        if (card != null && card.data() != null) s.append("| data | ").append(card.data()).append(" |\n");
+        if (card != null && card.metrics() != null) s.append("| final metrics | ").append(card.metrics()).append(" |\n");
+        return s.toString();
+    }
+
+    private static Linear linear(LoraModel lm, String module) {
+        for (Linear l : lm.model().linears()) if (l.name.equals(module)) return l;
+        throw new Peft4jException("module " + module + " not found in the model");
+    }
+
+    private static SafeTensorsWriter.Tensor tensor(String key, Tensor t) {
+        return new SafeTensorsWriter.Tensor(key, DType.F32, java.util.Arrays.stream(t.shape).asLongStream().toArray(), t.data);
+    }
+
+    static void writeAtomically(Path file, String text) {
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+        try {
+            Files.writeString(tmp, text, StandardCharsets.UTF_8);
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            try { Files.deleteIfExists(tmp); } catch (IOException ignored) { }
+            throw new Peft4jException("cannot write " + file + ": " + e.getMessage(), e);
+        }
+    }
+}

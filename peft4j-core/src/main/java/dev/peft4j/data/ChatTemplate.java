@@ -293,6 +293,7 @@ public final class ChatTemplate {
             throw new IllegalStateException("cannot register chat-template functions", e);
         }
         j.registerFilter(new JinjaPython.ToJsonFilter());
+        j.registerFilter(new JinjaPython.TrimFilter());
         j.registerFilter(new JinjaPython.LengthFilter("length"));
         j.registerFilter(new JinjaPython.LengthFilter("count"));
         j.registerTag(new JinjaPython.GenerationTag());

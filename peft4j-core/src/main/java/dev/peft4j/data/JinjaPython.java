@@ -10,6 +10,7 @@
  *     strftime_now(fmt) (today's date, Python strftime codes);
  *   - the tojson filter as HF defines it: json.dumps(x, ensure_ascii=False, indent=..., sort_keys=...)
  *     with Python's separators (", " and ": "), where Jinjava's own tojson writes compact JSON;
+ *   - trim as Python's str.strip (Unicode whitespace, optional chars argument);
  *   - length / count of a string in code points (Python len), not UTF-16 units;
  *   - the {% generation %} ... {% endgeneration %} block (HF's AssistantTracker extension), rendered
  *     as its body.
@@ -205,8 +206,9 @@ final class JinjaPython {
         return o instanceof Number n ? n.intValue() : Integer.parseInt(o.toString());
     }
 
-    private static boolean isPyWhitespace(char c) {
-        return Character.isWhitespace(c) || Character.isSpaceChar(c);
+    /** Python's str.isspace() for one char: Java whitespace, every Unicode space separator (incl. NBSP), and NEL. */
+    static boolean isPyWhitespace(char c) {
+        return Character.isWhitespace(c) || Character.isSpaceChar(c) || c == '\u0085';
     }
 
     private static String stripChars(String s, String chars, boolean left, boolean right) {
@@ -475,6 +477,20 @@ final class JinjaPython {
         int exp = digits.length() - 1 - bd.scale();
         String mant = digits.length() == 1 ? digits : digits.charAt(0) + "." + digits.substring(1);
         return (d < 0 ? "-" : "") + mant + "e" + (exp < 0 ? "-" : "+") + String.format("%02d", Math.abs(exp));
+    }
+
+    // ---------------------------------------------------------------- trim
+
+    /** Jinja's trim(chars=None) = Python str.strip: Unicode whitespace (Jinjava trims only chars <= U+0020). */
+    static final class TrimFilter implements Filter {
+        @Override
+        public String getName() { return "trim"; }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            if (var == null) return "";
+            return stripChars(var.toString(), args.length > 0 ? args[0] : null, true, true);
+        }
     }
 
     // ---------------------------------------------------------------- length

@@ -129,6 +129,38 @@ class ChatMaskTest {
     }
 
     @Test
+    void anAssistantFirstConversationIsMasked() throws IOException {
+        // Qwen2.5's template with no messages still writes its default system turn (messages[0] is
+        // undefined, so its role is not "system"), which is a prefix of the full rendering
+        Example e = Dataset.load(jsonl(List.of(ChatTemplateTest.msg("assistant", "Hello"))), qwen(), Fixtures.qwen25(),
+                DataConfig.defaults()).train().get(0);
+        assertThat(runs(qwen(), e)).containsExactly("Hello<|im_end|>");
+    }
+
+    @Test
+    void offsetsMapTokensBackToJavaStringIndices() {
+        // 🙂 is one code point but two Java chars: spans after it must be shifted by one
+        String text = "héllo 🙂 wörld<|eot_id|>ok";
+        for (Tokenizer tok : List.of(llama(), qwen())) {
+            Tokenizer.Encoded enc = tok.encodeWithOffsets(text);
+            assertThat(enc.ids()).containsExactly(tok.encode(text));
+            StringBuilder covered = new StringBuilder();
+            int last = 0;
+            for (int k = 0; k < enc.ids().length; k++) {
+                assertThat(enc.starts()[k]).isBetween(0, text.length());
+                assertThat(enc.ends()[k]).isBetween(enc.starts()[k], text.length());
+                if (enc.starts()[k] >= last) covered.append(text, enc.starts()[k], enc.ends()[k]);
+                last = Math.max(last, enc.ends()[k]);
+            }
+            assertThat(covered.toString()).isEqualTo(text);
+            int eot = Arrays.stream(enc.ids()).boxed().toList().indexOf(tok.idOf("<|eot_id|>").orElse(-1));
+            if (eot >= 0) {
+                assertThat(text.substring(enc.starts()[eot], enc.ends()[eot])).isEqualTo("<|eot_id|>");
+            }
+        }
+    }
+
+    @Test
     void lossOnAllTokensLabelsTheWholeRendering() throws IOException {
         Tokenizer tok = qwen();
         Example e = Dataset.load(jsonl(ChatTemplateTest.conversation()), tok, Fixtures.qwen25(),

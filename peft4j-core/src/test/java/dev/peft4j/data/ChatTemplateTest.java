@@ -198,6 +198,13 @@ class ChatTemplateTest {
     }
 
     @Test
+    void trimStripsUnicodeWhitespaceLikePython() {
+        // Python: "\u00a0\u3000 x \u2003\n".strip() == "x"; Jinjava's own trim keeps the non-ASCII spaces
+        assertThat(ChatTemplate.of("[{{ messages[0].content|trim }}][{{ messages[0].content.strip() }}][{{ 'xxaxx'|trim('x') }}]", Map.of())
+                .render(List.of(msg("user", "\u00a0\u3000 x \u2003\n")), false)).isEqualTo("[x][x][a]");
+    }
+
+    @Test
     void lengthCountsCodePointsLikePython() {
         assertThat(ChatTemplate.of("{{ messages[0].content|length }}", Map.of())
                 .render(List.of(msg("user", "héllo 🙂")), false)).isEqualTo("7");

@@ -188,6 +188,25 @@ class FormatsTest {
                 .hasMessageContaining("reading as TEXT");
     }
 
+    @Test
+    void aSeparateValidationFileHasItsOwnFormat() {
+        DataConfig cfg = DataConfig.builder().validationFile(Fixtures.resource("text.jsonl")).build();
+        Dataset d = load("prompt_completion.jsonl", cfg);
+        assertThat(d.train()).hasSize(2);
+        assertThat(d.validation()).hasSize(2);
+        assertThat(d.validation().get(0).labels()).containsExactly(d.validation().get(0).inputIds());
+        assertThat(d.stats().formats()).containsValues(DataFormat.PROMPT_COMPLETION, DataFormat.TEXT);
+        assertThat(d.stats().recordsRead()).isEqualTo(4);
+        assertThat(d.stats().validationExamples()).isEqualTo(2);
+    }
+
+    @Test
+    void limitReadsOnlyTheFirstRecords() {
+        Dataset d = load("prompt_completion.jsonl", DataConfig.builder().limit(1).build());
+        assertThat(d.train()).hasSize(1);
+        assertThat(d.stats().recordsRead()).isEqualTo(1);
+    }
+
     static int indexOfFirstLabel(Example e) {
         for (int t = 0; t < e.length(); t++) if (e.labels()[t] != I) return t;
         return -1;

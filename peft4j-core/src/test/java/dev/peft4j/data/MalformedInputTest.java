@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,10 +24,21 @@ class MalformedInputTest {
     static final DataConfig STRICT = DataConfig.defaults();
     static final DataConfig SKIP = DataConfig.builder().skipMalformed(true).build();
 
+    private static Tokenizer tok;
+
+    /** The stories260K tokenizer, loaded once; call it outside assertThatThrownBy so a missing ../shared skips. */
+    static Tokenizer tok() {
+        if (tok == null) tok = Tokenizer.load(Fixtures.stories260K());
+        return tok;
+    }
+
+    @AfterAll
+    static void close() {
+        if (tok != null) tok.close();
+    }
+
     static Dataset load(String fixture, DataConfig cfg) {
-        try (Tokenizer tok = Tokenizer.load(Fixtures.stories260K())) {
-            return Dataset.load(Fixtures.resource(fixture), tok, null, cfg);
-        }
+        return Dataset.load(Fixtures.resource(fixture), tok(), null, cfg);
     }
 
     // ---------------------------------------------------------------- reading layer (no tokenizer)
@@ -86,6 +98,7 @@ class MalformedInputTest {
 
     @Test
     void badJsonLine() {
+        tok();
         assertThatThrownBy(() -> load("malformed/bad_json.jsonl", STRICT))
                 .isInstanceOf(DataFormatException.class)
                 .hasMessageContaining("bad_json.jsonl:2: invalid JSON")
@@ -99,6 +112,7 @@ class MalformedInputTest {
 
     @Test
     void missingField() {
+        tok();
         assertThatThrownBy(() -> load("malformed/missing_field.jsonl", STRICT))
                 .isInstanceOf(DataFormatException.class)
                 .hasMessageContaining("missing_field.jsonl:2: missing field \"completion\" (the record has [prompt])")
@@ -110,6 +124,7 @@ class MalformedInputTest {
 
     @Test
     void wrongType() {
+        tok();
         assertThatThrownBy(() -> load("malformed/wrong_type.jsonl", STRICT))
                 .isInstanceOf(DataFormatException.class)
                 .hasMessageContaining("wrong_type.jsonl:2: field \"text\" must be a string, found a number 42");
@@ -122,6 +137,7 @@ class MalformedInputTest {
 
     @Test
     void emptyFile() {
+        tok();
         assertThatThrownBy(() -> load("malformed/empty.jsonl", STRICT))
                 .isInstanceOf(DataFormatException.class)
                 .hasMessageContaining("empty.jsonl is empty; expected JSON Lines (one JSON object per line) or a JSON array");
@@ -140,6 +156,7 @@ class MalformedInputTest {
 
     @Test
     void nonObjectArrayElement() {
+        tok();
         assertThatThrownBy(() -> load("malformed/non_object.json", STRICT))
                 .isInstanceOf(DataFormatException.class)
                 .hasMessageContaining("non_object.json:3 (element [1]): expected a JSON object, found a string \"just a string\"");
@@ -151,6 +168,7 @@ class MalformedInputTest {
 
     @Test
     void syntaxErrorInsideAnArrayIsAlwaysFatal() {
+        tok();
         assertThatThrownBy(() -> load("malformed/array_syntax.json", SKIP))
                 .isInstanceOf(DataFormatException.class)
                 .hasMessageContaining("array_syntax.json:3 (element [1]): invalid JSON")
@@ -159,6 +177,7 @@ class MalformedInputTest {
 
     @Test
     void badMessages() {
+        tok();
         DataConfig cfg = SKIP.toBuilder().chatTemplate(FormatsTest.SIMPLE_TEMPLATE).build();
         Dataset d = load("malformed/bad_messages.jsonl", cfg);
         assertThat(d.train()).hasSize(1);
@@ -172,6 +191,7 @@ class MalformedInputTest {
 
     @Test
     void nothingLeftIsAnError() {
+        tok();
         DataConfig cfg = DataConfig.builder().skipMalformed(true).format(DataFormat.ALPACA).build();
         assertThatThrownBy(() -> load("text.jsonl", cfg))
                 .isInstanceOf(DataFormatException.class)

@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
 
 @Command(name = "peft4j", mixinStandardHelpOptions = true, version = "peft4j 0.1.0",
         description = "Parameter-efficient fine-tuning of LLMs in pure Java, CPU first.",
-        subcommands = {GenerateCommand.class, InspectCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, GenerateCommand.class, InspectCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -24,6 +24,13 @@ public final class Main implements Runnable {
     /** Runs the CLI and returns the exit code (used by tests). */
     public static int run(String... args) {
         CommandLine cl = new CommandLine(new Main());
+        cl.setOverwrittenOptionsAllowed(true);     // --config values come first; explicit options override them
+        try {
+            args = Cli.expandConfig(args);
+        } catch (Peft4jException e) {
+            System.err.println("error: " + e.getMessage());
+            return 2;
+        }
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             if (ex instanceof Peft4jException && System.getenv("PEFT4J_DEBUG") == null) {
                 cmd.getErr().println("error: " + ex.getMessage());

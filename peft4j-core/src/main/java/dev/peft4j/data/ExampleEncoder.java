@@ -2,7 +2,7 @@
  * ExampleEncoder: turns a validated Sample into token ids and labels (not yet truncated).
  *
  *   text:              [BOS] + encode(text) + [EOS]                  loss on every token
- *   prompt/completion: [BOS] + encode(prompt) | encode(completion) + [EOS]
+ *   prompt/completion: [BOS] + encode(prompt + completion) + [EOS], loss after len([BOS] + encode(prompt))
  *                      loss on the completion and EOS (every token when completionOnlyLoss=false)
  *   alpaca:            prompt/completion with prompt = ALPACA_PROMPT(instruction, input), completion = output
  *   messages:          the chat template's rendering, tokenized once; loss on assistant turns (ChatMasker)
@@ -12,13 +12,13 @@
  * to completions and texts the same way). Chats get neither: the template writes its own BOS and
  * end-of-turn tokens, and HF tokenizes the rendered chat with add_special_tokens=False.
  *
- * Prompt and completion are tokenized separately and concatenated, so the loss boundary falls
- * exactly between them and the prompt's tokens are the same with or without the completion. Recent
- * TRL versions instead tokenize prompt+completion jointly and mask the first len(tokenize(prompt))
- * tokens (warning when that is not a prefix); the two differ only where text on both sides of the
- * seam would merge into one token (e.g. prompt "2+2=" and completion "4" could tokenize jointly as
- * "=4"), and SentencePiece tokenizers (Llama 2) start a separately tokenized completion with their
- * "▁" word prefix.
+ * Prompt and completion are tokenized as TRL's SFTTrainer does (tokenize_fn, prompt-completion
+ * case): the prompt alone and prompt+completion jointly, with the loss on the joint sequence's
+ * tokens after the first len(tokenize(prompt)). Tokenizing jointly keeps the seam natural — a
+ * SentencePiece tokenizer (Llama 2) does not start the completion with a second "▁" word prefix, as
+ * it would if the completion were tokenized on its own. Where text on both sides of the seam merges
+ * into one token (prompt "2+2=" + completion "4" -> "=4"), the boundary still falls after
+ * len(tokenize(prompt)) tokens, as in TRL (which warns about it).
  *
  * Constraints: stateless apart from the lazily created chat masker; failures of the chat template
  * surface as Sample.Malformed so the caller can report or skip the record.
@@ -82,12 +82,11 @@ final class ExampleEncoder {
     }
 
     private Example promptCompletion(String prompt, String completion) {
-        int[] p = concat(bos(), tok.encode(prompt), new int[0]);
-        int[] c = concat(new int[0], tok.encode(completion), eos());
-        int[] ids = concat(p, c, new int[0]);
+        int promptLength = bos().length + tok.encode(prompt).length;
+        int[] ids = concat(bos(), tok.encode(prompt + completion), eos());
         if (ids.length == 0) throw new Sample.Malformed("prompt and completion are both empty; nothing to train on");
         int[] labels = ids.clone();
-        if (cfg.completionOnlyLoss()) Arrays.fill(labels, 0, p.length, Example.IGNORE);
+        if (cfg.completionOnlyLoss()) Arrays.fill(labels, 0, Math.min(promptLength, ids.length), Example.IGNORE);
         return new Example(ids, labels);
     }
 

@@ -70,10 +70,13 @@ class FormatsTest {
     void promptCompletionIdsAndLabelsExactly() {
         Dataset d = load("prompt_completion.jsonl", DataConfig.defaults());
         Example e = d.train().get(0);
-        // [BOS] prompt | completion [EOS]; loss on the completion and EOS only
-        assertThat(e.inputIds()).containsExactly(cat(new int[] {1}, TOM_HAD_A_BALL, IT_WAS_RED, new int[] {2}));
-        assertThat(e.labels()).containsExactly(cat(ignore(8), IT_WAS_RED, new int[] {2}));
-        assertThat(e.lossTokens()).isEqualTo(7);
+        // [BOS] encode(prompt + completion) [EOS] (joint, as TRL); loss after the 1 + 7 prompt tokens
+        int[] joint = tok.encode("Tom had a ball." + "It was red.");
+        assertThat(Arrays.copyOf(joint, 7)).containsExactly(TOM_HAD_A_BALL);
+        assertThat(e.inputIds()).containsExactly(cat(new int[] {1}, joint, new int[] {2}));
+        int[] completionPart = Arrays.copyOfRange(joint, 7, joint.length);
+        assertThat(e.labels()).containsExactly(cat(ignore(8), completionPart, new int[] {2}));
+        assertThat(e.lossTokens()).isEqualTo(completionPart.length + 1);
         assertThat(d.stats().formats()).containsValue(DataFormat.PROMPT_COMPLETION);
         assertThat(d.stats().examples()).isEqualTo(2);
         assertThat(d.stats().tokens()).isEqualTo(d.train().stream().mapToInt(Example::length).sum());
@@ -85,8 +88,20 @@ class FormatsTest {
         assertThat(all.labels()).containsExactly(all.inputIds());
 
         Example noEos = load("prompt_completion.jsonl", DataConfig.builder().addEos(false).build()).train().get(0);
-        assertThat(noEos.inputIds()).containsExactly(cat(new int[] {1}, TOM_HAD_A_BALL, IT_WAS_RED));
-        assertThat(noEos.labels()).containsExactly(cat(ignore(8), IT_WAS_RED));
+        int[] joint = tok.encode("Tom had a ball.It was red.");
+        assertThat(noEos.inputIds()).containsExactly(cat(new int[] {1}, joint));
+        assertThat(noEos.labels()).containsExactly(cat(ignore(8), Arrays.copyOfRange(joint, 7, joint.length)));
+    }
+
+    @Test
+    void jointTokenizationAddsNoSecondWordPrefixAtTheSeam(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path f = dir.resolve("seam.jsonl");
+        java.nio.file.Files.writeString(f, "{\"prompt\": \"The owl said\", \"completion\": \" hoot!\"}\n");
+        Example e = Dataset.load(f, tok, null, DataConfig.builder().addEos(false).build()).train().get(0);
+        assertThat(e.inputIds()).containsExactly(cat(new int[] {1}, tok.encode("The owl said hoot!")));
+        // the completion starts with the "▁h" piece itself, not a lone "▁" (the decoder drops the leading space)
+        assertThat(tok.tokenText(labelled(e)[0])).isEqualTo("▁h");
+        assertThat(tok.decode(labelled(e))).isEqualTo("hoot!");
     }
 
     @Test
@@ -113,9 +128,9 @@ class FormatsTest {
         assertThat(d.stats().formats()).containsValue(DataFormat.ALPACA);
         Example e = d.train().get(0);
         int[] prompt = tok.encode("### Instruction:\nSay what Tom had.\n\n### Response:\n");
-        int[] output = tok.encode("A ball.");
-        assertThat(e.inputIds()).containsExactly(cat(new int[] {1}, prompt, output, new int[] {2}));
-        assertThat(e.labels()).containsExactly(cat(ignore(1 + prompt.length), output, new int[] {2}));
+        int[] joint = tok.encode("### Instruction:\nSay what Tom had.\n\n### Response:\nA ball.");
+        assertThat(e.inputIds()).containsExactly(cat(new int[] {1}, joint, new int[] {2}));
+        assertThat(e.labels()).containsExactly(cat(ignore(1 + prompt.length), Arrays.copyOfRange(joint, prompt.length, joint.length), new int[] {2}));
         Example withInput = d.train().get(1);
         assertThat(tok.decode(withInput.inputIds())).contains("### Input:\nThe ball was red.");
         assertThat(tok.decode(labelled(withInput))).isEqualTo("Red.");

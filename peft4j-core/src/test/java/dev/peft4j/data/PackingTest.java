@@ -74,8 +74,9 @@ class PackingTest {
             assertThat(d.stats().droppedNoLoss()).isEqualTo(1);
             assertThat(d.train()).hasSize(2);
             Example first = d.train().get(0);
-            assertThat(first.inputIds()).containsExactly(1, 274, 287, 381, 261, 268, 388, 426, 359, 413);
-            assertThat(first.labels()).containsExactly(-100, -100, -100, -100, -100, -100, -100, -100, 359, 413);
+            int[] joint = tok.encode("Tom had a ball.It was red.");
+            assertThat(first.inputIds()).containsExactly(1, joint[0], joint[1], joint[2], joint[3], joint[4], joint[5], joint[6], joint[7], joint[8]);
+            assertThat(first.labels()).containsExactly(-100, -100, -100, -100, -100, -100, -100, -100, joint[7], joint[8]);
             assertThat(d.train().get(1).length()).isEqualTo(10);
             assertThat(d.stats().tokens()).isEqualTo(20);
             assertThat(d.stats().lossTokens()).isEqualTo(2 + 7);

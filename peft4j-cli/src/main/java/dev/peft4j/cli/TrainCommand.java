@@ -1,0 +1,192 @@
+/*
+ * peft4j train: LoRA fine-tuning of a HuggingFace model on a JSON/JSONL dataset, from options or a
+ * YAML/JSON config file (--config) with command-line options overriding it. The resolved
+ * configuration is printed first and saved as train_config.json next to the adapter.
+ */
+package dev.peft4j.cli;
+
+import dev.peft4j.data.DataConfig;
+import dev.peft4j.data.DataFormat;
+import dev.peft4j.data.DataLoader;
+import dev.peft4j.data.Dataset;
+import dev.peft4j.kernels.Parallel;
+import dev.peft4j.model.CausalLM;
+import dev.peft4j.tokenizer.Tokenizer;
+import dev.peft4j.train.LrSchedule;
+import dev.peft4j.train.TrainConfig;
+import dev.peft4j.train.Trainer;
+import dev.peft4j.tuner.InitLoraWeights;
+import dev.peft4j.tuner.Lora;
+import dev.peft4j.tuner.LoraConfig;
+import dev.peft4j.tuner.LoraModel;
+import dev.peft4j.tuner.PeftAdapter;
+import dev.peft4j.tuner.TargetModules;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Fine-tune a LoRA adapter on a HuggingFace causal LM.",
+                "Data: JSONL/JSON with {\"text\"}, {\"prompt\",\"completion\"}, {\"messages\":[...]} (chat template) or Alpaca rows.",
+                "Options may come from --config FILE (YAML or JSON, keys = option names without dashes, e.g. lora: {r: 8});",
+                "command-line options override the file.",
+                "Example: peft4j train --model ../shared/models/stories260K --data train.jsonl --output out/adapter --lora.r 8 --steps 200"})
+final class TrainCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "YAML or JSON file with any of these options.")
+    Path config;
+
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Base model directory (HuggingFace layout).")
+    Path model;
+    @Option(names = "--data", required = true, paramLabel = "FILE", description = "Training data (.jsonl or .json).")
+    Path data;
+    @Option(names = "--output", required = true, paramLabel = "DIR", description = "Where the adapter, checkpoints and metrics.jsonl go.")
+    Path output;
+
+    // LoRA
+    @Option(names = "--lora.r", defaultValue = "8", description = "LoRA rank (default ${DEFAULT-VALUE}).")
+    int loraR;
+    @Option(names = "--lora.alpha", defaultValue = "16", description = "LoRA alpha; scaling = alpha / r (default ${DEFAULT-VALUE}).")
+    double loraAlpha;
+    @Option(names = "--lora.dropout", defaultValue = "0.05", description = "Dropout on the LoRA input (default ${DEFAULT-VALUE}).")
+    float loraDropout;
+    @Option(names = "--lora.target-modules", paramLabel = "LIST|REGEX", description = {"Comma list (exact or suffix match, e.g. q_proj,v_proj),",
+            "regex:PATTERN (full match), or all-linear. Default: PEFT's default for the architecture."})
+    String loraTargets;
+    @Option(names = "--lora.use-rslora", arity = "0..1", defaultValue = "false", description = "Scale by alpha/sqrt(r) (rsLoRA).")
+    boolean loraRslora;
+    @Option(names = "--lora.init", defaultValue = "default", description = "default (Kaiming-uniform A, zero B), gaussian, or random.")
+    String loraInit;
+    @Option(names = "--lora.modules-to-save", split = ",", description = "Modules trained in full, e.g. lm_head.")
+    List<String> modulesToSave;
+    @Option(names = "--lora.layers-to-transform", split = ",", description = "Only these layer indices, e.g. 0,1,2.")
+    List<Integer> layersToTransform;
+
+    // optimisation
+    @Option(names = "--steps", defaultValue = "0", description = "Optimizer steps; 0 = use --epochs (default).")
+    int steps;
+    @Option(names = "--epochs", defaultValue = "1", description = "Epochs when --steps is 0 (default ${DEFAULT-VALUE}).")
+    double epochs;
+    @Option(names = "--lr", defaultValue = "2e-4", description = "Peak learning rate (default ${DEFAULT-VALUE}).")
+    double lr;
+    @Option(names = "--schedule", defaultValue = "linear", description = "constant, linear or cosine (default ${DEFAULT-VALUE}).")
+    String schedule;
+    @Option(names = "--warmup-steps", defaultValue = "0", description = "Linear warmup steps (default ${DEFAULT-VALUE}).")
+    int warmupSteps;
+    @Option(names = "--warmup-ratio", defaultValue = "0", description = "Warmup as a fraction of all steps, when --warmup-steps is 0.")
+    double warmupRatio;
+    @Option(names = "--batch-size", defaultValue = "4", description = "Sequences per micro-batch (default ${DEFAULT-VALUE}).")
+    int batchSize;
+    @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-batches per optimizer step (default ${DEFAULT-VALUE}).")
+    int gradAccum;
+    @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Global gradient-norm clip; 0 = off (default ${DEFAULT-VALUE}).")
+    double maxGradNorm;
+    @Option(names = "--weight-decay", defaultValue = "0", description = "AdamW decoupled weight decay (default ${DEFAULT-VALUE}).")
+    double weightDecay;
+    @Option(names = "--seed", defaultValue = "42", description = "Seed for LoRA init, shuffling, dropout, split (default ${DEFAULT-VALUE}).")
+    long seed;
+
+    // data
+    @Option(names = "--format", defaultValue = "auto", description = "auto, text, prompt_completion, messages or alpaca.")
+    String format;
+    @Option(names = "--max-length", defaultValue = "512", description = "Truncate examples to this many tokens (default ${DEFAULT-VALUE}).")
+    int maxLength;
+    @Option(names = "--completion-only-loss", arity = "0..1", defaultValue = "true",
+            description = "Loss on completion/assistant tokens only (default ${DEFAULT-VALUE}); false = all tokens.")
+    boolean completionOnly;
+    @Option(names = "--packing", arity = "0..1", defaultValue = "false", description = "Pack short examples into --max-length rows.")
+    boolean packing;
+    @Option(names = "--val-fraction", defaultValue = "0", description = "Hold out this fraction of the data for validation.")
+    double valFraction;
+    @Option(names = "--val-data", paramLabel = "FILE", description = "Separate validation file.")
+    Path valData;
+    @Option(names = "--add-eos", arity = "0..1", defaultValue = "true",
+            description = "Append the tokenizer's EOS after each completion/text (default ${DEFAULT-VALUE}).")
+    boolean addEos;
+    @Option(names = "--skip-malformed", arity = "0..1", defaultValue = "false", description = "Skip and count malformed records instead of failing.")
+    boolean skipMalformed;
+
+    // loop
+    @Option(names = "--log-every", defaultValue = "10", description = "Log a line every N steps (default ${DEFAULT-VALUE}).")
+    int logEvery;
+    @Option(names = "--eval-every", defaultValue = "0", description = "Validation loss every N steps; 0 = at the end only.")
+    int evalEvery;
+    @Option(names = "--save-every", defaultValue = "0", description = "Checkpoint every N steps (resumable); 0 = final adapter only.")
+    int saveEvery;
+    @Option(names = "--resume", arity = "0..1", defaultValue = "false", description = "Continue from the latest checkpoint in --output.")
+    boolean resume;
+    @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = all cores.")
+    int threads;
+
+    @Override
+    public Integer call() {
+        if (threads > 0) Parallel.setThreads(threads);
+        System.out.println("resolved configuration:");
+        Map<String, Object> resolved = resolvedOptions();
+        resolved.forEach((k, v) -> System.out.printf("  %-26s %s%n", k, v));
+
+        TrainConfig tc = new TrainConfig(steps, epochs, lr, LrSchedule.parse(schedule), warmupSteps, warmupRatio, batchSize,
+                gradAccum, maxGradNorm, weightDecay, seed, logEvery, evalEvery, 0, saveEvery, threads);
+        LoraConfig.Builder lb = LoraConfig.builder().r(loraR).alpha(loraAlpha).dropout(loraDropout).useRslora(loraRslora)
+                .init(InitLoraWeights.fromPeft(loraInit.equals("default") ? "true" : loraInit.equals("random") ? "false" : loraInit));
+        if (loraTargets != null) lb.targetModules(TargetModules.parse(loraTargets));
+        if (modulesToSave != null) lb.modulesToSave(modulesToSave);
+        if (layersToTransform != null) lb.layersToTransform(layersToTransform);
+        LoraConfig lc = lb.build();
+        DataConfig dc = DataConfig.builder().format(dataFormat(format)).maxLength(maxLength).completionOnlyLoss(completionOnly)
+                .packing(packing).validationFraction(valFraction).validationFile(valData).seed(seed).skipMalformed(skipMalformed).addEos(addEos).build();
+
+        CausalLM lm = CausalLM.load(model);
+        try (Tokenizer tok = Tokenizer.load(model)) {
+            Dataset ds = Dataset.load(data, tok, model, dc);
+            System.out.println(ds.stats().summary());
+            System.out.printf("      %d training examples, %d validation examples%n", ds.train().size(), ds.validation().size());
+            LoraModel lora = Lora.apply(lm, lc, seed);
+            lora.warnings().forEach(w -> System.out.println("warning: " + w));
+            System.out.println(lora.trainableSummary());
+            int padId = DataLoader.padIdOf(tok);
+            DataLoader loader = new DataLoader(ds.train(), batchSize, true, seed, padId, false);
+            String base = model.toString();
+            Trainer trainer = new Trainer(lm, lora.trainableParameters(),
+                    dir -> PeftAdapter.save(lora, dir, base, new PeftAdapter.Card(data.getFileName().toString(), null)),
+                    loader, ds.validation(), padId, tc, output, System.out);
+            Trainer.Result r = trainer.run(resume);
+            PeftAdapter.save(lora, output, base, new PeftAdapter.Card(data.getFileName().toString(), String.format(
+                    "train loss %.4f%s after %d steps", r.lastLoss(), r.valLoss() == null ? "" : String.format(", validation loss %.4f", r.valLoss()), r.steps())));
+            Cli.writeJson(output.resolve("train_config.json"), resolved);
+            System.out.printf("done: %d steps, final train loss %.4f%s, %.0f tokens/s; adapter in %s%n", r.steps(), r.lastLoss(),
+                    r.valLoss() == null ? "" : String.format(", validation loss %.4f", r.valLoss()), r.meanTokensPerSecond(), output);
+        }
+        return 0;
+    }
+
+    static DataFormat dataFormat(String s) {
+        try {
+            return DataFormat.valueOf(s.trim().toUpperCase(java.util.Locale.ROOT).replace('-', '_'));
+        } catch (IllegalArgumentException e) {
+            throw new dev.peft4j.Peft4jException("unknown --format '" + s + "'; use auto, text, prompt_completion, messages or alpaca");
+        }
+    }
+
+    /** Every option's final value (after config file and command line), keyed like the config file. */
+    private Map<String, Object> resolvedOptions() {
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (OptionSpec o : spec.options()) {
+            String name = o.longestName().replaceFirst("^--", "");
+            if (o.usageHelp() || o.versionHelp() || name.equals("config")) continue;
+            Object v = o.getValue();
+            out.put(name, v instanceof Path p ? p.toString() : v);
+        }
+        return out;
+    }
+}

@@ -1,7 +1,8 @@
 /*
  * ModelFactory: builds a model of a given configuration with random weights in memory, no
  * checkpoint needed — for benchmarks at real shapes (GPT-2-124M, SmolLM2-135M) and for the
- * quickstart's small base model. Weights ~ N(0, std) (GPT-2's initializer_range 0.02), norms 1,
+ * quickstart's small base model. Weights ~ N(0, std) (GPT-2's initializer_range 0.02; the embedding may
+ * get its own std, e.g. torch.nn.Embedding's 1.0), norms 1,
  * biases 0, drawn from a seeded SplittableRandom in parameter order.
  */
 package dev.peft4j.model;
@@ -26,11 +27,14 @@ public final class ModelFactory {
                 true, false, false, false, 0, 0, List.of(0), "bfloat16");
     }
 
-    public static CausalLM random(ModelConfig c, long seed, float std) {
+    public static CausalLM random(ModelConfig c, long seed, float std) { return random(c, seed, std, std); }
+
+    /** As random(c, seed, std) with a separate standard deviation for the token embedding (and tied head). */
+    public static CausalLM random(ModelConfig c, long seed, float std, float embedStd) {
         SplittableRandom rng = new SplittableRandom(seed);
         int C = c.hiddenSize(), V = c.vocabSize(), I = c.intermediateSize(), NH = c.numHeads(), KVH = c.numKvHeads(), HS = c.headDim();
         if (c.isGpt2()) {
-            Tensor wte = normal(rng, "transformer.wte.weight", std, V, C), wpe = normal(rng, "transformer.wpe.weight", std / 2, c.maxPositions(), C);
+            Tensor wte = normal(rng, "transformer.wte.weight", embedStd, V, C), wpe = normal(rng, "transformer.wpe.weight", std / 2, c.maxPositions(), C);
             Gpt2.Block[] blocks = new Gpt2.Block[c.numLayers()];
             for (int l = 0; l < blocks.length; l++) {
                 String p = "transformer.h." + l + ".";
@@ -42,7 +46,7 @@ public final class ModelFactory {
             return new Gpt2(c, wte, wpe, blocks, ones("transformer.ln_f.weight", C), zeros("transformer.ln_f.bias", C),
                     new Linear("lm_head", wte, null, false));
         }
-        Tensor embed = normal(rng, "model.embed_tokens.weight", std, V, C);
+        Tensor embed = normal(rng, "model.embed_tokens.weight", embedStd, V, C);
         Llama.Block[] blocks = new Llama.Block[c.numLayers()];
         for (int l = 0; l < blocks.length; l++) {
             String p = "model.layers." + l + ".";

@@ -57,7 +57,7 @@ public final class Trainer {
                               int epoch, Double valLoss) {}
 
     public record Result(int steps, double lastLoss, Double valLoss, double meanTokensPerSecond, Path adapterDir,
-                         boolean stoppedEarly) {}
+                         boolean stoppedEarly, Double initialValLoss) {}
 
     public static final String STATE_JSON = "trainer_state.json", STATE_TENSORS = "trainer_state.safetensors",
             METRICS = "metrics.jsonl";
@@ -111,6 +111,12 @@ public final class Trainer {
             }
         } else {
             deleteIfExists(output.resolve(METRICS));
+        }
+        Double initialValLoss = null;
+        if (step == 0 && !validation.isEmpty()) {                // the "before" number
+            initialValLoss = evaluate();
+            appendRow(Map.of("step", 0, "val_loss", initialValLoss));
+            console.printf("step 0: validation loss %.4f (before training)%n", initialValLoss);
         }
 
         ProgressBar bar = new ProgressBar(console, "train", total);
@@ -178,7 +184,8 @@ public final class Trainer {
             adapterWriter.write(output);
             console.printf("saved adapter to %s%n", output);
         }
-        return new Result(step, lastLoss, valLoss, secondsSum > 0 ? tokensSum / secondsSum : 0, adapterDir, stoppedEarly);
+        return new Result(step, lastLoss, valLoss, secondsSum > 0 ? tokensSum / secondsSum : 0, adapterDir, stoppedEarly,
+                initialValLoss);
     }
 
     /** Token-weighted mean loss over the validation set, no dropout, no tape. */
@@ -293,6 +300,10 @@ public final class Trainer {
         row.put("tokens_per_s", Math.round(m.tokensPerSecond() * 10) / 10.0);
         row.put("epoch", m.epoch());
         if (m.valLoss() != null) row.put("val_loss", m.valLoss());
+        appendRow(row);
+    }
+
+    private void appendRow(Map<String, Object> row) {
         try {
             Files.writeString(output.resolve(METRICS), new ObjectMapper().writeValueAsString(row) + "\n",
                     java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);

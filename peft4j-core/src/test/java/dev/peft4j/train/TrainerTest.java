@@ -68,8 +68,8 @@ class TrainerTest {
         assertThat(Files.readAllBytes(resumed.resolve(PeftAdapter.WEIGHTS)))
                 .isEqualTo(Files.readAllBytes(straight.resolve(PeftAdapter.WEIGHTS)));
         List<String> a = Files.readAllLines(straight.resolve(Trainer.METRICS)), b = Files.readAllLines(resumed.resolve(Trainer.METRICS));
-        assertThat(b).hasSize(10);
-        for (int i = 0; i < 10; i++)   // identical except the measured speed
+        assertThat(b).hasSize(11).hasSameSizeAs(a);   // step 0 (validation before training) + 10 steps
+        for (int i = 0; i < a.size(); i++)   // identical except the measured speed
             assertThat(b.get(i).replaceAll("\"tokens_per_s\":[0-9.E-]+", "")).isEqualTo(a.get(i).replaceAll("\"tokens_per_s\":[0-9.E-]+", ""));
     }
 

@@ -11,8 +11,7 @@ import dev.peft4j.Peft4jException;
 import dev.peft4j.data.DataConfig;
 import dev.peft4j.data.DataLoader;
 import dev.peft4j.data.Dataset;
-import dev.peft4j.generate.Generator;
-import dev.peft4j.generate.SamplingConfig;
+import dev.peft4j.eval.ExactMatch;
 import dev.peft4j.io.DType;
 import dev.peft4j.kernels.Parallel;
 import dev.peft4j.model.CausalLM;
@@ -142,38 +141,13 @@ final class QuickstartCommand implements Callable<Integer> {
         QuickstartTask.writeTokenizer(dir);
     }
 
-    /**
-     * Greedy completion of each held-out prompt, as many tokens as the reference completion has (or
-     * fewer, at an end-of-sequence token), compared (trimmed) with the reference.
-     */
     static Eval exactMatch(CausalLM lm, Tokenizer tok, List<String[]> pairs) {
-        int correct = 0;
+        ExactMatch.Result r = ExactMatch.evaluate(lm, tok, pairs, 16);
         List<String> samples = new ArrayList<>();
-        Generator gen = new Generator(lm);
-        int batch = 16;
-        for (int s = 0; s < pairs.size(); s += batch) {
-            List<int[]> prompts = new ArrayList<>();
-            int maxNew = 1;
-            int[] answerLength = new int[batch];
-            for (int i = s; i < Math.min(pairs.size(), s + batch); i++) {
-                String[] p = pairs.get(i);
-                int[] promptIds = tok.encodeWithSpecial(p[0]);
-                prompts.add(promptIds);
-                answerLength[i - s] = tok.encodeWithSpecial(p[0] + p[1]).length - promptIds.length;
-                maxNew = Math.max(maxNew, answerLength[i - s]);
-            }
-            List<int[]> outs = gen.generate(prompts, SamplingConfig.greedy(maxNew), tok.eosIds(), null);
-            for (int i = 0; i < outs.size(); i++) {
-                String[] p = pairs.get(s + i);
-                int[] ids = outs.get(i);
-                String got = tok.decode(java.util.Arrays.copyOf(ids, Math.min(ids.length, answerLength[i])));
-                boolean ok = got.trim().equals(p[1].trim());
-                if (ok) correct++;
-                if (samples.size() < 3) samples.add(String.format("  %s \"%s\" -> \"%s\" (expected \"%s\")", ok ? "[pass]" : "[FAIL]",
-                        p[0], got.strip(), p[1].strip()));
-            }
-        }
-        return new Eval(correct, pairs.size(), samples);
+        for (ExactMatch.Item it : r.items().subList(0, Math.min(3, r.items().size())))
+            samples.add(String.format("  %s \"%s\" -> \"%s\" (expected \"%s\")", it.correct() ? "[pass]" : "[FAIL]",
+                    it.prompt(), it.got().strip(), it.expected().strip()));
+        return new Eval(r.correct(), r.total(), samples);
     }
 
     private static void print(Eval e) {

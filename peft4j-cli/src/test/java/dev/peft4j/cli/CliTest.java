@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 class CliTest {
-    static String[] run(String... args) {
+    public static String[] run(String... args) {
         PrintStream oldOut = System.out, oldErr = System.err;
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
         System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
@@ -26,7 +26,7 @@ class CliTest {
         }
     }
 
-    static Path shared(String rel) {
+    public static Path shared(String rel) {
         for (Path p = Paths.get("").toAbsolutePath(); p != null; p = p.getParent()) {
             Path s = p.resolveSibling("shared").resolve(rel);
             if (Files.exists(s)) return s;

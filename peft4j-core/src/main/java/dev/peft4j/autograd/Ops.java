@@ -13,6 +13,7 @@ package dev.peft4j.autograd;
 import dev.peft4j.kernels.Gemm;
 import dev.peft4j.kernels.Kernels;
 import dev.peft4j.kernels.Parallel;
+import dev.peft4j.kernels.VecMath;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -155,9 +156,9 @@ public final class Ops {
             float[] dg = g.requiresGrad ? g.grad() : null, du = u.requiresGrad ? u.grad() : null;
             Parallel.parallelRange(out.length, (s, e) -> {
                 for (int i = s; i < e; i++) {
-                    double gv = g.data[i], sig = 1.0 / (1.0 + Math.exp(-gv));
-                    if (dg != null) dg[i] += (float) (dy[i] * u.data[i] * sig * (1 + gv * (1 - sig)));
-                    if (du != null) du[i] += (float) (dy[i] * gv * sig);
+                    float gv = g.data[i], sig = 1f / (1f + VecMath.expScalar(-gv));
+                    if (dg != null) dg[i] += dy[i] * u.data[i] * sig * (1f + gv * (1f - sig));
+                    if (du != null) du[i] += dy[i] * gv * sig;
                 }
             });
         });
@@ -176,11 +177,11 @@ public final class Ops {
             float[] dy = y.gradOrNull();
             if (dy == null) return;
             float[] dx = x.grad();
-            double k = Math.sqrt(2 / Math.PI);
+            float k = (float) Math.sqrt(2 / Math.PI);
             Parallel.parallelRange(out.length, (s, e) -> {
                 for (int i = s; i < e; i++) {
-                    double v = x.data[i], t = Math.tanh(k * (v + 0.044715 * v * v * v));
-                    dx[i] += (float) (dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * 0.044715 * v * v)));
+                    float v = x.data[i], t = VecMath.tanhScalar(k * (v + 0.044715f * v * v * v));
+                    dx[i] += dy[i] * (0.5f * (1 + t) + 0.5f * v * (1 - t * t) * k * (1 + 3 * 0.044715f * v * v));
                 }
             });
         });
@@ -308,10 +309,10 @@ public final class Ops {
                     int i = 0;
                     FloatVector vm = FloatVector.broadcast(S, m);
                     for (int up = S.loopBound(V); i < up; i += S.length()) {
-                        FloatVector p = FloatVector.fromArray(S, logits.data, o + i).sub(vm).lanewise(VectorOperators.EXP);
+                        FloatVector p = VecMath.exp(FloatVector.fromArray(S, logits.data, o + i).sub(vm));
                         p.fma(FloatVector.broadcast(S, scale), FloatVector.fromArray(S, dl, o + i)).intoArray(dl, o + i);
                     }
-                    for (; i < V; i++) dl[o + i] += (float) Math.exp(logits.data[o + i] - m) * scale;
+                    for (; i < V; i++) dl[o + i] += VecMath.expScalar(logits.data[o + i] - m) * scale;
                     dl[o + targets[r]] -= scale;
                 }
             });
@@ -329,9 +330,9 @@ public final class Ops {
         FloatVector vm = FloatVector.broadcast(S, max), acc = FloatVector.zero(S);
         i = 0;
         for (int up = S.loopBound(n); i < up; i += S.length())
-            acc = acc.add(FloatVector.fromArray(S, x, off + i).sub(vm).lanewise(VectorOperators.EXP));
-        double sum = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) sum += Math.exp(x[off + i] - max);
+            acc = acc.add(VecMath.exp(FloatVector.fromArray(S, x, off + i).sub(vm)));
+        double sum = VecMath.sum(acc);
+        for (; i < n; i++) sum += VecMath.expScalar(x[off + i] - max);
         return max + Math.log(sum);
     }
 }

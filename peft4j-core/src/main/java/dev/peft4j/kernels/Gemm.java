@@ -262,7 +262,7 @@ public final class Gemm {
         for (int up = S.loopBound(n); i < up; i += L) {
             s0 = FloatVector.fromArray(S, x, xOff + i).fma(FloatVector.fromArray(S, y, yOff + i), s0);
         }
-        float sum = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        float sum = VecMath.sum(s0.add(s1).add(s2.add(s3)));
         for (; i < n; i++) sum += x[xOff + i] * y[yOff + i];
         return sum;
     }

@@ -44,7 +44,7 @@ public final class Kernels {
                 FloatVector d = FloatVector.fromArray(S, x, o + i).sub(vm);
                 acc = d.fma(d, acc);
             }
-            float var = acc.reduceLanes(VectorOperators.ADD);
+            float var = VecMath.sum(acc);
             for (; i < C; i++) { float d = x[o + i] - mean; var += d * d; }
             var /= C;
             float inv = (float) (1.0 / Math.sqrt(var + eps));
@@ -88,10 +88,10 @@ public final class Kernels {
         int i = 0;
         for (int bound = S.loopBound(n); i < bound; i += L) {
             FloatVector g = FloatVector.fromArray(S, gate, i);
-            FloatVector sig = g.neg().lanewise(VectorOperators.EXP).add(1f);
+            FloatVector sig = VecMath.exp(g.neg()).add(1f);
             g.div(sig).mul(FloatVector.fromArray(S, up, i)).intoArray(out, i);
         }
-        for (; i < n; i++) out[i] = (float) (gate[i] / (1.0 + Math.exp(-gate[i]))) * up[i];
+        for (; i < n; i++) out[i] = gate[i] / (1f + VecMath.expScalar(-gate[i])) * up[i];
     }
 
     /** out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))   (GPT-2's gelu_new; out may alias x). */
@@ -100,11 +100,11 @@ public final class Kernels {
         for (int bound = S.loopBound(n); i < bound; i += L) {
             FloatVector v = FloatVector.fromArray(S, x, i);
             FloatVector inner = v.mul(v).mul(v).mul(0.044715f).add(v).mul(SQRT_2_OVER_PI);
-            v.mul(0.5f).mul(inner.lanewise(VectorOperators.TANH).add(1f)).intoArray(out, i);
+            v.mul(0.5f).mul(VecMath.tanh(inner).add(1f)).intoArray(out, i);
         }
         for (; i < n; i++) {
             float v = x[i];
-            out[i] = (float) (0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v))));
+            out[i] = 0.5f * v * (1f + VecMath.tanhScalar(SQRT_2_OVER_PI * (v + 0.044715f * v * v * v)));
         }
     }
 
@@ -118,12 +118,12 @@ public final class Kernels {
         FloatVector vm = FloatVector.broadcast(S, max), vsum = FloatVector.zero(S);
         i = 0;
         for (int up = S.loopBound(n); i < up; i += L) {
-            FloatVector e = FloatVector.fromArray(S, x, off + i).sub(vm).lanewise(VectorOperators.EXP);
+            FloatVector e = VecMath.exp(FloatVector.fromArray(S, x, off + i).sub(vm));
             e.intoArray(x, off + i);
             vsum = vsum.add(e);
         }
-        float sum = vsum.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) { float e = (float) Math.exp(x[off + i] - max); x[off + i] = e; sum += e; }
+        float sum = VecMath.sum(vsum);
+        for (; i < n; i++) { float e = VecMath.expScalar(x[off + i] - max); x[off + i] = e; sum += e; }
         float inv = 1f / sum;
         i = 0;
         for (int up = S.loopBound(n); i < up; i += L) FloatVector.fromArray(S, x, off + i).mul(inv).intoArray(x, off + i);
@@ -191,7 +191,7 @@ public final class Kernels {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (int up = S.loopBound(n); i < up; i += L) acc = acc.add(FloatVector.fromArray(S, x, off + i));
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VecMath.sum(acc);
         for (; i < n; i++) s += x[off + i];
         return s;
     }
@@ -203,7 +203,7 @@ public final class Kernels {
             FloatVector v = FloatVector.fromArray(S, x, off + i);
             acc = v.fma(v, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VecMath.sum(acc);
         for (; i < n; i++) s += x[off + i] * x[off + i];
         return s;
     }

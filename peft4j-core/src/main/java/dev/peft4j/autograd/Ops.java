@@ -154,13 +154,7 @@ public final class Ops {
             float[] dy = y.gradOrNull();
             if (dy == null) return;
             float[] dg = g.requiresGrad ? g.grad() : null, du = u.requiresGrad ? u.grad() : null;
-            Parallel.parallelRange(out.length, (s, e) -> {
-                for (int i = s; i < e; i++) {
-                    float gv = g.data[i], sig = 1f / (1f + VecMath.expScalar(-gv));
-                    if (dg != null) dg[i] += dy[i] * u.data[i] * sig * (1f + gv * (1f - sig));
-                    if (du != null) du[i] += dy[i] * gv * sig;
-                }
-            });
+            Parallel.parallelRange(out.length, (s, e) -> Kernels.swigluBackward(dg, du, dy, g.data, u.data, s, e));
         });
         return y;
     }
@@ -177,13 +171,7 @@ public final class Ops {
             float[] dy = y.gradOrNull();
             if (dy == null) return;
             float[] dx = x.grad();
-            float k = (float) Math.sqrt(2 / Math.PI);
-            Parallel.parallelRange(out.length, (s, e) -> {
-                for (int i = s; i < e; i++) {
-                    float v = x.data[i], t = VecMath.tanhScalar(k * (v + 0.044715f * v * v * v));
-                    dx[i] += dy[i] * (0.5f * (1 + t) + 0.5f * v * (1 - t * t) * k * (1 + 3 * 0.044715f * v * v));
-                }
-            });
+            Parallel.parallelRange(out.length, (s, e) -> Kernels.geluTanhBackward(dx, dy, x.data, s, e));
         });
         return y;
     }

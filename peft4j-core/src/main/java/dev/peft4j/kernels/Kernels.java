@@ -94,6 +94,41 @@ public final class Kernels {
         for (; i < n; i++) out[i] = gate[i] / (1f + VecMath.expScalar(-gate[i])) * up[i];
     }
 
+    /** dg += dy·u·σ(g)·(1 + g·(1 − σ(g))), du += dy·silu(g) over [from, to); either output may be null. */
+    public static void swigluBackward(float[] dg, float[] du, float[] dy, float[] g, float[] u, int from, int to) {
+        int i = from;
+        for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
+            FloatVector gv = FloatVector.fromArray(S, g, i), d = FloatVector.fromArray(S, dy, i);
+            FloatVector sig = FloatVector.broadcast(S, 1f).div(VecMath.exp(gv.neg()).add(1f));
+            if (dg != null) {
+                FloatVector grad = d.mul(FloatVector.fromArray(S, u, i)).mul(sig).mul(gv.mul(sig.neg().add(1f)).add(1f));
+                grad.add(FloatVector.fromArray(S, dg, i)).intoArray(dg, i);
+            }
+            if (du != null) d.mul(gv).mul(sig).add(FloatVector.fromArray(S, du, i)).intoArray(du, i);
+        }
+        for (; i < to; i++) {
+            float gv = g[i], sig = 1f / (1f + VecMath.expScalar(-gv));
+            if (dg != null) dg[i] += dy[i] * u[i] * sig * (1f + gv * (1f - sig));
+            if (du != null) du[i] += dy[i] * gv * sig;
+        }
+    }
+
+    /** dx += dy · d/dx[½x(1 + tanh(k(x + 0.044715x³)))] over [from, to). */
+    public static void geluTanhBackward(float[] dx, float[] dy, float[] x, int from, int to) {
+        int i = from;
+        for (int bound = from + S.loopBound(to - from); i < bound; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, i), v2 = v.mul(v);
+            FloatVector t = VecMath.tanh(v2.mul(0.044715f).add(1f).mul(v).mul(SQRT_2_OVER_PI));
+            FloatVector d = t.add(1f).mul(0.5f).add(v.mul(0.5f).mul(t.mul(t).neg().add(1f)).mul(SQRT_2_OVER_PI)
+                    .mul(v2.mul(3 * 0.044715f).add(1f)));
+            d.mul(FloatVector.fromArray(S, dy, i)).add(FloatVector.fromArray(S, dx, i)).intoArray(dx, i);
+        }
+        for (; i < to; i++) {
+            float v = x[i], t = VecMath.tanhScalar(SQRT_2_OVER_PI * (v + 0.044715f * v * v * v));
+            dx[i] += dy[i] * (0.5f * (1 + t) + 0.5f * v * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715f * v * v));
+        }
+    }
+
     /** out = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))   (GPT-2's gelu_new; out may alias x). */
     public static void geluTanh(float[] out, float[] x, int n) {
         int i = 0;

@@ -204,26 +204,27 @@ class GradCheckTest {
             return y;
         }, TOL);
 
-        Tensor gt = Tensor.param("g", rand(10, 2), 10), ut = Tensor.param("u", rand(10, 1), 10);
-        float[] g2 = rand(10, 1);
+        int n = 37;                                   // vector body and scalar tail both exercised
+        Tensor gt = Tensor.param("g", rand(n, 2), n), ut = Tensor.param("u", rand(n, 1), n);
+        float[] g2 = rand(n, 1);
         tape = new Tape(0);
         backward(tape, Ops.swiglu(tape, gt, ut), g2);
         Function<double[][], double[]> sw = a -> {
-            double[] y = new double[10];
-            for (int i = 0; i < 10; i++) y[i] = a[0][i] / (1 + Math.exp(-a[0][i])) * a[1][i];
+            double[] y = new double[n];
+            for (int i = 0; i < n; i++) y[i] = a[0][i] / (1 + Math.exp(-a[0][i])) * a[1][i];
             return y;
         };
         double[][] in = {d(gt.data), d(ut.data)};
         check("swiglu dgate", gt, in, 0, g2, sw, TOL);
         check("swiglu dup", ut, in, 1, g2, sw, TOL);
 
-        Tensor xg = Tensor.param("x", rand(12, 2), 12);
-        float[] g3 = rand(12, 1);
+        Tensor xg = Tensor.param("x", rand(n, 2), n);
+        float[] g3 = rand(n, 1);
         tape = new Tape(0);
         backward(tape, Ops.geluTanh(tape, xg), g3);
         check("gelu dx", xg, new double[][] {d(xg.data)}, 0, g3, a -> {
-            double[] y = new double[12];
-            for (int i = 0; i < 12; i++) { double v = a[0][i]; y[i] = 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))); }
+            double[] y = new double[n];
+            for (int i = 0; i < n; i++) { double v = a[0][i]; y[i] = 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))); }
             return y;
         }, TOL);
     }

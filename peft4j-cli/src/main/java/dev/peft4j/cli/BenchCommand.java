@@ -1,0 +1,48 @@
+/*
+ * peft4j bench: reproducible performance measurements. `bench train` runs LoRA training at the
+ * shapes of ../shared/bench/torch_lora_ref.py; its last line is machine-readable:
+ * tokens_per_s=… mfu=… peak_rss_mb=…
+ */
+package dev.peft4j.cli;
+
+import dev.peft4j.train.TrainBenchmark;
+import java.util.Arrays;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Performance benchmarks.",
+        subcommands = {BenchCommand.Train.class})
+final class BenchCommand implements Runnable {
+    @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override public void run() { spec.commandLine().usage(System.out); }
+
+    @Command(name = "train", mixinStandardHelpOptions = true,
+            description = {"LoRA training throughput with random weights at a real model's shape (same setup as torch_lora_ref.py).",
+                    "Example: peft4j bench train --shape gpt2-124m --batch 4 --seq 256 --steps 3 --threads 2"})
+    static final class Train implements Callable<Integer> {
+        @Option(names = "--shape", defaultValue = "gpt2-124m", description = "gpt2-124m or smollm2-135m (default ${DEFAULT-VALUE}).")
+        String shape;
+        @Option(names = "--batch", defaultValue = "4", description = "Sequences per step (default ${DEFAULT-VALUE}).")
+        int batch;
+        @Option(names = "--seq", defaultValue = "256", description = "Tokens per sequence (default ${DEFAULT-VALUE}).")
+        int seq;
+        @Option(names = "--steps", defaultValue = "3", description = "Timed steps after one warm-up step (default ${DEFAULT-VALUE}).")
+        int steps;
+        @Option(names = "--threads", defaultValue = "2", description = "Compute threads (default ${DEFAULT-VALUE}).")
+        int threads;
+
+        @Override
+        public Integer call() {
+            TrainBenchmark.Result r = TrainBenchmark.run(shape, batch, seq, steps, threads, System.out);
+            double[] s = r.stepSeconds().clone();
+            Arrays.sort(s);
+            System.out.printf("peft4j %s lora: trainable %d of %d params; B=%d T=%d threads=%d; step seconds min %.3f median %.3f max %.3f%n",
+                    r.shape(), r.trainable(), r.all(), r.B(), r.T(), r.threads(), s[0], s[s.length / 2], s[s.length - 1]);
+            System.out.printf("flops_per_token=%.3e peak_gflops=%.1f (measured FMA peak)%n", r.flopsPerToken(), r.peakGflops());
+            System.out.printf("tokens_per_s=%.1f mfu=%.3f peak_rss_mb=%d%n", r.tokensPerSecond(), r.mfu(), r.peakRssMb());
+            return 0;
+        }
+    }
+}

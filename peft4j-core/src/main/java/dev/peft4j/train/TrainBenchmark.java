@@ -1,0 +1,133 @@
+/*
+ * TrainBenchmark: LoRA training throughput at the shapes of ../shared/bench/torch_lora_ref.py, so
+ * the two can run side by side: random weights, the same LoRA setup (GPT-2-124M: r 8, alpha 16 on
+ * c_attn; SmolLM2-135M: r 16, alpha 32 on q,k,v,o,gate,up,down), AdamW, random tokens, one warm-up
+ * step, then timed steps.
+ *
+ * FLOPs per token (what MFU counts), with L layers, T positions, C width, V vocabulary, P_lin the
+ * weights of all linear layers in the blocks, r and (in, out) the LoRA shapes:
+ *   forward   2·(P_lin + V·C)                 every weight once (the tied LM head included)
+ *             + 4·T·C·L                       attention scores Q·Kᵀ and P·V (full T x T, as PyTorch eager)
+ *             + Σ 2·r·(in + out)              the LoRA paths
+ *   backward  2·(P_lin + V·C) + 8·T·C·L       input gradients only (frozen weights get no dW)
+ *             + Σ 4·r·(in + out)              LoRA dA, dB and their input gradient
+ * MFU = tokens/s · FLOPs/token / peak, with peak the FMA throughput measured on this machine at
+ * start-up (independent FMA chains in registers on every thread; no memory traffic).
+ */
+package dev.peft4j.train;
+
+import dev.peft4j.Peft4jException;
+import dev.peft4j.autograd.Tape;
+import dev.peft4j.autograd.Tensor;
+import dev.peft4j.kernels.Parallel;
+import dev.peft4j.model.CausalLM;
+import dev.peft4j.model.ModelConfig;
+import dev.peft4j.model.ModelFactory;
+import dev.peft4j.tuner.Lora;
+import dev.peft4j.tuner.LoraConfig;
+import dev.peft4j.tuner.LoraModel;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+public final class TrainBenchmark {
+    public record Result(String shape, int B, int T, int threads, long trainable, long all, double tokensPerSecond,
+                         double[] stepSeconds, double flopsPerToken, double peakGflops, double mfu, long peakRssMb) {}
+
+    private TrainBenchmark() {}
+
+    public static Result run(String shape, int B, int T, int steps, int threads, PrintStream log) {
+        Parallel.setThreads(threads);
+        ModelConfig cfg = switch (shape) {
+            case "gpt2-124m", "gpt2" -> ModelFactory.gpt2Small();
+            case "smollm2-135m", "smollm" -> ModelFactory.smolLm2_135m();
+            default -> throw new Peft4jException("unknown --shape '" + shape + "'; use gpt2-124m or smollm2-135m");
+        };
+        if (T > cfg.maxPositions()) throw new Peft4jException("--seq " + T + " exceeds the model's " + cfg.maxPositions() + " positions");
+        CausalLM model = ModelFactory.random(cfg, 0, 0.02f);
+        LoraConfig lc = cfg.isGpt2()
+                ? LoraConfig.builder().r(8).alpha(16).dropout(0f).targetModules("c_attn").build()
+                : LoraConfig.builder().r(16).alpha(32).dropout(0f).targetModules("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj").build();
+        LoraModel lora = Lora.apply(model, lc, 0);
+        log.println(lora.trainableSummary());
+        AdamW opt = new AdamW(lora.trainableParameters(), AdamW.Hyper.defaults());
+        SplittableRandom rng = new SplittableRandom(0);
+        int[] data = new int[B * (T + 1)];
+        for (int i = 0; i < data.length; i++) data[i] = rng.nextInt(cfg.vocabSize());
+        int[] ids = new int[B * T], labels = new int[B * T];
+        for (int b = 0; b < B; b++) {
+            System.arraycopy(data, b * (T + 1), ids, b * T, T);
+            System.arraycopy(data, b * (T + 1), labels, b * T, T);        // labels aligned; the loss shifts them
+        }
+        double peak = measurePeakGflops(threads);
+        double flops = flopsPerToken(cfg, lora, T);
+        double[] secs = new double[steps];
+        for (int s = -1; s < steps; s++) {                                 // step -1: warm-up
+            long t0 = System.nanoTime();
+            for (Tensor p : lora.trainableParameters()) p.zeroGrad();
+            Tape tape = new Tape(s);
+            Tensor loss = LmLoss.loss(tape, model, ids, labels, B, T);
+            tape.backward(loss);
+            opt.step(1e-4);
+            double dt = (System.nanoTime() - t0) / 1e9;
+            if (s >= 0) secs[s] = dt;
+            log.printf("%s step %d: loss %.4f, %.2f s, %.1f tokens/s%n", s < 0 ? "warm-up" : "timed", s, loss.data[0], dt, B * T / dt);
+        }
+        double total = Arrays.stream(secs).sum();
+        double tps = (double) steps * B * T / total;
+        return new Result(shape, B, T, threads, lora.trainableParameterCount(), lora.allParameterCount(), tps, secs, flops,
+                peak, tps * flops / (peak * 1e9), peakRssMb());
+    }
+
+    /** The documented FLOP count (see the header). */
+    public static double flopsPerToken(ModelConfig c, LoraModel lora, int T) {
+        long pLin = 0;
+        for (var lin : lora.model().linears()) if (!lin.name.equals("lm_head")) pLin += (long) lin.in * lin.out;
+        double head = (double) c.vocabSize() * c.hiddenSize();
+        double attn = (double) T * c.numHeads() * c.headDim() * c.numLayers();
+        double loraFlops = 0;
+        for (var a : lora.adapters().values()) loraFlops += 6.0 * a.r * (a.A.dim(1) + a.B.dim(0));
+        return 4 * (pLin + head) + 12 * attn + loraFlops;
+    }
+
+    /** Peak FMA throughput, GFLOP/s, on `threads` threads: independent FMA chains held in registers. */
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;   // a constant, or nothing is intrinsified
+
+    public static double measurePeakGflops(int threads) {
+        for (int warm = 0; warm < 20; warm++) fmaChains(200_000L);      // let the JIT compile it first
+        long iters = 20_000_000L;
+        double best = 0;
+        for (int rep = 0; rep < 3; rep++) {
+            long t0 = System.nanoTime();
+            Parallel.forEachChunk(threads, c -> fmaChains(iters));
+            double gf = threads * iters * 12.0 * S.length() * 2 / (System.nanoTime() - t0);
+            best = Math.max(best, gf);
+        }
+        return best;
+    }
+
+    private static float fmaChains(long n) {
+        FloatVector a = FloatVector.broadcast(S, 0.999f), b = FloatVector.broadcast(S, 1e-3f);
+        FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+        for (long i = 0; i < n; i++) {
+            c0 = a.fma(c0, b); c1 = a.fma(c1, b); c2 = a.fma(c2, b); c3 = a.fma(c3, b); c4 = a.fma(c4, b); c5 = a.fma(c5, b);
+            c6 = a.fma(c6, b); c7 = a.fma(c7, b); c8 = a.fma(c8, b); c9 = a.fma(c9, b); c10 = a.fma(c10, b); c11 = a.fma(c11, b);
+        }
+        return c0.add(c1).add(c2).add(c3).add(c4).add(c5).add(c6).add(c7).add(c8).add(c9).add(c10).add(c11).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** VmHWM of this process in MB (Linux), or -1. */
+    public static long peakRssMb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status")))
+                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024;
+        } catch (IOException | NumberFormatException ignored) { }
+        return -1;
+    }
+}

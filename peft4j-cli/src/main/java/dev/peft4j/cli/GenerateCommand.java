@@ -13,6 +13,7 @@ import dev.peft4j.tokenizer.Tokenizer;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -51,6 +52,16 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "Compute threads (default: all cores).")
     Integer threads;
 
+    @Option(names = "--adapter", paramLabel = "DIR", description = {"LoRA adapter directory (PEFT format). Repeat for several:",
+            "they are combined with --adapter-weight into one adapter (--combine, default cat = exact weighted sum)."})
+    List<Path> adapters;
+
+    @Option(names = "--adapter-weight", paramLabel = "W", description = "Weight of each --adapter, in order (default 1 each).")
+    List<Double> adapterWeights;
+
+    @Option(names = "--combine", defaultValue = "cat", description = "How several adapters combine: cat, linear or svd (default ${DEFAULT-VALUE}).")
+    String combine;
+
     @Override
     public Integer call() {
         if (threads != null) Parallel.setThreads(threads);
@@ -58,6 +69,7 @@ final class GenerateCommand implements Callable<Integer> {
         PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
         long t0 = System.nanoTime();
         CausalLM lm = CausalLM.load(model);
+        if (adapters != null && !adapters.isEmpty()) Adapters.attach(lm, adapters, adapterWeights, combine, System.err);
         try (Tokenizer tok = Tokenizer.load(model)) {
             long loaded = System.nanoTime();
             int[] ids = prompt.isEmpty() ? bosOnly(tok) : tok.encodeWithSpecial(prompt);

@@ -22,7 +22,7 @@ import picocli.CommandLine.Parameters;
                 "Reads only config.json and the safetensors headers (fast even for large models).",
                 "Example: peft4j inspect ../shared/models/stories260K --tensors"})
 final class InspectCommand implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "DIR", description = "Model directory (or a single .safetensors file).")
+    @Parameters(index = "0", paramLabel = "DIR", description = "Model directory, adapter directory, or a single .safetensors file.")
     Path dir;
 
     @Option(names = "--tensors", description = "List every tensor with dtype and shape.")
@@ -30,6 +30,7 @@ final class InspectCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (java.nio.file.Files.isRegularFile(dir.resolve(dev.peft4j.tuner.PeftAdapter.CONFIG))) return inspectAdapter();
         ModelConfig c = ModelConfig.load(dir);
         try (Checkpoint ckpt = Checkpoint.open(dir)) {
             Map<DType, long[]> byDtype = new TreeMap<>();      // dtype -> {tensors, elements, bytes}
@@ -58,6 +59,33 @@ final class InspectCommand implements Callable<Integer> {
                     System.out.printf("  %-60s %-5s %s%n", name, t.dtype(), Arrays.toString(t.shape()));
                 }
             }
+        }
+        return 0;
+    }
+
+    /** An adapter directory: its configuration and tensors, read without a base model. */
+    private int inspectAdapter() {
+        var cfg = dev.peft4j.tuner.PeftAdapter.readConfig(dir);
+        System.out.printf("adapter      %s (PEFT LoRA)%n", dir);
+        System.out.printf("base model   %s%n", dev.peft4j.tuner.PeftAdapter.baseModelOf(dir));
+        System.out.printf("config       r %d, lora_alpha %s%s, dropout %s, target_modules %s%n", cfg.r(), cfg.loraAlpha(),
+                cfg.useRslora() ? " (rsLoRA)" : "", cfg.loraDropout(), cfg.targetModules() == null ? "(model default)" : cfg.targetModules().toPeft());
+        if (!cfg.rankPattern().isEmpty()) System.out.printf("             rank_pattern %s%n", cfg.rankPattern());
+        if (!cfg.alphaPattern().isEmpty()) System.out.printf("             alpha_pattern %s%n", cfg.alphaPattern());
+        if (!cfg.modulesToSave().isEmpty()) System.out.printf("             modules_to_save %s%n", cfg.modulesToSave());
+        try (var f = dev.peft4j.io.SafeTensorsFile.open(dir.resolve(dev.peft4j.tuner.PeftAdapter.WEIGHTS))) {
+            long params = 0, bytes = 0;
+            java.util.Set<String> modules = new java.util.TreeSet<>();
+            for (TensorInfo t : f.tensors()) {
+                params += t.numel();
+                bytes += t.byteSize();
+                String n = t.name();
+                int i = n.indexOf(".lora_");
+                if (i > 0) modules.add(n.substring(0, i).replaceFirst("^base_model\\.model\\.", ""));
+            }
+            System.out.printf("tensors      %d (%,d parameters, %s) on %d adapted modules%n", f.tensors().size(), params, bytes(bytes), modules.size());
+            if (listTensors)
+                for (TensorInfo t : f.tensors()) System.out.printf("  %-70s %-5s %s%n", t.name(), t.dtype(), Arrays.toString(t.shape()));
         }
         return 0;
     }

@@ -35,6 +35,9 @@ public sealed interface CausalLM permits Llama, Gpt2 {
     /** Every linear layer, in module order, the output head (named "lm_head") last. */
     List<Linear> linears();
 
+    /** True while the output head shares the token embedding's tensor (tie_word_embeddings in effect). */
+    boolean headTied();
+
     /** Every distinct parameter tensor (a tied head counted once). */
     List<Tensor> parameters();
 

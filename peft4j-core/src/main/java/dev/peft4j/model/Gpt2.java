@@ -72,6 +72,8 @@ public final class Gpt2 implements CausalLM {
         return lmHead.forward(tape, Ops.layernorm(tape, x, lnFW, lnFB, eps));                    // (rows, V)
     }
 
+    @Override public boolean headTied() { return lmHead.weight() == wte; }
+
     @Override public List<Linear> linears() {
         List<Linear> out = new ArrayList<>();
         for (Block b : blocks) out.addAll(List.of(b.cAttn(), b.cProj(), b.cFc(), b.mlpProj()));

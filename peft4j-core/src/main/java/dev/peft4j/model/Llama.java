@@ -75,6 +75,8 @@ public final class Llama implements CausalLM {
         return lmHead.forward(tape, Ops.rmsnorm(tape, x, finalNorm, eps));          // (rows, V)
     }
 
+    @Override public boolean headTied() { return lmHead.weight() == embed; }
+
     @Override public List<Linear> linears() {
         List<Linear> out = new ArrayList<>();
         for (Block b : blocks) out.addAll(List.of(b.q(), b.k(), b.v(), b.o(), b.gate(), b.up(), b.down()));

@@ -32,7 +32,7 @@ public final class ModelWriter {
         IdentityHashMap<Tensor, Linear> owner = new IdentityHashMap<>();
         for (Linear l : model.linears()) owner.put(l.weight(), l);
         Map<String, SafeTensorsWriter.Tensor> out = new TreeMap<>();
-        boolean tied = model.config().tieWordEmbeddings();
+        boolean tied = model.headTied();
         for (Tensor t : model.parameters()) {
             Linear lin = owner.get(t);
             if (lin != null && lin.name.equals("lm_head") && tied) lin = null;   // tied: it is the embedding, saved under its name
@@ -82,6 +82,76 @@ public final class ModelWriter {
             writeJson(dir.resolve("model.safetensors.index.json"), index);
         } catch (IOException e) {
             throw new Peft4jException("cannot write model weights to " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Tokenizer and generation files copied along with an exported model. */
+    public static final List<String> SIDE_FILES = List.of("generation_config.json", "tokenizer.json", "tokenizer_config.json",
+            "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json", "chat_template.jinja");
+
+    /**
+     * A complete HF model directory for model (e.g. after merge-and-unload): the base's config.json
+     * (torch_dtype set to the written dtype), weights in dtype (sharded above maxShardBytes), and the
+     * base's tokenizer/generation files. Written to a temporary sibling directory and renamed, so out
+     * is either complete or absent; an existing non-empty out is refused.
+     */
+    public static void export(CausalLM model, Path baseDir, Path out, DType dtype, long maxShardBytes) {
+        try {
+            if (Files.exists(out) && (!Files.isDirectory(out) || Files.list(out).findAny().isPresent()))
+                throw new Peft4jException(out + " already exists and is not empty; choose a new --output or delete it first");
+            Path parent = out.toAbsolutePath().getParent();
+            Files.createDirectories(parent);
+            Path tmp = Files.createTempDirectory(parent, "." + out.getFileName() + ".tmp-");
+            try {
+                com.fasterxml.jackson.databind.node.ObjectNode cfg =
+                        (com.fasterxml.jackson.databind.node.ObjectNode) new ObjectMapper().readTree(baseDir.resolve("config.json").toFile());
+                if (!model.headTied() && cfg.path("tie_word_embeddings").asBoolean(model.config().isGpt2()))
+                    cfg.put("tie_word_embeddings", false);      // the head was trained apart (modules_to_save): keep it
+                cfg.put("torch_dtype", switch (dtype) {
+                    case BF16 -> "bfloat16";
+                    case F16 -> "float16";
+                    default -> "float32";
+                });
+                writeJson(tmp.resolve("config.json"), cfg);
+                saveWeights(model, tmp, dtype, maxShardBytes);
+                for (String f : SIDE_FILES)
+                    if (Files.isRegularFile(baseDir.resolve(f))) Files.copy(baseDir.resolve(f), tmp.resolve(f));
+                if (Files.isDirectory(out)) Files.delete(out);
+                Files.move(tmp, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException | RuntimeException e) {
+                try (var w = Files.walk(tmp)) {
+                    for (Path p : w.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+                }
+                throw e;
+            }
+        } catch (IOException e) {
+            throw new Peft4jException("cannot export the model to " + out + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The dtype the base checkpoint stores its floating-point weights in (F32, F16 or BF16). */
+    public static DType checkpointDtype(Path baseDir) {
+        try (dev.peft4j.io.Checkpoint ck = dev.peft4j.io.Checkpoint.open(baseDir)) {
+            for (String n : ck.names()) {
+                DType d = ck.info(n).dtype();
+                if (d == DType.F32 || d == DType.F16 || d == DType.BF16) return d;
+            }
+        }
+        return DType.F32;
+    }
+
+    /** "5GB", "500MB", "2GiB", or a plain byte count. */
+    public static long parseSize(String s) {
+        String t = s.trim().toUpperCase(java.util.Locale.ROOT);
+        long mult = 1;
+        for (String[] u : new String[][] {{"GIB", "1073741824"}, {"MIB", "1048576"}, {"KIB", "1024"}, {"GB", "1000000000"},
+                {"MB", "1000000"}, {"KB", "1000"}, {"B", "1"}}) {
+            if (t.endsWith(u[0])) { mult = Long.parseLong(u[1]); t = t.substring(0, t.length() - u[0].length()).trim(); break; }
+        }
+        try {
+            return (long) (Double.parseDouble(t) * mult);
+        } catch (NumberFormatException e) {
+            throw new Peft4jException("cannot read size '" + s + "'; use e.g. 5GB, 500MB or a byte count");
         }
     }
 

@@ -99,6 +99,12 @@ public final class Linear {
         a.merged = merge;
     }
 
+    /** Marks a merged adapter as unmerged without touching W (its delta stays folded in: merge-and-unload). */
+    public void markUnmerged(String adapterName) {
+        LoraAdapter a = adapters.get(adapterName);
+        if (a != null) a.merged = false;
+    }
+
     /** y: (rows, out) = x · Wᵀ + b + Σ_active scaling · (dropout(x) · Aᵀ) · Bᵀ, x: (rows, in). */
     public Tensor forward(Tape tape, Tensor x) {
         List<LoraAdapter> lora = new ArrayList<>();

@@ -9,6 +9,10 @@
  *                              (GPT-2 Conv1D copies transposed back to [in, out])
  *   README.md                  a short model card
  * Every file is written to a temporary name and renamed into place.
+ *
+ * load() reads such a directory back (written by peft4j or by Python PEFT): unknown config keys are
+ * ignored and missing optional ones take PEFT's defaults; every tensor is checked against the base
+ * model (a missing module, an unexpected key or a wrong shape is an error naming the tensor).
  */
 package dev.peft4j.tuner;
 
@@ -128,6 +132,150 @@ public final class PeftAdapter {
         if (card != null && card.data() != null) s.append("| data | ").append(card.data()).append(" |\n");
         if (card != null && card.metrics() != null) s.append("| final metrics | ").append(card.metrics()).append(" |\n");
         return s.toString();
+    }
+
+    /** adapter_config.json → LoraConfig (PEFT's field names; unknown keys ignored, missing ones defaulted). */
+    public static LoraConfig readConfig(Path dir) {
+        Path file = dir.resolve(CONFIG);
+        if (!Files.isRegularFile(file))
+            throw new Peft4jException("no " + CONFIG + " in " + dir + "; expected a PEFT adapter directory "
+                    + "(adapter_config.json + adapter_model.safetensors), as written by save_pretrained or peft4j train");
+        com.fasterxml.jackson.databind.JsonNode c;
+        try {
+            c = new ObjectMapper().readTree(file.toFile());
+        } catch (IOException e) {
+            throw new Peft4jException("cannot parse " + file + " as JSON: " + e.getMessage(), e);
+        }
+        if (c == null || !c.isObject()) throw new Peft4jException(file + " is not a JSON object");
+        String type = c.path("peft_type").asText("LORA");
+        if (!type.equalsIgnoreCase("LORA"))
+            throw new Peft4jException(file + " holds a " + type + " adapter; peft4j loads LoRA adapters (peft_type LORA)");
+        ObjectMapper om = new ObjectMapper();
+        LoraConfig.Builder b = LoraConfig.builder();
+        if (c.hasNonNull("r")) b.r(c.get("r").asInt());
+        if (c.hasNonNull("lora_alpha")) b.alpha(c.get("lora_alpha").asDouble());
+        if (c.hasNonNull("lora_dropout")) b.dropout((float) c.get("lora_dropout").asDouble());
+        if (c.hasNonNull("target_modules")) b.targetModules(TargetModules.fromPeft(om.convertValue(c.get("target_modules"), Object.class)));
+        if (c.hasNonNull("exclude_modules")) b.excludeModules(TargetModules.fromPeft(om.convertValue(c.get("exclude_modules"), Object.class)));
+        if (c.hasNonNull("use_rslora")) b.useRslora(c.get("use_rslora").asBoolean());
+        if (c.has("init_lora_weights")) b.init(InitLoraWeights.fromPeft(om.convertValue(c.get("init_lora_weights"), Object.class)));
+        if (c.hasNonNull("bias")) b.bias(c.get("bias").asText());
+        if (c.hasNonNull("layers_to_transform")) {
+            com.fasterxml.jackson.databind.JsonNode l = c.get("layers_to_transform");
+            List<Integer> layers = new ArrayList<>();
+            if (l.isArray()) l.forEach(x -> layers.add(x.asInt())); else layers.add(l.asInt());
+            b.layersToTransform(layers);
+        }
+        if (c.hasNonNull("layers_pattern")) {
+            com.fasterxml.jackson.databind.JsonNode l = c.get("layers_pattern");
+            List<String> pats = new ArrayList<>();
+            if (l.isArray()) l.forEach(x -> pats.add(x.asText())); else pats.add(l.asText());
+            b.layersPattern(pats);
+        }
+        if (c.hasNonNull("rank_pattern")) {
+            Map<String, Integer> m = new java.util.LinkedHashMap<>();
+            c.get("rank_pattern").fields().forEachRemaining(e -> m.put(e.getKey(), e.getValue().asInt()));
+            b.rankPattern(m);
+        }
+        if (c.hasNonNull("alpha_pattern")) {
+            Map<String, Double> m = new java.util.LinkedHashMap<>();
+            c.get("alpha_pattern").fields().forEachRemaining(e -> m.put(e.getKey(), e.getValue().asDouble()));
+            b.alphaPattern(m);
+        }
+        if (c.hasNonNull("modules_to_save")) {
+            List<String> m = new ArrayList<>();
+            c.get("modules_to_save").forEach(x -> m.add(x.asText()));
+            b.modulesToSave(m);
+        }
+        if (c.hasNonNull("fan_in_fan_out")) b.fanInFanOut(c.get("fan_in_fan_out").asBoolean());
+        if (c.hasNonNull("use_dora")) b.useDora(c.get("use_dora").asBoolean());
+        if (c.hasNonNull("lora_bias")) b.loraBias(c.get("lora_bias").asBoolean());
+        return b.build();
+    }
+
+    /** base_model_name_or_path from adapter_config.json, or null. */
+    public static String baseModelOf(Path dir) {
+        try {
+            com.fasterxml.jackson.databind.JsonNode c = new ObjectMapper().readTree(dir.resolve(CONFIG).toFile());
+            return c.hasNonNull("base_model_name_or_path") ? c.get("base_model_name_or_path").asText() : null;
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /**
+     * Attaches the adapter stored in dir to model under adapterName (active on its modules, as after
+     * PEFT's set_adapter). Its tensors are trainable, so training can continue from them.
+     */
+    public static LoraModel load(dev.peft4j.model.CausalLM model, Path dir, String adapterName) {
+        LoraConfig cfg = readConfig(dir);
+        Path weights = dir.resolve(WEIGHTS);
+        if (!Files.isRegularFile(weights)) {
+            if (Files.isRegularFile(dir.resolve("adapter_model.bin")))
+                throw new Peft4jException(dir + " holds adapter_model.bin (a pickled PyTorch file); peft4j reads safetensors only. "
+                        + "Re-save it in Python with model.save_pretrained(dir, safe_serialization=True)");
+            throw new Peft4jException("no " + WEIGHTS + " in " + dir);
+        }
+        LoraModel lm = Lora.apply(model, cfg, adapterName, 0);
+        try (dev.peft4j.io.SafeTensorsFile f = dev.peft4j.io.SafeTensorsFile.open(weights)) {
+            java.util.Set<String> expected = new java.util.TreeSet<>();
+            for (Map.Entry<String, LoraAdapter> e : lm.adapters().entrySet()) {
+                String key = Lora.KEY_PREFIX + e.getKey();
+                fill(f, key + ".lora_A.weight", e.getValue().A, dir, expected);
+                fill(f, key + ".lora_B.weight", e.getValue().B, dir, expected);
+            }
+            for (String module : lm.modulesToSave()) {
+                Linear lin = linear(lm, module);
+                String key = savedKey(f, Lora.KEY_PREFIX + module, adapterName);
+                if (lin.conv1d) {
+                    String name = key + ".weight";
+                    float[] w = readShaped(f, name, new long[] {lin.in, lin.out}, dir);
+                    for (int i = 0; i < lin.in; i++)
+                        for (int o = 0; o < lin.out; o++) lin.weight().data[o * lin.in + i] = w[i * lin.out + o];
+                    expected.add(name);
+                } else {
+                    fill(f, key + ".weight", lin.weight(), dir, expected);
+                }
+                if (lin.bias() != null) fill(f, key + ".bias", lin.bias(), dir, expected);
+            }
+            List<String> unexpected = new ArrayList<>();
+            for (dev.peft4j.io.TensorInfo t : f.tensors()) if (!expected.contains(t.name())) unexpected.add(t.name());
+            if (!unexpected.isEmpty()) {
+                throw new Peft4jException(weights + " holds tensors this configuration does not explain: "
+                        + unexpected.subList(0, Math.min(5, unexpected.size())) + (unexpected.size() > 5 ? " ..." : "")
+                        + "; adapter_config.json and the weights do not match (or the adapter is for another model)");
+            }
+        } catch (RuntimeException e) {
+            lm.unload();                      // leave the model as it was
+            throw e;
+        }
+        return lm;
+    }
+
+    /** PEFT ≥ 0.15 saves modules_to_save as <module>.weight; older versions as <module>.modules_to_save.<name>.weight. */
+    private static String savedKey(dev.peft4j.io.SafeTensorsFile f, String key, String adapterName) {
+        if (f.contains(key + ".weight")) return key;
+        for (String n : List.of(adapterName, "default"))
+            if (f.contains(key + ".modules_to_save." + n + ".weight")) return key + ".modules_to_save." + n;
+        return key;
+    }
+
+    private static void fill(dev.peft4j.io.SafeTensorsFile f, String name, Tensor t, Path dir, java.util.Set<String> seen) {
+        float[] v = readShaped(f, name, java.util.Arrays.stream(t.shape).asLongStream().toArray(), dir);
+        System.arraycopy(v, 0, t.data, 0, v.length);
+        seen.add(name);
+    }
+
+    private static float[] readShaped(dev.peft4j.io.SafeTensorsFile f, String name, long[] shape, Path dir) {
+        if (!f.contains(name))
+            throw new Peft4jException("adapter " + dir + " has no tensor " + name + ", which its adapter_config.json implies "
+                    + "for this base model; the adapter was trained for a different model or configuration");
+        long[] got = f.info(name).shape();
+        if (!java.util.Arrays.equals(got, shape))
+            throw new Peft4jException("adapter tensor " + name + " in " + dir + " has shape " + java.util.Arrays.toString(got)
+                    + " but this base model needs " + java.util.Arrays.toString(shape)
+                    + "; the adapter was trained for a different model (check base_model_name_or_path)");
+        return f.readFloats(name);
     }
 
     private static Linear linear(LoraModel lm, String module) {

@@ -252,7 +252,7 @@ public final class PeftAdapter {
         return lm;
     }
 
-    /** PEFT ≥ 0.15 saves modules_to_save as <module>.weight; older versions as <module>.modules_to_save.<name>.weight. */
+    /** PEFT saves modules_to_save as <module>.weight; the long form <module>.modules_to_save.<name>.weight (a state_dict saved by hand) is accepted too. */
     private static String savedKey(dev.peft4j.io.SafeTensorsFile f, String key, String adapterName) {
         if (f.contains(key + ".weight")) return key;
         for (String n : List.of(adapterName, "default"))

@@ -66,7 +66,7 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         if (threads != null) Parallel.setThreads(threads);
         SamplingConfig sampling = new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, !ignoreEos);
-        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         long t0 = System.nanoTime();
         CausalLM lm = CausalLM.load(model);
         if (adapters != null && !adapters.isEmpty()) Adapters.attach(lm, adapters, adapterWeights, combine, System.err);

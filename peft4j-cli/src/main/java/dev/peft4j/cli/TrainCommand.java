@@ -53,6 +53,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--output", required = true, paramLabel = "DIR", description = "Where the adapter, checkpoints and metrics.jsonl go.")
     Path output;
 
+    @Option(names = "--adapter", paramLabel = "DIR", description = {"Continue training this PEFT adapter (its adapter_config.json",
+            "replaces the --lora.* options)."})
+    Path adapter;
+
     // LoRA
     @Option(names = "--lora.r", defaultValue = "8", description = "LoRA rank (default ${DEFAULT-VALUE}).")
     int loraR;
@@ -151,7 +155,13 @@ final class TrainCommand implements Callable<Integer> {
             Dataset ds = Dataset.load(data, tok, model, dc);
             System.out.println(ds.stats().summary());
             System.out.printf("      %d training examples, %d validation examples%n", ds.train().size(), ds.validation().size());
-            LoraModel lora = Lora.apply(lm, lc, seed);
+            LoraModel lora;
+            if (adapter != null) {
+                lora = PeftAdapter.load(lm, adapter, Lora.DEFAULT_ADAPTER);
+                System.out.println("continuing from adapter " + adapter + " (its configuration replaces the --lora.* options)");
+            } else {
+                lora = Lora.apply(lm, lc, seed);
+            }
             lora.warnings().forEach(w -> System.out.println("warning: " + w));
             System.out.println(lora.trainableSummary());
             int padId = DataLoader.padIdOf(tok);

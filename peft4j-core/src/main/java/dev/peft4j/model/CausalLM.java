@@ -27,6 +27,12 @@ public sealed interface CausalLM permits Llama, Gpt2 {
      */
     Tensor forward(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly);
 
+    /** The final normalised hidden states (B*T, C) — or (B, C) when lastOnly — that the LM head turns into logits. */
+    Tensor hidden(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly);
+
+    /** The output head ("lm_head"; its weight is the token embedding when tied). */
+    Linear lmHead();
+
     /** Inference convenience: logits as a plain array. */
     default float[] forward(int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
         return forward(null, tokens, B, T, cache, pad, lastOnly).data;

@@ -48,6 +48,13 @@ public final class Gpt2 implements CausalLM {
 
     @Override
     public Tensor forward(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
+        return lmHead.forward(tape, hidden(tape, tokens, B, T, cache, pad, lastOnly));     // (rows, V)
+    }
+
+    @Override public Linear lmHead() { return lmHead; }
+
+    @Override
+    public Tensor hidden(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
         int C = cfg.hiddenSize(), NH = cfg.numHeads(), HS = cfg.headDim();
         float eps = cfg.normEps();
         int start = cache == null ? 0 : cache.length();
@@ -68,8 +75,8 @@ public final class Gpt2 implements CausalLM {
             x = Ops.add(tape, x, blk.mlpProj().forward(tape, fc));
         }
         if (cache != null) cache.advance(T);
-        if (lastOnly) x = Ops.lastRows(tape, x, B, T);                                          // (B, C)
-        return lmHead.forward(tape, Ops.layernorm(tape, x, lnFW, lnFB, eps));                    // (rows, V)
+        if (lastOnly) x = Ops.lastRows(tape, x, B, T);                              // (B, C)
+        return Ops.layernorm(tape, x, lnFW, lnFB, eps);                                 // (rows, C)
     }
 
     @Override public boolean headTied() { return lmHead.weight() == wte; }

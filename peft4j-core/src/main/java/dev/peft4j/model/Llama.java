@@ -48,6 +48,13 @@ public final class Llama implements CausalLM {
 
     @Override
     public Tensor forward(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
+        return lmHead.forward(tape, hidden(tape, tokens, B, T, cache, pad, lastOnly));     // (rows, V)
+    }
+
+    @Override public Linear lmHead() { return lmHead; }
+
+    @Override
+    public Tensor hidden(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
         int NH = cfg.numHeads(), KVH = cfg.numKvHeads(), HS = cfg.headDim();
         float eps = cfg.normEps();
         int start = cache == null ? 0 : cache.length();
@@ -72,7 +79,7 @@ public final class Llama implements CausalLM {
         }
         if (cache != null) cache.advance(T);
         if (lastOnly) x = Ops.lastRows(tape, x, B, T);                              // (B, C)
-        return lmHead.forward(tape, Ops.rmsnorm(tape, x, finalNorm, eps));          // (rows, V)
+        return Ops.rmsnorm(tape, x, finalNorm, eps);                                 // (rows, C)
     }
 
     @Override public boolean headTied() { return lmHead.weight() == embed; }

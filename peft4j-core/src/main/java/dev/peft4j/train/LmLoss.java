@@ -5,10 +5,12 @@
  */
 package dev.peft4j.train;
 
+import dev.peft4j.autograd.LinearCrossEntropy;
 import dev.peft4j.autograd.Ops;
 import dev.peft4j.autograd.Tape;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
+import dev.peft4j.nn.Linear;
 
 public final class LmLoss {
     private LmLoss() {}
@@ -30,9 +32,19 @@ public final class LmLoss {
         return n;
     }
 
-    /** Mean next-token cross-entropy of the model on (B, T) inputs with aligned labels; differentiable with a tape. */
+    /**
+     * Mean next-token cross-entropy of the model on (B, T) inputs with aligned labels; differentiable
+     * with a tape. The LM head and the loss run fused in row chunks (LinearCrossEntropy), so the
+     * (B*T, V) logits are never held; a head carrying its own LoRA adapter takes the plain path.
+     */
     public static Tensor loss(Tape tape, CausalLM model, int[] inputIds, int[] labels, int B, int T) {
-        Tensor logits = model.forward(tape, inputIds, B, T, null, null, false);     // (B*T, V)
-        return Ops.crossEntropy(tape, logits, shiftedTargets(labels, B, T));
+        int[] targets = shiftedTargets(labels, B, T);
+        Linear head = model.lmHead();
+        if (!head.active().isEmpty()) {
+            Tensor logits = model.forward(tape, inputIds, B, T, null, null, false);     // (B*T, V)
+            return Ops.crossEntropy(tape, logits, targets);
+        }
+        Tensor h = model.hidden(tape, inputIds, B, T, null, null, false);              // (B*T, C)
+        return LinearCrossEntropy.forward(tape, h, head.weight(), head.bias(), targets);
     }
 }

@@ -32,14 +32,16 @@ final class BenchCommand implements Runnable {
         int steps;
         @Option(names = "--threads", defaultValue = "2", description = "Compute threads (default ${DEFAULT-VALUE}).")
         int threads;
+        @Option(names = "--gradient-checkpointing", arity = "0..1", defaultValue = "false", description = "Recompute blocks in the backward.")
+        boolean checkpointing;
 
         @Override
         public Integer call() {
-            TrainBenchmark.Result r = TrainBenchmark.run(shape, batch, seq, steps, threads, System.out);
+            TrainBenchmark.Result r = TrainBenchmark.run(shape, batch, seq, steps, threads, checkpointing, System.out);
             double[] s = r.stepSeconds().clone();
             Arrays.sort(s);
-            System.out.printf("peft4j %s lora: trainable %d of %d params; B=%d T=%d threads=%d; step seconds min %.3f median %.3f max %.3f%n",
-                    r.shape(), r.trainable(), r.all(), r.B(), r.T(), r.threads(), s[0], s[s.length / 2], s[s.length - 1]);
+            System.out.printf("peft4j %s lora%s: trainable %d of %d params; B=%d T=%d threads=%d; step seconds min %.3f median %.3f max %.3f%n",
+                    r.shape(), checkpointing ? " (gradient checkpointing)" : "", r.trainable(), r.all(), r.B(), r.T(), r.threads(), s[0], s[s.length / 2], s[s.length - 1]);
             System.out.printf("flops_per_token=%.3e peak_gflops=%.1f (measured FMA peak)%n", r.flopsPerToken(), r.peakGflops());
             System.out.printf("tokens_per_s=%.1f mfu=%.3f peak_rss_mb=%d%n", r.tokensPerSecond(), r.mfu(), r.peakRssMb());
             return 0;

@@ -182,7 +182,7 @@ public final class Ops {
         float[] mask = dropoutMask(tape, x.size(), p);
         float[] out = new float[x.size()];
         for (int i = 0; i < out.length; i++) out[i] = x.data[i] * mask[i];
-        Tensor y = Tensor.activation(out, x.requiresGrad, x.shape);
+        Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
         if (y.requiresGrad) tape.record(() -> {
             float[] dy = y.gradOrNull();
             if (dy == null) return;

@@ -30,6 +30,12 @@ public sealed interface CausalLM permits Llama, Gpt2 {
     /** The final normalised hidden states (B*T, C) — or (B, C) when lastOnly — that the LM head turns into logits. */
     Tensor hidden(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly);
 
+    /**
+     * Gradient checkpointing (transformers' gradient_checkpointing_enable): each block keeps only its
+     * input for the backward and is recomputed there — far less activation memory, one more forward.
+     */
+    void setGradientCheckpointing(boolean on);
+
     /** The output head ("lm_head"; its weight is the token embedding when tied). */
     Linear lmHead();
 

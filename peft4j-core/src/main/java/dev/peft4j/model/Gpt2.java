@@ -10,6 +10,7 @@
 package dev.peft4j.model;
 
 import dev.peft4j.Peft4jException;
+import dev.peft4j.autograd.Checkpoint;
 import dev.peft4j.autograd.Ops;
 import dev.peft4j.autograd.Tape;
 import dev.peft4j.autograd.Tensor;
@@ -17,6 +18,7 @@ import dev.peft4j.nn.Linear;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.function.BiFunction;
 
 public final class Gpt2 implements CausalLM {
     /** One block: module names as in transformers (attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj). */
@@ -29,6 +31,7 @@ public final class Gpt2 implements CausalLM {
     final Block[] blocks;      //          transformer.h.N
     final Tensor lnFW, lnFB;   // (C)      transformer.ln_f
     final Linear lmHead;       // (V, C)   lm_head, shares wte when tied
+    private boolean checkpointing;
 
     Gpt2(ModelConfig cfg, Tensor wte, Tensor wpe, Block[] blocks, Tensor lnFW, Tensor lnFB, Linear lmHead) {
         this.cfg = cfg;
@@ -55,7 +58,6 @@ public final class Gpt2 implements CausalLM {
 
     @Override
     public Tensor hidden(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
-        int C = cfg.hiddenSize(), NH = cfg.numHeads(), HS = cfg.headDim();
         float eps = cfg.normEps();
         int start = cache == null ? 0 : cache.length();
         if (start + T > cfg.maxPositions())
@@ -65,19 +67,30 @@ public final class Gpt2 implements CausalLM {
 
         Tensor x = Ops.add(tape, Ops.embedding(tape, wte, tokens), Ops.embedding(tape, wpe, pos)); // (B*T, C)
         for (int l = 0; l < blocks.length; l++) {
-            Block blk = blocks[l];
-            Tensor h = Ops.layernorm(tape, x, blk.ln1W(), blk.ln1B(), eps);                     // (B*T, C)
-            Tensor[] qkv = Ops.split3(tape, blk.cAttn().forward(tape, h), C);                   // 3 x (B*T, NH*HS)
-            Tensor att = Positions.attention(tape, qkv[0], qkv[1], qkv[2], cache, l, pad, B, T, NH, NH, HS, 0);
-            x = Ops.add(tape, x, blk.cProj().forward(tape, att));
-            h = Ops.layernorm(tape, x, blk.ln2W(), blk.ln2B(), eps);
-            Tensor fc = Ops.geluTanh(tape, blk.cFc().forward(tape, h));                          // (B*T, 4C)
-            x = Ops.add(tape, x, blk.mlpProj().forward(tape, fc));
+            final int layer = l;
+            BiFunction<Tape, Tensor, Tensor> block = (t, in) -> block(t, in, layer, cache, pad, B, T);
+            x = checkpointing ? Checkpoint.apply(tape, x, block) : block.apply(tape, x);
         }
         if (cache != null) cache.advance(T);
         if (lastOnly) x = Ops.lastRows(tape, x, B, T);                              // (B, C)
         return Ops.layernorm(tape, x, lnFW, lnFB, eps);                                 // (rows, C)
     }
+
+    /** Block l: x (B*T, C) -> x + attn(ln_1(x)) -> that + mlp(ln_2(that)). */
+    private Tensor block(Tape tape, Tensor x, int l, KvCache cache, int[] pad, int B, int T) {
+        int C = cfg.hiddenSize(), NH = cfg.numHeads(), HS = cfg.headDim();
+        float eps = cfg.normEps();
+        Block blk = blocks[l];
+        Tensor h = Ops.layernorm(tape, x, blk.ln1W(), blk.ln1B(), eps);                     // (B*T, C)
+        Tensor[] qkv = Ops.split3(tape, blk.cAttn().forward(tape, h), C);                   // 3 x (B*T, NH*HS)
+        Tensor att = Positions.attention(tape, qkv[0], qkv[1], qkv[2], cache, l, pad, B, T, NH, NH, HS, 0);
+        x = Ops.add(tape, x, blk.cProj().forward(tape, att));
+        h = Ops.layernorm(tape, x, blk.ln2W(), blk.ln2B(), eps);
+        Tensor fc = Ops.geluTanh(tape, blk.cFc().forward(tape, h));                          // (B*T, 4C)
+        return Ops.add(tape, x, blk.mlpProj().forward(tape, fc));                            // (B*T, C)
+    }
+
+    @Override public void setGradientCheckpointing(boolean on) { this.checkpointing = on; }
 
     @Override public boolean headTied() { return lmHead.weight() == wte; }
 

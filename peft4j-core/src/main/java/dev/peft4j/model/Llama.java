@@ -11,6 +11,7 @@
  */
 package dev.peft4j.model;
 
+import dev.peft4j.autograd.Checkpoint;
 import dev.peft4j.autograd.Ops;
 import dev.peft4j.autograd.Tape;
 import dev.peft4j.autograd.Tensor;
@@ -18,6 +19,7 @@ import dev.peft4j.nn.Linear;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.function.BiFunction;
 
 public final class Llama implements CausalLM {
     /** One decoder block: module names as in transformers (self_attn.q_proj, mlp.gate_proj, ...). */
@@ -30,6 +32,7 @@ public final class Llama implements CausalLM {
     final Tensor finalNorm;   // (C)        model.norm
     final Linear lmHead;      // (V, C)     lm_head; shares embed's tensor when tie_word_embeddings
     private final Rope rope;
+    private boolean checkpointing;   // recompute each block in the backward instead of keeping its activations
 
     Llama(ModelConfig cfg, Tensor embed, Block[] blocks, Tensor finalNorm, Linear lmHead) {
         this.cfg = cfg;
@@ -55,7 +58,6 @@ public final class Llama implements CausalLM {
 
     @Override
     public Tensor hidden(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
-        int NH = cfg.numHeads(), KVH = cfg.numKvHeads(), HS = cfg.headDim();
         float eps = cfg.normEps();
         int start = cache == null ? 0 : cache.length();
         int[] pos = Positions.of(B, T, start, pad);
@@ -63,24 +65,35 @@ public final class Llama implements CausalLM {
 
         Tensor x = Ops.embedding(tape, embed, tokens);                              // (B*T, C)
         for (int l = 0; l < blocks.length; l++) {
-            Block blk = blocks[l];
-            Tensor h = Ops.rmsnorm(tape, x, blk.attnNorm(), eps);                   // (B*T, C)
-            Tensor q = blk.q().forward(tape, h);                                    // (B*T, NH*HS)
-            Tensor k = blk.k().forward(tape, h);                                    // (B*T, KVH*HS)
-            Tensor v = blk.v().forward(tape, h);                                    // (B*T, KVH*HS)
-            q = Ops.rope(tape, q, pos, rope.cos(), rope.sin(), NH, HS);
-            k = Ops.rope(tape, k, pos, rope.cos(), rope.sin(), KVH, HS);
-            Tensor att = Positions.attention(tape, q, k, v, cache, l, pad, B, T, NH, KVH, HS, cfg.slidingWindow());
-            x = Ops.add(tape, x, blk.o().forward(tape, att));                       // (B*T, C)
-            h = Ops.rmsnorm(tape, x, blk.mlpNorm(), eps);
-            Tensor g = blk.gate().forward(tape, h);                                 // (B*T, I)
-            Tensor u = blk.up().forward(tape, h);                                   // (B*T, I)
-            x = Ops.add(tape, x, blk.down().forward(tape, Ops.swiglu(tape, g, u))); // (B*T, C)
+            final int layer = l;
+            BiFunction<Tape, Tensor, Tensor> block = (t, in) -> block(t, in, layer, pos, cache, pad, B, T);
+            x = checkpointing ? Checkpoint.apply(tape, x, block) : block.apply(tape, x);
         }
         if (cache != null) cache.advance(T);
         if (lastOnly) x = Ops.lastRows(tape, x, B, T);                              // (B, C)
         return Ops.rmsnorm(tape, x, finalNorm, eps);                                 // (rows, C)
     }
+
+    /** Decoder block l: x (B*T, C) -> x + attention(norm(x)) -> that + mlp(norm(that)). */
+    private Tensor block(Tape tape, Tensor x, int l, int[] pos, KvCache cache, int[] pad, int B, int T) {
+        int NH = cfg.numHeads(), KVH = cfg.numKvHeads(), HS = cfg.headDim();
+        float eps = cfg.normEps();
+        Block blk = blocks[l];
+        Tensor h = Ops.rmsnorm(tape, x, blk.attnNorm(), eps);                       // (B*T, C)
+        Tensor q = blk.q().forward(tape, h);                                        // (B*T, NH*HS)
+        Tensor k = blk.k().forward(tape, h);                                        // (B*T, KVH*HS)
+        Tensor v = blk.v().forward(tape, h);                                        // (B*T, KVH*HS)
+        q = Ops.rope(tape, q, pos, rope.cos(), rope.sin(), NH, HS);
+        k = Ops.rope(tape, k, pos, rope.cos(), rope.sin(), KVH, HS);
+        Tensor att = Positions.attention(tape, q, k, v, cache, l, pad, B, T, NH, KVH, HS, cfg.slidingWindow());
+        x = Ops.add(tape, x, blk.o().forward(tape, att));                           // (B*T, C)
+        h = Ops.rmsnorm(tape, x, blk.mlpNorm(), eps);
+        Tensor g = blk.gate().forward(tape, h);                                     // (B*T, I)
+        Tensor u = blk.up().forward(tape, h);                                       // (B*T, I)
+        return Ops.add(tape, x, blk.down().forward(tape, Ops.swiglu(tape, g, u)));  // (B*T, C)
+    }
+
+    @Override public void setGradientCheckpointing(boolean on) { this.checkpointing = on; }
 
     @Override public boolean headTied() { return lmHead.weight() == embed; }
 

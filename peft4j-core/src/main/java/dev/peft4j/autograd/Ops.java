@@ -48,11 +48,12 @@ public final class Ops {
         float[] out = a.data.clone();
         Kernels.add(out, b.data, out.length);
         Tensor y = Tensor.activation(out, Tape.needed(tape, a, b), a.shape);
+        Tensor.GradRef ga = a.gradRef(), gb = b.gradRef(), gy = y.gradRef();   // the values are not needed
         if (y.requiresGrad) tape.record(() -> {
-            float[] dy = y.gradOrNull();
+            float[] dy = gy.gradOrNull();
             if (dy == null) return;
-            if (a.requiresGrad) Kernels.add(a.grad(), dy, dy.length);
-            if (b.requiresGrad) Kernels.add(b.grad(), dy, dy.length);
+            if (ga.requiresGrad()) Kernels.add(ga.grad(), dy, dy.length);
+            if (gb.requiresGrad()) Kernels.add(gb.grad(), dy, dy.length);
         });
         return y;
     }
@@ -132,13 +133,14 @@ public final class Ops {
         float[] out = x.data.clone();
         Kernels.rope(out, pos, cos, sin, rows, NH, HS);
         Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+        Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
         if (y.requiresGrad) tape.record(() -> {
-            float[] dy = y.gradOrNull();
+            float[] dy = gy.gradOrNull();
             if (dy == null) return;
             float[] g = dy.clone(), negSin = new float[sin.length];
             for (int i = 0; i < sin.length; i++) negSin[i] = -sin[i];
             Kernels.rope(g, pos, cos, negSin, rows, NH, HS);
-            Kernels.add(x.grad(), g, g.length);
+            Kernels.add(gx.grad(), g, g.length);
         });
         return y;
     }
@@ -211,10 +213,11 @@ public final class Ops {
             Tensor part = Tensor.activation(out, Tape.needed(tape, x), rows, C);
             parts[p] = part;
             final int which = p;
+            Tensor.GradRef gx = x.gradRef(), gp = part.gradRef();
             if (part.requiresGrad) tape.record(() -> {
-                float[] dy = part.gradOrNull();
+                float[] dy = gp.gradOrNull();
                 if (dy == null) return;
-                float[] dx = x.grad();
+                float[] dx = gx.grad();
                 for (int r = 0; r < rows; r++) Kernels.axpy(dx, r * 3 * C + which * C, 1f, dy, r * C, C);
             });
         }
@@ -227,10 +230,11 @@ public final class Ops {
         float[] out = new float[B * C];
         for (int b = 0; b < B; b++) System.arraycopy(x.data, (b * T + T - 1) * C, out, b * C, C);
         Tensor y = Tensor.activation(out, Tape.needed(tape, x), B, C);
+        Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
         if (y.requiresGrad) tape.record(() -> {
-            float[] dy = y.gradOrNull();
+            float[] dy = gy.gradOrNull();
             if (dy == null) return;
-            for (int b = 0; b < B; b++) Kernels.axpy(x.grad(), (b * T + T - 1) * C, 1f, dy, b * C, C);
+            for (int b = 0; b < B; b++) Kernels.axpy(gx.grad(), (b * T + T - 1) * C, 1f, dy, b * C, C);
         });
         return y;
     }
@@ -245,11 +249,13 @@ public final class Ops {
         Gemm.matmulNT(y, x.data, w.data, rows, out, in, false);
         if (b != null) Kernels.addBias(y, b.data, rows, out);
         Tensor t = Tensor.activation(y, Tape.needed(tape, x, w, b), rows, out);
+        Tensor.GradRef gx = x.gradRef(), gt = t.gradRef();
+        float[] xData = w.requiresGrad ? x.data : null;          // a frozen W needs only dx = dy·W: x itself is not kept
         if (t.requiresGrad) tape.record(() -> {
-            float[] dy = t.gradOrNull();
+            float[] dy = gt.gradOrNull();
             if (dy == null) return;
-            if (x.requiresGrad) Gemm.matmulNN(x.grad(), dy, w.data, rows, in, out, true);
-            if (w.requiresGrad) Gemm.matmulTN(w.grad(), dy, x.data, out, in, rows, true);
+            if (gx.requiresGrad()) Gemm.matmulNN(gx.grad(), dy, w.data, rows, in, out, true);
+            if (w.requiresGrad) Gemm.matmulTN(w.grad(), dy, xData, out, in, rows, true);
             if (b != null && b.requiresGrad) biasGrad(b.grad(), dy, rows, out);
         });
         return t;

@@ -12,7 +12,31 @@ public final class Tensor {
     public final int[] shape;
     public final boolean requiresGrad;
     public final String name;       // parameters only; null for activations
-    private float[] grad;
+    private final GradRef gradRef;
+
+    /**
+     * The gradient slot of a tensor, without its values. Backward closures that need only to add
+     * into an input's gradient capture this instead of the tensor, so the input's data can be
+     * garbage-collected as soon as the forward no longer uses it.
+     */
+    public static final class GradRef {
+        private final int size;
+        private final boolean requiresGrad;
+        private float[] grad;
+
+        GradRef(int size, boolean requiresGrad) { this.size = size; this.requiresGrad = requiresGrad; }
+
+        /** The gradient, allocated (zeroed) on first call. Not thread-safe: fetch it before a parallel section. */
+        public float[] grad() {
+            if (!requiresGrad) throw new IllegalStateException("this tensor does not require a gradient");
+            if (grad == null) grad = new float[size];
+            return grad;
+        }
+
+        public boolean requiresGrad() { return requiresGrad; }
+
+        public float[] gradOrNull() { return grad; }
+    }
 
     public Tensor(String name, float[] data, boolean requiresGrad, int... shape) {
         long n = 1;
@@ -24,7 +48,11 @@ public final class Tensor {
         this.shape = shape.clone();
         this.requiresGrad = requiresGrad;
         this.name = name;
+        this.gradRef = new GradRef(data.length, requiresGrad);
     }
+
+    /** This tensor's gradient slot, for closures that do not need its values. */
+    public GradRef gradRef() { return gradRef; }
 
     /** A frozen parameter (no gradient). */
     public static Tensor frozen(String name, float[] data, int... shape) { return new Tensor(name, data, false, shape); }
@@ -47,19 +75,18 @@ public final class Tensor {
      */
     public float[] grad() {
         if (!requiresGrad) throw new IllegalStateException((name == null ? "activation" : name) + " does not require a gradient");
-        if (grad == null) grad = new float[data.length];
-        return grad;
+        return gradRef.grad();
     }
 
     /** The gradient if one has been accumulated, else null (backward skips ops whose output got none). */
-    public float[] gradOrNull() { return grad; }
+    public float[] gradOrNull() { return gradRef.grad; }
 
-    public boolean hasGrad() { return grad != null; }
+    public boolean hasGrad() { return gradRef.grad != null; }
 
-    /** Drops the gradient buffer (after an optimiser step). */
-    public void zeroGrad() { if (grad != null) Arrays.fill(grad, 0f); }
+    /** Zeroes the gradient buffer (before a new step). */
+    public void zeroGrad() { if (gradRef.grad != null) Arrays.fill(gradRef.grad, 0f); }
 
-    public void releaseGrad() { grad = null; }
+    public void releaseGrad() { gradRef.grad = null; }
 
     @Override public String toString() {
         return (name == null ? "Tensor" : name) + Arrays.toString(shape) + (requiresGrad ? " (trainable)" : "");

@@ -132,13 +132,16 @@ public final class Linear {
             Gemm.matmulNT(y, xas[i], a.B.data, rows, out, a.r, true);                  // y += (s·xd·Aᵀ)·Bᵀ
         }
         Tensor t = Tensor.activation(y, grad, rows, out);
+        Tensor.GradRef gx = x.gradRef(), gt = t.gradRef();
+        Tensor w = weight, b = bias;
+        float[] xData = w.requiresGrad ? x.data : null;           // kept only when W itself is trained
         if (grad) tape.record(() -> {
-            float[] dy = t.gradOrNull();
+            float[] dy = gt.gradOrNull();
             if (dy == null) return;
-            if (weight.requiresGrad) Gemm.matmulTN(weight.grad(), dy, x.data, out, in, rows, true);
-            if (bias != null && bias.requiresGrad) Ops.biasGrad(bias.grad(), dy, rows, out);
-            float[] dx = x.requiresGrad ? x.grad() : null;
-            if (dx != null) Gemm.matmulNN(dx, dy, weight.data, rows, in, out, true);   // dx += dy·W
+            if (w.requiresGrad) Gemm.matmulTN(w.grad(), dy, xData, out, in, rows, true);
+            if (b != null && b.requiresGrad) Ops.biasGrad(b.grad(), dy, rows, out);
+            float[] dx = gx.requiresGrad() ? gx.grad() : null;
+            if (dx != null) Gemm.matmulNN(dx, dy, w.data, rows, in, out, true);        // dx += dy·W
             for (int i = 0; i < lora.size(); i++) {
                 LoraAdapter a = lora.get(i);
                 if (a.B.requiresGrad) Gemm.matmulTN(a.B.grad(), dy, xas[i], out, a.r, rows, true);   // dB += dyᵀ·(s·xa)

@@ -59,6 +59,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--adapter-weight", paramLabel = "W", description = "Weight of each --adapter, in order (default 1 each).")
     List<Double> adapterWeights;
 
+    @Option(names = "--frozen-dtype", defaultValue = "f32", description = "Storage of the base weights: f32 or bf16 (half the memory).")
+    String frozenDtype;
+
     @Option(names = "--combine", defaultValue = "cat", description = "How several adapters combine: cat, linear or svd (default ${DEFAULT-VALUE}).")
     String combine;
 
@@ -70,6 +73,7 @@ final class GenerateCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         CausalLM lm = CausalLM.load(model);
         if (adapters != null && !adapters.isEmpty()) Adapters.attach(lm, adapters, adapterWeights, combine, System.err);
+        Cli.applyFrozenDtype(lm, frozenDtype);
         try (Tokenizer tok = Tokenizer.load(model)) {
             long loaded = System.nanoTime();
             int[] ids = prompt.isEmpty() ? bosOnly(tok) : tok.encodeWithSpecial(prompt);

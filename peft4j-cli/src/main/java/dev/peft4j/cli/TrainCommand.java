@@ -134,6 +134,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--gradient-checkpointing", arity = "0..1", defaultValue = "false",
             description = "Recompute each block in the backward: much less memory, about a third more compute.")
     boolean gradientCheckpointing;
+    @Option(names = "--frozen-dtype", defaultValue = "f32", description = "Storage of the frozen base weights: f32 or bf16 (half the memory; compute stays f32).")
+    String frozenDtype;
 
     @Override
     public Integer call() {
@@ -155,6 +157,7 @@ final class TrainCommand implements Callable<Integer> {
 
         CausalLM lm = CausalLM.load(model);
         lm.setGradientCheckpointing(gradientCheckpointing);
+        Cli.applyFrozenDtype(lm, frozenDtype);
         try (Tokenizer tok = Tokenizer.load(model)) {
             Dataset ds = Dataset.load(data, tok, model, dc);
             System.out.println(ds.stats().summary());

@@ -50,7 +50,7 @@ public final class LinearCrossEntropy {
             for (int r = r0; r < r0 + n; r++) any |= targets[r] != Ops.IGNORE_INDEX;
             if (!any) continue;
             float[] hc = java.util.Arrays.copyOfRange(h.data, r0 * C, (r0 + n) * C);
-            Gemm.matmulNT(logits, hc, w.data, n, V, C, false);                        // (n, V)
+            Gemm.matmulNT(logits, hc, w.matrix(), n, false);                         // (n, V)
             if (bias != null) Kernels.addBias(logits, bias.data, n, V);
             double[] lse = new double[n];
             final int base = r0;
@@ -69,7 +69,7 @@ public final class LinearCrossEntropy {
             if (!grad) continue;
             if (dh != null) {                                                          // dh = dlogits·W
                 float[] dhc = new float[n * C];
-                Gemm.matmulNN(dhc, logits, w.data, n, C, V, false);
+                Gemm.matmulNN(dhc, logits, w.matrix(), n, false);
                 System.arraycopy(dhc, 0, dh, r0 * C, n * C);
             }
             if (dw != null) Gemm.matmulTN(dw, logits, hc, V, C, n, true);            // dW += dlogitsᵀ·h
@@ -91,7 +91,9 @@ public final class LinearCrossEntropy {
     /** The target's logit recomputed in double (the chunk buffer now holds gradients). */
     private static double logitOf(float[] hc, int i, Tensor w, Tensor bias, int tgt, int C) {
         double s = bias == null ? 0 : bias.data[tgt];
-        for (int c = 0; c < C; c++) s += (double) hc[i * C + c] * w.data[tgt * C + c];
+        float[] row = new float[C];
+        w.matrix().decodeRow(tgt, 0, C, row, 0);
+        for (int c = 0; c < C; c++) s += (double) hc[i * C + c] * row[c];
         return s;
     }
 

@@ -31,7 +31,8 @@ public final class Ops {
         for (int r = 0; r < ids.length; r++) {
             if (ids[r] < 0 || ids[r] >= V)
                 throw new IllegalArgumentException("token id " + ids[r] + " outside the vocabulary [0, " + V + ")");
-            System.arraycopy(table.data, ids[r] * C, out, r * C, C);
+            if (table.compact()) table.matrix().decodeRow(ids[r], 0, C, out, r * C);
+            else System.arraycopy(table.data, ids[r] * C, out, r * C, C);
         }
         Tensor y = Tensor.activation(out, Tape.needed(tape, table), ids.length, C);
         if (y.requiresGrad) tape.record(() -> {
@@ -246,7 +247,7 @@ public final class Ops {
     public static Tensor linear(Tape tape, Tensor x, Tensor w, Tensor b) {
         int out = w.dim(0), in = w.dim(1), rows = x.size() / in;
         float[] y = new float[rows * out];
-        Gemm.matmulNT(y, x.data, w.data, rows, out, in, false);
+        Gemm.matmulNT(y, x.data, w.matrix(), rows, false);
         if (b != null) Kernels.addBias(y, b.data, rows, out);
         Tensor t = Tensor.activation(y, Tape.needed(tape, x, w, b), rows, out);
         Tensor.GradRef gx = x.gradRef(), gt = t.gradRef();
@@ -254,7 +255,7 @@ public final class Ops {
         if (t.requiresGrad) tape.record(() -> {
             float[] dy = gt.gradOrNull();
             if (dy == null) return;
-            if (gx.requiresGrad()) Gemm.matmulNN(gx.grad(), dy, w.data, rows, in, out, true);
+            if (gx.requiresGrad()) Gemm.matmulNN(gx.grad(), dy, w.matrix(), rows, true);
             if (w.requiresGrad) Gemm.matmulTN(w.grad(), dy, xData, out, in, rows, true);
             if (b != null && b.requiresGrad) biasGrad(b.grad(), dy, rows, out);
         });

@@ -5,14 +5,18 @@
  */
 package dev.peft4j.autograd;
 
+import dev.peft4j.kernels.WeightMatrix;
 import java.util.Arrays;
 
 public final class Tensor {
-    public final float[] data;
+    /** The values, row-major f32 — null once a frozen weight has been compacted (see matrix()). */
+    public float[] data;
     public final int[] shape;
     public final boolean requiresGrad;
     public final String name;       // parameters only; null for activations
     private final GradRef gradRef;
+    private final int size;
+    private WeightMatrix matrix;    // the storage kernels read a 2-D frozen weight from
 
     /**
      * The gradient slot of a tensor, without its values. Backward closures that need only to add
@@ -49,7 +53,39 @@ public final class Tensor {
         this.requiresGrad = requiresGrad;
         this.name = name;
         this.gradRef = new GradRef(data.length, requiresGrad);
+        this.size = data.length;
     }
+
+    /**
+     * This 2-D tensor as a WeightMatrix for the GEMM kernels: its compact storage if it was compacted,
+     * else an f32 view of data.
+     */
+    public WeightMatrix matrix() {
+        if (matrix != null) return matrix;
+        if (shape.length != 2) throw new IllegalStateException((name == null ? "tensor" : name) + " is not a matrix");
+        return new WeightMatrix.F32(data, shape[0], shape[1]);
+    }
+
+    /** True when the values live in a compact format (bf16, ...) and data is null. */
+    public boolean compact() { return matrix != null; }
+
+    /**
+     * Stores a frozen 2-D weight in a compact format from now on (data becomes null; kernels decode
+     * it while packing). Trainable tensors and vectors are refused.
+     */
+    public void compactTo(WeightMatrix m) {
+        if (requiresGrad) throw new IllegalStateException(name + " is trainable; only frozen weights are stored compactly");
+        if (shape.length != 2 || m.rows() != shape[0] || m.cols() != shape[1])
+            throw new IllegalArgumentException(name + ": compact storage shape " + m.rows() + "x" + m.cols() + " does not match " + Arrays.toString(shape));
+        this.matrix = m;
+        this.data = null;
+    }
+
+    /** The values as f32 whatever the storage (a copy when compact). */
+    public float[] floats() { return matrix != null ? matrix.toFloats() : data; }
+
+    /** Bytes the values take in memory. */
+    public long bytes() { return matrix != null ? matrix.bytes() : 4L * size; }
 
     /** This tensor's gradient slot, for closures that do not need its values. */
     public GradRef gradRef() { return gradRef; }
@@ -65,7 +101,7 @@ public final class Tensor {
         return new Tensor(null, data, requiresGrad, shape);
     }
 
-    public int size() { return data.length; }
+    public int size() { return size; }
 
     public int dim(int i) { return shape[i < 0 ? shape.length + i : i]; }
 

@@ -46,19 +46,36 @@ public final class Gemm {
     public static void matmulNT(float[] c, float[] a, float[] w, int M, int N, int K, boolean accumulate) {
         check(c, a, w, M, N, K, (long) M * K, (long) N * K);
         if (M <= SMALL_M) { dotProductsNT(c, a, w, M, N, K, accumulate); return; }
-        run(Op.NT, c, a, w, M, N, K, accumulate);
+        run(Op.NT, c, a, w, null, M, N, K, accumulate);
+    }
+
+    /** C[M,N] (+)= A[M,K] · Wᵀ with W (N, K) in any storage format (decoded while packing). */
+    public static void matmulNT(float[] c, float[] a, WeightMatrix w, int M, boolean accumulate) {
+        if (w instanceof WeightMatrix.F32 f) { matmulNT(c, a, f.data(), M, f.rows(), f.cols(), accumulate); return; }
+        int N = w.rows(), K = w.cols();
+        check(c, a, new float[0], M, N, K, (long) M * K, 0);
+        if (M <= SMALL_M) { dotProductsNT(c, a, w, M, N, K, accumulate); return; }
+        run(Op.NT, c, a, null, w, M, N, K, accumulate);
+    }
+
+    /** C[M,N] (+)= A[M,K] · W with W (K, N) in any storage format (the input gradient dy·W of a linear). */
+    public static void matmulNN(float[] c, float[] a, WeightMatrix w, int M, boolean accumulate) {
+        if (w instanceof WeightMatrix.F32 f) { matmulNN(c, a, f.data(), M, f.cols(), f.rows(), accumulate); return; }
+        int K = w.rows(), N = w.cols();
+        check(c, a, new float[0], M, N, K, (long) M * K, 0);
+        run(Op.NN, c, a, null, w, M, N, K, accumulate);
     }
 
     /** C[M,N] (+)= A[M,K] · B[K,N]. */
     public static void matmulNN(float[] c, float[] a, float[] b, int M, int N, int K, boolean accumulate) {
         check(c, a, b, M, N, K, (long) M * K, (long) K * N);
-        run(Op.NN, c, a, b, M, N, K, accumulate);
+        run(Op.NN, c, a, b, null, M, N, K, accumulate);
     }
 
     /** C[M,N] (+)= A[K,M]ᵀ · B[K,N]. */
     public static void matmulTN(float[] c, float[] a, float[] b, int M, int N, int K, boolean accumulate) {
         check(c, a, b, M, N, K, (long) K * M, (long) K * N);
-        run(Op.TN, c, a, b, M, N, K, accumulate);
+        run(Op.TN, c, a, b, null, M, N, K, accumulate);
     }
 
     private static void check(float[] c, float[] a, float[] b, int M, int N, int K, long aSize, long bSize) {
@@ -71,20 +88,20 @@ public final class Gemm {
 
     // ---- driver: split the work, then run independent sub-GEMMs ----
 
-    private static void run(Op op, float[] c, float[] a, float[] b, int M, int N, int K, boolean acc) {
+    private static void run(Op op, float[] c, float[] a, float[] b, WeightMatrix wm, int M, int N, int K, boolean acc) {
         if (M == 0 || N == 0) return;
         if (K == 0) { if (!acc) java.util.Arrays.fill(c, 0, M * N, 0f); return; }
         int panels = (N + NR - 1) / NR;
         int threads = Parallel.threads();
         long flops = 2L * M * N * K;
         if (threads == 1 || flops < PARALLEL_FLOPS) {
-            subGemm(op, c, a, b, M, N, K, acc, 0, M, 0, panels);
+            subGemm(op, c, a, b, wm, M, N, K, acc, 0, M, 0, panels);
         } else if (N >= M && panels >= 2 * threads) {
             // split columns: each thread re-packs all of A (the smaller operand), none of B twice
             int chunks = Math.min(panels, 2 * threads);
             Parallel.forEachChunk(chunks, ch -> {
                 int p0 = (int) ((long) panels * ch / chunks), p1 = (int) ((long) panels * (ch + 1) / chunks);
-                subGemm(op, c, a, b, M, N, K, acc, 0, M, p0, p1);
+                subGemm(op, c, a, b, wm, M, N, K, acc, 0, M, p0, p1);
             });
         } else {
             // split rows: each thread re-packs all of B (the smaller operand), none of A twice
@@ -92,16 +109,16 @@ public final class Gemm {
             int chunks = Math.min(slivers, 2 * threads);
             Parallel.forEachChunk(chunks, ch -> {
                 int s0 = (int) ((long) slivers * ch / chunks), s1 = (int) ((long) slivers * (ch + 1) / chunks);
-                subGemm(op, c, a, b, M, N, K, acc, s0 * MR, Math.min(M, s1 * MR), 0, panels);
+                subGemm(op, c, a, b, wm, M, N, K, acc, s0 * MR, Math.min(M, s1 * MR), 0, panels);
             });
         }
     }
 
     private static final ThreadLocal<float[][]> SCRATCH =
-            ThreadLocal.withInitial(() -> new float[][] {new float[MC * KC], new float[KC * NCP * NR], new float[MR * NR]});
+            ThreadLocal.withInitial(() -> new float[][] {new float[MC * KC], new float[KC * NCP * NR], new float[MR * NR], new float[Math.max(KC, NR)]});
 
     /** Rows [m0, m1) and column panels [p0, p1) of C, sequentially on the calling thread. */
-    private static void subGemm(Op op, float[] c, float[] a, float[] b, int M, int N, int K, boolean acc,
+    private static void subGemm(Op op, float[] c, float[] a, float[] b, WeightMatrix wm, int M, int N, int K, boolean acc,
                                 int m0, int m1, int p0, int p1) {
         float[][] scratch = SCRATCH.get();
         float[] ap = scratch[0], bp = scratch[1], tile = scratch[2];
@@ -109,7 +126,8 @@ public final class Gemm {
             int jpEnd = Math.min(p1, jp + NCP);
             for (int pc = 0; pc < K; pc += KC) {
                 int kc = Math.min(KC, K - pc);
-                packB(op, bp, b, N, K, pc, kc, jp, jpEnd);
+                if (wm == null) packB(op, bp, b, N, K, pc, kc, jp, jpEnd);
+                else packW(op, bp, wm, N, pc, kc, jp, jpEnd, scratch[3]);
                 boolean load = acc || pc > 0;
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
@@ -180,6 +198,29 @@ public final class Gemm {
         }
     }
 
+    /** packB for a weight in a storage format: rows of W are decoded to f32 (one KC or NR segment at a time). */
+    private static void packW(Op op, float[] bp, WeightMatrix w, int N, int pc, int kc, int jp, int jpEnd, float[] row) {
+        for (int j = jp; j < jpEnd; j++) {
+            int col0 = j * NR, cols = Math.min(NR, N - col0), base = (j - jp) * kc * NR;
+            if (op == Op.NT) {                       // B column n = row n of W, k along the row
+                for (int cI = 0; cI < NR; cI++) {
+                    if (cI < cols) {
+                        w.decodeRow(col0 + cI, pc, kc, row, 0);
+                        for (int k = 0; k < kc; k++) bp[base + k * NR + cI] = row[k];
+                    } else {
+                        for (int k = 0; k < kc; k++) bp[base + k * NR + cI] = 0f;
+                    }
+                }
+            } else {                                 // NN: B row k = row k of W, columns contiguous
+                for (int k = 0; k < kc; k++) {
+                    int dst = base + k * NR;
+                    w.decodeRow(pc + k, col0, cols, bp, dst);
+                    if (cols < NR) java.util.Arrays.fill(bp, dst + cols, dst + NR, 0f);
+                }
+            }
+        }
+    }
+
     // ---- the micro-kernel: a 6 x (2 vectors) tile of C held in registers ----
 
     /**
@@ -241,6 +282,25 @@ public final class Gemm {
             for (int n = n0; n < n1; n++) {
                 for (int m = 0; m < M; m++) {
                     float d = dot(a, m * K, w, n * K, K);
+                    c[m * N + n] = acc ? c[m * N + n] + d : d;
+                }
+            }
+        };
+        if ((long) N * K < PARALLEL_FLOPS || Parallel.threads() == 1) body.run(0, N);
+        else Parallel.parallelRange(N, body);
+    }
+
+    private static final ThreadLocal<float[][]> ROW = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
+
+    private static void dotProductsNT(float[] c, float[] a, WeightMatrix w, int M, int N, int K, boolean acc) {
+        Parallel.RangeBody body = (n0, n1) -> {
+            float[][] holder = ROW.get();
+            if (holder[0].length < K) holder[0] = new float[K];
+            float[] row = holder[0];
+            for (int n = n0; n < n1; n++) {
+                w.decodeRow(n, 0, K, row, 0);
+                for (int m = 0; m < M; m++) {
+                    float d = dot(a, m * K, row, 0, K);
                     c[m * N + n] = acc ? c[m * N + n] + d : d;
                 }
             }

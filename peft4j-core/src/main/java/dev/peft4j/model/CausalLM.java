@@ -60,6 +60,22 @@ public sealed interface CausalLM permits Llama, Gpt2 {
         return n;
     }
 
+    /**
+     * Stores every frozen weight matrix (linear layers, embeddings) in bf16 from now on: half the
+     * memory; the kernels decode while packing and compute in f32. Trainable tensors (LoRA,
+     * modules_to_save copies) and vectors (norms, biases) stay f32. Returns the bytes saved.
+     */
+    default long compactWeightsToBf16() {
+        long saved = 0;
+        for (Tensor t : parameters()) {
+            if (t.requiresGrad || t.shape.length != 2 || t.compact()) continue;
+            long before = t.bytes();
+            t.compactTo(dev.peft4j.kernels.WeightMatrix.Bf16.encode(t.data, t.shape[0], t.shape[1]));
+            saved += before - t.bytes();
+        }
+        return saved;
+    }
+
     /** Loads a HuggingFace model directory (config.json + safetensors). */
     static CausalLM load(Path modelDir) { return ModelLoader.load(modelDir); }
 }

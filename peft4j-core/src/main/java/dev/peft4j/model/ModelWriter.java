@@ -37,14 +37,15 @@ public final class ModelWriter {
             Linear lin = owner.get(t);
             if (lin != null && lin.name.equals("lm_head") && tied) lin = null;   // tied: it is the embedding, saved under its name
             String name = lin != null ? lin.name + ".weight" : t.name;
+            float[] values = t.floats();
             if (lin != null && lin.conv1d) {
                 float[] tr = new float[t.size()];
                 for (int o = 0; o < lin.out; o++)
-                    for (int i = 0; i < lin.in; i++) tr[i * lin.out + o] = t.data[o * lin.in + i];
+                    for (int i = 0; i < lin.in; i++) tr[i * lin.out + o] = values[o * lin.in + i];
                 out.put(name, new SafeTensorsWriter.Tensor(name, dtype, new long[] {lin.in, lin.out}, tr));
             } else {
                 long[] shape = java.util.Arrays.stream(t.shape).asLongStream().toArray();
-                out.put(name, new SafeTensorsWriter.Tensor(name, dtype, shape, t.data));
+                out.put(name, new SafeTensorsWriter.Tensor(name, dtype, shape, values));
             }
         }
         return out;

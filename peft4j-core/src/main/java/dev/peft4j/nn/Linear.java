@@ -95,7 +95,15 @@ public final class Linear {
         float[] delta = new float[out * in];
         Gemm.matmulNN(delta, a.B.data, a.A.data, out, in, a.r, false);     // (out, in) = B·A
         float s = (float) (merge ? a.scaling : -a.scaling);
-        Kernels.axpy(weight.data, 0, s, delta, 0, delta.length);
+        if (weight.compact()) {                    // decode, add, re-encode: rounding, as merging into a bf16 model in PEFT
+            float[] w = weight.floats();
+            Kernels.axpy(w, 0, s, delta, 0, delta.length);
+            weight.data = w;
+            weight.compactTo(weight.matrix() instanceof dev.peft4j.kernels.WeightMatrix.Bf16
+                    ? dev.peft4j.kernels.WeightMatrix.Bf16.encode(w, out, in) : weight.matrix());
+        } else {
+            Kernels.axpy(weight.data, 0, s, delta, 0, delta.length);
+        }
         a.merged = merge;
     }
 
@@ -113,7 +121,7 @@ public final class Linear {
 
         int rows = x.size() / in;
         float[] y = new float[rows * out];
-        Gemm.matmulNT(y, x.data, weight.data, rows, out, in, false);                   // base: x·Wᵀ
+        Gemm.matmulNT(y, x.data, weight.matrix(), rows, false);                        // base: x·Wᵀ
         if (bias != null) Kernels.addBias(y, bias.data, rows, out);
         boolean grad = Tape.needed(tape, x, weight, bias);
         for (LoraAdapter a : lora) grad |= Tape.needed(tape, a.A, a.B);
@@ -141,7 +149,7 @@ public final class Linear {
             if (w.requiresGrad) Gemm.matmulTN(w.grad(), dy, xData, out, in, rows, true);
             if (b != null && b.requiresGrad) Ops.biasGrad(b.grad(), dy, rows, out);
             float[] dx = gx.requiresGrad() ? gx.grad() : null;
-            if (dx != null) Gemm.matmulNN(dx, dy, w.data, rows, in, out, true);        // dx += dy·W
+            if (dx != null) Gemm.matmulNN(dx, dy, w.matrix(), rows, true);             // dx += dy·W
             for (int i = 0; i < lora.size(); i++) {
                 LoraAdapter a = lora.get(i);
                 if (a.B.requiresGrad) Gemm.matmulTN(a.B.grad(), dy, xas[i], out, a.r, rows, true);   // dB += dyᵀ·(s·xa)

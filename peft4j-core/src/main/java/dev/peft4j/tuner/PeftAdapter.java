@@ -59,9 +59,9 @@ public final class PeftAdapter {
             String key = Lora.KEY_PREFIX + module;
             Tensor w = lin.weight();
             if (lin.conv1d) {                        // held as (out, in); GPT-2 stores Conv1D as [in, out]
-                float[] t = new float[w.size()];
+                float[] t = new float[w.size()], wd = w.floats();
                 for (int o = 0; o < lin.out; o++)
-                    for (int i = 0; i < lin.in; i++) t[i * lin.out + o] = w.data[o * lin.in + i];
+                    for (int i = 0; i < lin.in; i++) t[i * lin.out + o] = wd[o * lin.in + i];
                 tensors.add(new SafeTensorsWriter.Tensor(key + ".weight", DType.F32, new long[] {lin.in, lin.out}, t));
             } else {
                 tensors.add(tensor(key + ".weight", w));

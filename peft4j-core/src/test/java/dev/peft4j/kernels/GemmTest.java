@@ -9,7 +9,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 class GemmTest {
     interface Mm { void run(float[] c, float[] a, float[] b, int M, int N, int K, boolean acc); }
 
-    static float[] rand(Random r, int n) {
+    public static float[] rand(Random r, int n) {
         float[] x = new float[n];
         for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian();
         return x;

@@ -1,0 +1,62 @@
+/*
+ * WeightMatrix: a frozen (rows, cols) weight in the storage format that owns it — f32 or bf16 here
+ * (NF4/int8 later) — and the one operation the kernels need from any format: decode part of a row
+ * to f32. The packed GEMM decodes while it packs, once per (panel, k-block), so a compact format
+ * costs little compute and halves (bf16) the memory and the bytes streamed per step.
+ *
+ * bf16 is the top half of an f32 (same exponent, 7 mantissa bits); encoding rounds to nearest even,
+ * as torch's .to(torch.bfloat16) does. Compute stays f32.
+ */
+package dev.peft4j.kernels;
+
+public sealed interface WeightMatrix permits WeightMatrix.F32, WeightMatrix.Bf16 {
+    int rows();
+
+    int cols();
+
+    /** dst[dstOff + j] = W[row, col0 + j] as f32, for j < len. */
+    void decodeRow(int row, int col0, int len, float[] dst, int dstOff);
+
+    /** Bytes held by the weight values. */
+    long bytes();
+
+    /** The whole matrix as f32 (a copy for compact formats). */
+    default float[] toFloats() {
+        float[] out = new float[rows() * cols()];
+        for (int r = 0; r < rows(); r++) decodeRow(r, 0, cols(), out, r * cols());
+        return out;
+    }
+
+    record F32(float[] data, int rows, int cols) implements WeightMatrix {
+        @Override public void decodeRow(int row, int col0, int len, float[] dst, int dstOff) {
+            System.arraycopy(data, row * cols + col0, dst, dstOff, len);
+        }
+
+        @Override public long bytes() { return 4L * data.length; }
+
+        @Override public float[] toFloats() { return data.clone(); }
+    }
+
+    record Bf16(short[] data, int rows, int cols) implements WeightMatrix {
+        public static Bf16 encode(float[] x, int rows, int cols) {
+            short[] d = new short[x.length];
+            for (int i = 0; i < x.length; i++) d[i] = toBf16(x[i]);
+            return new Bf16(d, rows, cols);
+        }
+
+        @Override public void decodeRow(int row, int col0, int len, float[] dst, int dstOff) {
+            int src = row * cols + col0;
+            for (int j = 0; j < len; j++) dst[dstOff + j] = Float.intBitsToFloat(data[src + j] << 16);
+        }
+
+        @Override public long bytes() { return 2L * data.length; }
+
+        /** Round to nearest even; NaN stays NaN. */
+        public static short toBf16(float f) {
+            int bits = Float.floatToRawIntBits(f);
+            if ((bits & 0x7fffffff) > 0x7f800000) return (short) ((bits >>> 16) | 0x40);
+            int rounding = 0x7fff + ((bits >>> 16) & 1);
+            return (short) ((bits + rounding) >>> 16);
+        }
+    }
+}

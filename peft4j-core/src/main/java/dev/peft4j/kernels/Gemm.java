@@ -126,8 +126,8 @@ public final class Gemm {
             int jpEnd = Math.min(p1, jp + NCP);
             for (int pc = 0; pc < K; pc += KC) {
                 int kc = Math.min(KC, K - pc);
-                if (wm == null) packB(op, bp, b, N, K, pc, kc, jp, jpEnd);
-                else packW(op, bp, wm, N, pc, kc, jp, jpEnd, scratch[3]);
+                if (wm == null) packB(op, bp, b, N, K, pc, kc, jp, jpEnd, jp);
+                else packW(op, bp, wm, N, pc, kc, jp, jpEnd, jp, scratch[3]);
                 boolean load = acc || pc > 0;
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
@@ -150,38 +150,57 @@ public final class Gemm {
 
     /** Packs rows [ic, ic+mc) x k in [pc, pc+kc) of A into MR-row slivers: ap[s*MR*kc + k*MR + r]. */
     private static void packA(Op op, float[] ap, float[] a, int M, int K, int ic, int mc, int pc, int kc) {
-        for (int s = 0; s < mc; s += MR) {
-            int rows = Math.min(MR, mc - s), base = s * kc;
-            if (op == Op.TN) {                       // A stored [K, M]: a[k*M + m]
-                for (int k = 0; k < kc; k++) {
-                    int src = (pc + k) * M + ic + s, dst = base + k * MR;
-                    for (int r = 0; r < rows; r++) ap[dst + r] = a[src + r];
+        int slivers = (mc + MR - 1) / MR;
+        if (op == Op.TN) {                           // A stored [K, M]: one contiguous run of mc floats per k
+            for (int k = 0; k < kc; k++) {
+                int src = (pc + k) * M + ic;
+                for (int s = 0; s < slivers; s++) {
+                    int rows = Math.min(MR, mc - s * MR), dst = s * MR * kc + k * MR;
+                    for (int r = 0; r < rows; r++) ap[dst + r] = a[src + s * MR + r];
                     for (int r = rows; r < MR; r++) ap[dst + r] = 0f;
                 }
-            } else {                                 // A stored [M, K]: a[m*K + k]
-                for (int r = 0; r < MR; r++) {
-                    if (r < rows) {
-                        int src = (ic + s + r) * K + pc;
-                        for (int k = 0; k < kc; k++) ap[base + k * MR + r] = a[src + k];
-                    } else {
-                        for (int k = 0; k < kc; k++) ap[base + k * MR + r] = 0f;
-                    }
+            }
+            return;
+        }
+        for (int s = 0; s < slivers; s++) {          // A stored [M, K]: MR rows read side by side, writes contiguous
+            int rows = Math.min(MR, mc - s * MR), base = s * MR * kc;
+            if (rows == MR) {
+                int r0 = (ic + s * MR) * K + pc, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K, r4 = r3 + K, r5 = r4 + K;
+                for (int k = 0, d = base; k < kc; k++, d += MR) {
+                    ap[d] = a[r0 + k]; ap[d + 1] = a[r1 + k]; ap[d + 2] = a[r2 + k];
+                    ap[d + 3] = a[r3 + k]; ap[d + 4] = a[r4 + k]; ap[d + 5] = a[r5 + k];
+                }
+            } else {
+                for (int k = 0; k < kc; k++) {
+                    int d = base + k * MR;
+                    for (int r = 0; r < MR; r++) ap[d + r] = r < rows ? a[(ic + s * MR + r) * K + pc + k] : 0f;
                 }
             }
         }
     }
 
     /** Packs panels [jp, jpEnd) (NR columns each) x k in [pc, pc+kc) of B: bp[(j-jp)*kc*NR + k*NR + col]. */
-    private static void packB(Op op, float[] bp, float[] b, int N, int K, int pc, int kc, int jp, int jpEnd) {
+    private static void packB(Op op, float[] bp, float[] b, int N, int K, int pc, int kc, int jp, int jpEnd, int jBase) {
         for (int j = jp; j < jpEnd; j++) {
-            int col0 = j * NR, cols = Math.min(NR, N - col0), base = (j - jp) * kc * NR;
+            int col0 = j * NR, cols = Math.min(NR, N - col0), base = (j - jBase) * kc * NR;
             if (op == Op.NT) {                       // W stored [N, K]: column n of B is row n of W
-                for (int cI = 0; cI < NR; cI++) {
-                    if (cI < cols) {
-                        int src = (col0 + cI) * K + pc;
-                        for (int k = 0; k < kc; k++) bp[base + k * NR + cI] = b[src + k];
-                    } else {
-                        for (int k = 0; k < kc; k++) bp[base + k * NR + cI] = 0f;
+                if (cols == NR) {                    // k-blocks of 8: NR rows read 8 floats each, 8 rows of the panel written
+                    int k = 0;
+                    for (; k + 8 <= kc; k += 8)
+                        for (int cI = 0; cI < NR; cI++) {
+                            int src = (col0 + cI) * K + pc + k, dst = base + k * NR + cI;
+                            for (int kk = 0; kk < 8; kk++) bp[dst + kk * NR] = b[src + kk];
+                        }
+                    for (; k < kc; k++)
+                        for (int cI = 0; cI < NR; cI++) bp[base + k * NR + cI] = b[(col0 + cI) * K + pc + k];
+                } else {
+                    for (int cI = 0; cI < NR; cI++) {
+                        if (cI < cols) {
+                            int src = (col0 + cI) * K + pc;
+                            for (int k = 0; k < kc; k++) bp[base + k * NR + cI] = b[src + k];
+                        } else {
+                            for (int k = 0; k < kc; k++) bp[base + k * NR + cI] = 0f;
+                        }
                     }
                 }
             } else {                                 // B stored [K, N]: contiguous rows
@@ -199,9 +218,9 @@ public final class Gemm {
     }
 
     /** packB for a weight in a storage format: rows of W are decoded to f32 (one KC or NR segment at a time). */
-    private static void packW(Op op, float[] bp, WeightMatrix w, int N, int pc, int kc, int jp, int jpEnd, float[] row) {
+    private static void packW(Op op, float[] bp, WeightMatrix w, int N, int pc, int kc, int jp, int jpEnd, int jBase, float[] row) {
         for (int j = jp; j < jpEnd; j++) {
-            int col0 = j * NR, cols = Math.min(NR, N - col0), base = (j - jp) * kc * NR;
+            int col0 = j * NR, cols = Math.min(NR, N - col0), base = (j - jBase) * kc * NR;
             if (op == Op.NT) {                       // B column n = row n of W, k along the row
                 for (int cI = 0; cI < NR; cI++) {
                     if (cI < cols) {

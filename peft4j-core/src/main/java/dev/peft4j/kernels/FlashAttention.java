@@ -64,10 +64,10 @@ public final class FlashAttention {
         int group = NH / KVH, HSP = roundUp(HS, W2), TP = roundUp(T, BK);
         Parallel.forEachChunk(B * KVH, bk -> {
             int b = bk / KVH, kvh = bk % KVH;
-            float[] kt = transposed(k, b, T, KVH, kvh, HS, TP);                 // (HS, TP)
+            float[] kt = transposed(k, b, T, KVH, kvh, HS, TP);                 // (TP/BK) panels (HS, BK)
             float[] vp = padded(v, b, T, KVH, kvh, HS, HSP, TP, 1f);            // (TP, HSP)
             float[] qs = new float[TP * HSP];
-            float[] s = new float[BQ * BK], o = new float[BQ * HSP], m = new float[BQ], l = new float[BQ];
+            float[] s = new float[BQ * BK], o = new float[BQ * HSP], m = new float[BQ], l = new float[BQ * L];   // l: per-lane row sums
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
                 fillPadded(qs, q, b, T, NH, h, HS, HSP, scale);
                 for (int i0 = 0; i0 < T; i0 += BQ) {
@@ -79,7 +79,7 @@ public final class FlashAttention {
                     int jLast = Math.min(T, i1) - 1;                             // last key any real row sees
                     for (int j0 = jFirst; j0 <= jLast; j0 += BK) {
                         int j1 = j0 + BK;
-                        scores(s, qs, i0, HSP, kt, j0, TP, HS, window);
+                        scores(s, qs, i0, HSP, kt, j0, HS, window);
                         onlineSoftmax(s, o, m, l, i0, j0, HSP, window);
                         // O += P·V over the keys each 8-row tile can see
                         for (int r0 = 0; r0 < BQ; r0 += R) {
@@ -92,12 +92,12 @@ public final class FlashAttention {
                     }
                     for (int r = 0; r < BQ && i0 + r < T; r++) {
                         int t = i0 + r, dst = ((b * T + t) * NH + h) * HS;
-                        float inv = 1f / l[r];
+                        float sum = VecMath.sum(FloatVector.fromArray(S, l, r * L)), inv = 1f / sum;
                         int c = 0;
                         for (int up = S.loopBound(HS); c < up; c += L)
                             FloatVector.fromArray(S, o, r * HSP + c).mul(inv).intoArray(out, dst + c);
                         for (; c < HS; c++) out[dst + c] = o[r * HSP + c] * inv;
-                        if (lse != null) lse[(b * NH + h) * T + t] = m[r] + (float) StrictMath.log(l[r]);
+                        if (lse != null) lse[(b * NH + h) * T + t] = m[r] + (float) StrictMath.log(sum);
                     }
                 }
             }
@@ -116,8 +116,8 @@ public final class FlashAttention {
         int group = NH / KVH, HSP = roundUp(HS, W2), TP = roundUp(T, BK);
         Parallel.forEachChunk(B * KVH, bk -> {
             int b = bk / KVH, kvh = bk % KVH;
-            float[] kt = transposed(k, b, T, KVH, kvh, HS, TP);                 // (HS, TP)
-            float[] vt = transposed(v, b, T, KVH, kvh, HS, TP);                 // (HS, TP)
+            float[] kt = transposed(k, b, T, KVH, kvh, HS, TP);                 // (TP/BK) panels (HS, BK)
+            float[] vt = transposed(v, b, T, KVH, kvh, HS, TP);                 // (TP/BK) panels (HS, BK)
             float[] kp = padded(k, b, T, KVH, kvh, HS, HSP, TP, 1f);            // (TP, HSP)
             float[] dK = new float[TP * HSP], dV = new float[TP * HSP];
             float[] qs = new float[TP * HSP], dO = new float[TP * HSP], dQ = new float[TP * HSP];
@@ -138,7 +138,7 @@ public final class FlashAttention {
                     for (int i0 = j0 / BQ * BQ; i0 <= iLast; i0 += BQ) {
                         int i1 = i0 + BQ;
                         boolean edge = isEdge(i0, j0, window);
-                        scores(p, qs, i0, HSP, kt, j0, TP, HS, window);
+                        scores(p, qs, i0, HSP, kt, j0, HS, window);
                         // P = e^(S − lse), masked entries 0
                         for (int r = 0; r < BQ; r++) {
                             FloatVector vl = FloatVector.broadcast(S, rowLse[i0 + r]);
@@ -153,7 +153,7 @@ public final class FlashAttention {
                             if (!tileVisible(i0 + r0, j0, BK, window)) continue;
                             for (int c = 0; c < BK; c += W2)
                                 if (tileVisible(i0 + r0, j0 + c, W2, window))
-                                    tile(ds, r0 * BK + c, BK, dO, (i0 + r0) * HSP, HSP, 1, vt, j0 + c, TP, 0, HS, false);
+                                    tile(ds, r0 * BK + c, BK, dO, (i0 + r0) * HSP, HSP, 1, vt, j0 * HS + c, BK, 0, HS, false);
                         }
                         // dS = P ∘ (dP − D)
                         for (int r = 0; r < BQ; r++) {
@@ -214,18 +214,18 @@ public final class FlashAttention {
      * s = (scale·Q)[i0 .. i0+BQ)·K[j0 .. j0+BK)ᵀ, tiles nobody can see skipped (the row masking
      * that follows overwrites whatever they hold).
      */
-    private static void scores(float[] s, float[] qs, int i0, int HSP, float[] kt, int j0, int TP, int HS, int window) {
+    private static void scores(float[] s, float[] qs, int i0, int HSP, float[] kt, int j0, int HS, int window) {
         for (int r0 = 0; r0 < BQ; r0 += R) {
             if (!tileVisible(i0 + r0, j0, BK, window)) continue;
             for (int c = 0; c < BK; c += W2)
                 if (tileVisible(i0 + r0, j0 + c, W2, window))
-                    tile(s, r0 * BK + c, BK, qs, (i0 + r0) * HSP, HSP, 1, kt, j0 + c, TP, 0, HS, false);
+                    tile(s, r0 * BK + c, BK, qs, (i0 + r0) * HSP, HSP, 1, kt, j0 * HS + c, BK, 0, HS, false);
         }
     }
 
     /**
-     * Online-softmax update of one score block: masks it, advances the running max m and sum l of
-     * each row, turns s into e^(s − m) (masked entries 0) and rescales the rows of o.
+     * Online-softmax update of one score block: masks it, advances the running max m and the
+     * running sum of each row (kept per lane in l[r·L ..], so no horizontal sum per block), turns s into e^(s − m) (masked entries 0) and rescales the rows of o.
      */
     private static void onlineSoftmax(float[] s, float[] o, float[] m, float[] l, int i0, int j0, int HSP, int window) {
         boolean edge = isEdge(i0, j0, window);
@@ -243,7 +243,7 @@ public final class FlashAttention {
                 sum = sum.add(e);
             }
             float alpha = VecMath.expScalar(m[r] - mNew);
-            l[r] = l[r] * alpha + VecMath.sum(sum);
+            FloatVector.fromArray(S, l, r * L).mul(alpha).add(sum).intoArray(l, r * L);   // summed across lanes once, at the end
             m[r] = mNew;
             if (alpha != 1f)
                 for (int c = 0; c < HSP; c += L) FloatVector.fromArray(S, o, r * HSP + c).mul(alpha).intoArray(o, r * HSP + c);
@@ -319,13 +319,17 @@ public final class FlashAttention {
 
     // ---- head slices ----
 
-    /** Head h of batch b of x: (B*T, H*HS), times mul, into dst: (TP, HSP), zero padded. */
+    /**
+     * Head h of batch b of x: (B*T, H*HS), times mul, into the real rows and columns of dst: (TP, HSP).
+     * The padding (rows >= T, columns >= HS) is never written, so it stays zero across heads.
+     */
     private static void fillPadded(float[] dst, float[] x, int b, int T, int H, int h, int HS, int HSP, float mul) {
-        Arrays.fill(dst, 0f);
         for (int t = 0; t < T; t++) {
             int src = ((b * T + t) * H + h) * HS, d = t * HSP;
-            if (mul == 1f) System.arraycopy(x, src, dst, d, HS);
-            else for (int c = 0; c < HS; c++) dst[d + c] = x[src + c] * mul;
+            if (mul == 1f) { System.arraycopy(x, src, dst, d, HS); continue; }
+            int c = 0;
+            for (int up = S.loopBound(HS); c < up; c += L) FloatVector.fromArray(S, x, src + c).mul(mul).intoArray(dst, d + c);
+            for (; c < HS; c++) dst[d + c] = x[src + c] * mul;
         }
     }
 
@@ -335,12 +339,21 @@ public final class FlashAttention {
         return dst;
     }
 
-    /** Head h of batch b of x: (B*T, H*HS), transposed into (HS, TP), zero padded. */
+    /**
+     * Head h of batch b of x: (B*T, H*HS), transposed block by block: the keys [j0, j0+BK) become a
+     * contiguous (HS, BK) panel at j0·HS (row stride BK, not TP: a power-of-two stride of several KB
+     * would map every row of a panel to the same L1 set). Zero padded up to TP keys.
+     */
     private static float[] transposed(float[] x, int b, int T, int H, int h, int HS, int TP) {
         float[] dst = new float[HS * TP];
-        for (int t = 0; t < T; t++) {
-            int src = ((b * T + t) * H + h) * HS;
-            for (int c = 0; c < HS; c++) dst[c * TP + t] = x[src + c];
+        int stride = H * HS;
+        for (int t0 = 0; t0 < T; t0 += 16) {                 // 16 rows at a time: reads stay in 16 lines, writes run along dst
+            int n = Math.min(16, T - t0), src0 = ((b * T + t0) * H + h) * HS;
+            int base = t0 / BK * BK * HS + t0 % BK;           // BK is a multiple of 16: the 16 keys share a panel
+            for (int c = 0; c < HS; c++) {
+                int d = base + c * BK, src = src0 + c;
+                for (int tt = 0; tt < n; tt++) dst[d + tt] = x[src + tt * stride];
+            }
         }
         return dst;
     }

@@ -32,8 +32,8 @@ public final class Gemm {
     static final int L = S.length();
     static final int MR = 6;
     static final int NR = 2 * L;
-    static final int KC = 256;
-    static final int MC = 96;          // 16 slivers of 6 rows: 96 x 256 floats = 96 KB of packed A (L2)
+    static final int KC = Integer.getInteger("peft4j.gemm.kc", 256);
+    static final int MC = Integer.getInteger("peft4j.gemm.mc", 96);          // 16 slivers of 6 rows: 96 x 256 floats = 96 KB of packed A (L2)
     static final int NCP = 64;         // panels of B packed at a time per thread (64 x NR columns)
     static final int SMALL_M = 4;      // at or below this many rows, use dot products (no packing)
     private static final long PARALLEL_FLOPS = 1L << 18;

@@ -27,12 +27,15 @@ public final class Attention {
         float[] lse = grad ? new float[B * NH * T] : null;          // (B, NH, T): all the backward keeps
         FlashAttention.forward(out, lse, q.data, k.data, v.data, B, T, NH, KVH, HS, window);
         Tensor y = Tensor.activation(out, grad, B * T, NH * HS);
+        // the backward needs the inputs' values, the output and lse; of the tensors only their gradient slots
+        float[] qd = q.data, kd = k.data, vd = v.data;
+        Tensor.GradRef gq = q.gradRef(), gk = k.gradRef(), gv = v.gradRef(), gy = y.gradRef();
         if (grad) tape.record(() -> {
-            float[] dOut = y.gradOrNull();
+            float[] dOut = gy.gradOrNull();
             if (dOut == null) return;
             // allocate the input gradients here, once: grad() is lazy and must not race between workers
-            float[] dq = q.requiresGrad ? q.grad() : null, dk = k.requiresGrad ? k.grad() : null, dv = v.requiresGrad ? v.grad() : null;
-            FlashAttention.backward(dq, dk, dv, dOut, out, lse, q.data, k.data, v.data, B, T, NH, KVH, HS, window);
+            float[] dq = gq.requiresGrad() ? gq.grad() : null, dk = gk.requiresGrad() ? gk.grad() : null, dv = gv.requiresGrad() ? gv.grad() : null;
+            FlashAttention.backward(dq, dk, dv, dOut, out, lse, qd, kd, vd, B, T, NH, KVH, HS, window);
         });
         return y;
     }

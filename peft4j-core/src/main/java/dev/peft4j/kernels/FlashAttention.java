@@ -20,8 +20,11 @@
  * register tile (8 rows x 2 vectors, like Gemm's micro-kernel but reading its operands in place
  * with arbitrary strides, so transposed operands need no copy and nothing is packed per block).
  * Head slices are copied once per (batch, head) into zero-padded buffers (HS up to a multiple of
- * two vectors, T up to a multiple of the block), so every vector load is full width; Q is
- * pre-multiplied by the scale (then dK = dSᵀ·(scale·Q) directly).
+ * two vectors, T up to a multiple of the block), so every vector load is full width: Q times the
+ * scale (then dK = dSᵀ·(scale·Q) directly), dO, K and V row-major, and Kᵀ, Vᵀ as one contiguous
+ * (HS, BK) panel per key block. The buffers are per-thread and reused across calls (Work).
+ * Measured against Gemm on per-block copies (packing per 64x64x64 product): the tile runs the
+ * block products at about 100 GFLOP/s per core against Gemm's 40-60, and the whole op 2x faster.
  *
  * Determinism: work is split over (batch, KV head) only — the query heads sharing a KV head run
  * in one chunk, so nothing races on dK, dV — and every sum runs in a fixed order (blocks in
@@ -40,7 +43,7 @@ public final class FlashAttention {
     static final int L = S.length();
     static final int W2 = 2 * L;           // tile width: two vectors
     static final int R = 8;                // tile height
-    static final int BQ = 64, BK = 64;     // query / key block (a 64x64 score block is 16 KB)
+    static final int BQ = 64, BK = 64;     // query / key block (a 64x64 score block is 16 KB; 128 x 64 measured within 3%)
     private static final float NEG_INF = Float.NEGATIVE_INFINITY;
 
     static {
@@ -61,20 +64,21 @@ public final class FlashAttention {
         check(B, T, NH, KVH, HS, window);
         if (B == 0 || T == 0) return;
         float scale = (float) (1.0 / Math.sqrt(HS));
-        int group = NH / KVH, HSP = roundUp(HS, W2), TP = roundUp(T, BK);
+        int group = NH / KVH, HSP = roundUp(HS, W2), TP = roundUp(T, Math.max(BQ, BK));
         Parallel.forEachChunk(B * KVH, bk -> {
             int b = bk / KVH, kvh = bk % KVH;
-            float[] kt = transposed(k, b, T, KVH, kvh, HS, TP);                 // (TP/BK) panels (HS, BK)
-            float[] vp = padded(v, b, T, KVH, kvh, HS, HSP, TP, 1f);            // (TP, HSP)
-            float[] qs = new float[TP * HSP];
-            float[] s = new float[BQ * BK], o = new float[BQ * HSP], m = new float[BQ], l = new float[BQ * L];   // l: per-lane row sums
+            Work w = WORK.get();
+            float[] kt = transposed(w.get(0, HS * TP), k, b, T, KVH, kvh, HS, TP);            // (TP/BK) panels (HS, BK)
+            float[] vp = fillPadded(w.get(1, TP * HSP), v, b, T, KVH, kvh, HS, HSP, TP, 1f);   // (TP, HSP)
+            float[] qs = w.get(2, TP * HSP);
+            float[] s = w.get(3, BQ * BK), o = w.get(4, BQ * HSP), m = w.get(5, BQ), l = w.get(6, BQ * L);   // l: per-lane row sums
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-                fillPadded(qs, q, b, T, NH, h, HS, HSP, scale);
+                fillPadded(qs, q, b, T, NH, h, HS, HSP, TP, scale);
                 for (int i0 = 0; i0 < T; i0 += BQ) {
                     int i1 = i0 + BQ;
-                    Arrays.fill(m, NEG_INF);
-                    Arrays.fill(l, 0f);
-                    Arrays.fill(o, 0f);
+                    Arrays.fill(m, 0, BQ, NEG_INF);
+                    Arrays.fill(l, 0, BQ * L, 0f);
+                    Arrays.fill(o, 0, BQ * HSP, 0f);
                     int jFirst = window > 0 ? Math.max(0, i0 - window + 1) / BK * BK : 0;
                     int jLast = Math.min(T, i1) - 1;                             // last key any real row sees
                     for (int j0 = jFirst; j0 <= jLast; j0 += BK) {
@@ -113,20 +117,23 @@ public final class FlashAttention {
         check(B, T, NH, KVH, HS, window);
         if (B == 0 || T == 0 || (dq == null && dk == null && dv == null)) return;
         float scale = (float) (1.0 / Math.sqrt(HS));
-        int group = NH / KVH, HSP = roundUp(HS, W2), TP = roundUp(T, BK);
+        int group = NH / KVH, HSP = roundUp(HS, W2), TP = roundUp(T, Math.max(BQ, BK));
         Parallel.forEachChunk(B * KVH, bk -> {
             int b = bk / KVH, kvh = bk % KVH;
-            float[] kt = transposed(k, b, T, KVH, kvh, HS, TP);                 // (TP/BK) panels (HS, BK)
-            float[] vt = transposed(v, b, T, KVH, kvh, HS, TP);                 // (TP/BK) panels (HS, BK)
-            float[] kp = padded(k, b, T, KVH, kvh, HS, HSP, TP, 1f);            // (TP, HSP)
-            float[] dK = new float[TP * HSP], dV = new float[TP * HSP];
-            float[] qs = new float[TP * HSP], dO = new float[TP * HSP], dQ = new float[TP * HSP];
-            float[] rowLse = new float[TP], rowD = new float[TP];
-            float[] p = new float[BQ * BK], ds = new float[BQ * BK];
+            Work w = WORK.get();
+            float[] kt = transposed(w.get(0, HS * TP), k, b, T, KVH, kvh, HS, TP);            // (TP/BK) panels (HS, BK)
+            float[] vt = transposed(w.get(1, HS * TP), v, b, T, KVH, kvh, HS, TP);            // (TP/BK) panels (HS, BK)
+            float[] kp = fillPadded(w.get(2, TP * HSP), k, b, T, KVH, kvh, HS, HSP, TP, 1f);   // (TP, HSP)
+            float[] dK = w.get(3, TP * HSP), dV = w.get(4, TP * HSP);
+            float[] qs = w.get(5, TP * HSP), dO = w.get(6, TP * HSP), dQ = w.get(7, TP * HSP);
+            float[] rowLse = w.get(8, TP), rowD = w.get(9, TP);
+            float[] p = w.get(10, BQ * BK), ds = w.get(11, BQ * BK);
+            Arrays.fill(dK, 0, TP * HSP, 0f);
+            Arrays.fill(dV, 0, TP * HSP, 0f);
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-                fillPadded(qs, q, b, T, NH, h, HS, HSP, scale);
-                fillPadded(dO, dOut, b, T, NH, h, HS, HSP, 1f);
-                Arrays.fill(dQ, 0f);
+                fillPadded(qs, q, b, T, NH, h, HS, HSP, TP, scale);
+                fillPadded(dO, dOut, b, T, NH, h, HS, HSP, TP, 1f);
+                Arrays.fill(dQ, 0, TP * HSP, 0f);
                 for (int t = 0; t < TP; t++) {
                     if (t >= T) { rowLse[t] = Float.POSITIVE_INFINITY; rowD[t] = 0f; continue; }   // padding rows: P = 0
                     rowLse[t] = lse[(b * NH + h) * T + t];
@@ -319,33 +326,29 @@ public final class FlashAttention {
 
     // ---- head slices ----
 
-    /**
-     * Head h of batch b of x: (B*T, H*HS), times mul, into the real rows and columns of dst: (TP, HSP).
-     * The padding (rows >= T, columns >= HS) is never written, so it stays zero across heads.
-     */
-    private static void fillPadded(float[] dst, float[] x, int b, int T, int H, int h, int HS, int HSP, float mul) {
+    /** Head h of batch b of x: (B*T, H*HS), times mul, into dst: (TP, HSP), zero padded; returns dst. */
+    private static float[] fillPadded(float[] dst, float[] x, int b, int T, int H, int h, int HS, int HSP, int TP, float mul) {
         for (int t = 0; t < T; t++) {
             int src = ((b * T + t) * H + h) * HS, d = t * HSP;
-            if (mul == 1f) { System.arraycopy(x, src, dst, d, HS); continue; }
-            int c = 0;
-            for (int up = S.loopBound(HS); c < up; c += L) FloatVector.fromArray(S, x, src + c).mul(mul).intoArray(dst, d + c);
-            for (; c < HS; c++) dst[d + c] = x[src + c] * mul;
+            if (mul == 1f) System.arraycopy(x, src, dst, d, HS);
+            else {
+                int c = 0;
+                for (int up = S.loopBound(HS); c < up; c += L) FloatVector.fromArray(S, x, src + c).mul(mul).intoArray(dst, d + c);
+                for (; c < HS; c++) dst[d + c] = x[src + c] * mul;
+            }
+            if (HS < HSP) Arrays.fill(dst, d + HS, d + HSP, 0f);
         }
-    }
-
-    private static float[] padded(float[] x, int b, int T, int H, int h, int HS, int HSP, int TP, float mul) {
-        float[] dst = new float[TP * HSP];
-        fillPadded(dst, x, b, T, H, h, HS, HSP, mul);
+        Arrays.fill(dst, T * HSP, TP * HSP, 0f);
         return dst;
     }
 
     /**
-     * Head h of batch b of x: (B*T, H*HS), transposed block by block: the keys [j0, j0+BK) become a
-     * contiguous (HS, BK) panel at j0·HS (row stride BK, not TP: a power-of-two stride of several KB
-     * would map every row of a panel to the same L1 set). Zero padded up to TP keys.
+     * Head h of batch b of x: (B*T, H*HS), transposed block by block into dst: the keys [j0, j0+BK)
+     * become a contiguous (HS, BK) panel at j0·HS (row stride BK, not TP: a power-of-two stride of
+     * several KB would map every row of a panel to the same L1 set). Zero padded up to TP keys.
      */
-    private static float[] transposed(float[] x, int b, int T, int H, int h, int HS, int TP) {
-        float[] dst = new float[HS * TP];
+    private static float[] transposed(float[] dst, float[] x, int b, int T, int H, int h, int HS, int TP) {
+        if (T < TP) Arrays.fill(dst, (TP - BK) * HS, TP * HS, 0f);
         int stride = H * HS;
         for (int t0 = 0; t0 < T; t0 += 16) {                 // 16 rows at a time: reads stay in 16 lines, writes run along dst
             int n = Math.min(16, T - t0), src0 = ((b * T + t0) * H + h) * HS;
@@ -357,6 +360,27 @@ public final class FlashAttention {
         }
         return dst;
     }
+
+    /**
+     * Per-thread buffers, reused across calls (every layer of every step has the same shapes) so
+     * the head slices stay in cache instead of being fresh, cold allocations each time. A buffer
+     * is only kept up to CACHED floats; larger ones are allocated per call.
+     */
+    private static final class Work {
+        private static final int CACHED = 1 << 18;            // 1 MB per buffer (T·HS up to 256K)
+        private final float[][] slots = new float[12][];
+
+        /** A buffer of at least n floats; its contents are arbitrary. */
+        float[] get(int slot, int n) {
+            float[] x = slots[slot];
+            if (x != null && x.length >= n) return x;
+            x = new float[n];
+            if (n <= CACHED) slots[slot] = x;
+            return x;
+        }
+    }
+
+    private static final ThreadLocal<Work> WORK = ThreadLocal.withInitial(Work::new);
 
     /** x[head h of batch b] += mul · part (TP, HSP), real rows and columns only. */
     private static void unpad(float[] x, float[] part, int b, int T, int H, int h, int HS, int HSP, float mul) {

@@ -11,8 +11,9 @@
  *             + Σ 2·r·(in + out)              the LoRA paths
  *   backward  2·(P_lin + V·C) + 8·T·C·L       input gradients only (frozen weights get no dW)
  *             + Σ 4·r·(in + out)              LoRA dA, dB and their input gradient
- * MFU = tokens/s · FLOPs/token / peak, with peak the FMA throughput measured on this machine at
- * start-up (independent FMA chains in registers on every thread; no memory traffic).
+ * MFU = tokens/s · FLOPs/token / peak, with peak the FMA throughput measured on this machine before
+ * and after the timed steps, the larger of the two (independent FMA chains in registers on every
+ * thread; no memory traffic).
  */
 package dev.peft4j.train;
 
@@ -81,6 +82,7 @@ public final class TrainBenchmark {
             if (s >= 0) secs[s] = dt;
             log.printf("%s step %d: loss %.4f, %.2f s, %.1f tokens/s%n", s < 0 ? "warm-up" : "timed", s, loss.data[0], dt, B * T / dt);
         }
+        peak = Math.max(peak, measurePeakGflops(threads));               // again after: a start-up GC can disturb the first
         double total = Arrays.stream(secs).sum();
         double tps = (double) steps * B * T / total;
         return new Result(shape, B, T, threads, lora.trainableParameterCount(), lora.allParameterCount(), tps, secs, flops,

@@ -31,7 +31,7 @@ class GemmTest {
 
     @ParameterizedTest
     @CsvSource({"1,1,1", "1,7,13", "2,33,5", "4,100,64", "5,31,17", "6,32,256", "7,33,257", "13,97,300",
-                "97,13,31", "64,64,64", "101,67,519", "3,1000,40", "200,3,77", "35,800,90"})
+                "97,13,31", "64,64,64", "101,67,519", "3,1000,40", "200,3,77", "35,800,90", "300,16,70", "129,8,33", "400,1,5"})
     void matchesScalarTwinAtAwkwardSizes(int M, int N, int K) {
         for (int threads : new int[] {1, 2, 3}) {
             Parallel.setThreads(threads);

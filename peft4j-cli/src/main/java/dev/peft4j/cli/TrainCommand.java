@@ -136,6 +136,9 @@ final class TrainCommand implements Callable<Integer> {
     boolean gradientCheckpointing;
     @Option(names = "--frozen-dtype", defaultValue = "f32", description = "Storage of the frozen base weights: f32 or bf16 (half the memory; compute stays f32).")
     String frozenDtype;
+    @Option(names = "--prepack-weights", arity = "0..1", defaultValue = "false",
+            description = "Keep GEMM-ready packed copies of the frozen weights: faster steps, twice the weight memory.")
+    boolean prepackWeights;
 
     @Override
     public Integer call() {
@@ -158,6 +161,7 @@ final class TrainCommand implements Callable<Integer> {
         CausalLM lm = CausalLM.load(model);
         lm.setGradientCheckpointing(gradientCheckpointing);
         Cli.applyFrozenDtype(lm, frozenDtype);
+        if (prepackWeights) lm.prepackWeights();
         try (Tokenizer tok = Tokenizer.load(model)) {
             Dataset ds = Dataset.load(data, tok, model, dc);
             System.out.println(ds.stats().summary());

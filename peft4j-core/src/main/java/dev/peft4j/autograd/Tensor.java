@@ -66,7 +66,7 @@ public final class Tensor {
         return new WeightMatrix.F32(data, shape[0], shape[1]);
     }
 
-    /** True when the values live in a compact format (bf16, ...) and data is null. */
+    /** True when the values live in a storage format other than plain f32 rows (bf16, prepacked, ...). */
     public boolean compact() { return matrix != null; }
 
     /**
@@ -78,11 +78,11 @@ public final class Tensor {
         if (shape.length != 2 || m.rows() != shape[0] || m.cols() != shape[1])
             throw new IllegalArgumentException(name + ": compact storage shape " + m.rows() + "x" + m.cols() + " does not match " + Arrays.toString(shape));
         this.matrix = m;
-        this.data = null;
+        this.data = m instanceof WeightMatrix.F32Prepacked p ? p.data() : null;   // prepacked keeps its f32 rows
     }
 
     /** The values as f32 whatever the storage (a copy when compact). */
-    public float[] floats() { return matrix != null ? matrix.toFloats() : data; }
+    public float[] floats() { return data != null ? data : matrix.toFloats(); }
 
     /** Bytes the values take in memory. */
     public long bytes() { return matrix != null ? matrix.bytes() : 4L * size; }

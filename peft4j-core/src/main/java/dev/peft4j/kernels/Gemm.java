@@ -52,6 +52,7 @@ public final class Gemm {
     /** C[M,N] (+)= A[M,K] · Wᵀ with W (N, K) in any storage format (decoded while packing). */
     public static void matmulNT(float[] c, float[] a, WeightMatrix w, int M, boolean accumulate) {
         if (w instanceof WeightMatrix.F32 f) { matmulNT(c, a, f.data(), M, f.rows(), f.cols(), accumulate); return; }
+        if (w instanceof WeightMatrix.F32Prepacked p && M <= SMALL_M) { matmulNT(c, a, p.data(), M, p.rows(), p.cols(), accumulate); return; }
         int N = w.rows(), K = w.cols();
         check(c, a, new float[0], M, N, K, (long) M * K, 0);
         if (M <= SMALL_M) { dotProductsNT(c, a, w, M, N, K, accumulate); return; }
@@ -61,6 +62,7 @@ public final class Gemm {
     /** C[M,N] (+)= A[M,K] · W with W (K, N) in any storage format (the input gradient dy·W of a linear). */
     public static void matmulNN(float[] c, float[] a, WeightMatrix w, int M, boolean accumulate) {
         if (w instanceof WeightMatrix.F32 f) { matmulNN(c, a, f.data(), M, f.cols(), f.rows(), accumulate); return; }
+        if (w instanceof WeightMatrix.F32Prepacked p) { matmulNN(c, a, p.data(), M, p.cols(), p.rows(), accumulate); return; }
         int K = w.rows(), N = w.cols();
         check(c, a, new float[0], M, N, K, (long) M * K, 0);
         run(Op.NN, c, a, null, w, M, N, K, accumulate);
@@ -126,19 +128,27 @@ public final class Gemm {
             int jpEnd = Math.min(p1, jp + NCP);
             for (int pc = 0; pc < K; pc += KC) {
                 int kc = Math.min(KC, K - pc);
-                if (wm == null) packB(op, bp, b, N, K, pc, kc, jp, jpEnd, jp);
-                else packW(op, bp, wm, N, pc, kc, jp, jpEnd, jp, scratch[3]);
+                float[] bArr = bp;
+                int bBase = 0;
+                if (wm instanceof WeightMatrix.F32Prepacked pre && op == Op.NT) {   // already packed: no copy at all
+                    bArr = pre.packedNT();
+                    bBase = pc * paddedCols(N) + jp * kc * NR;
+                } else if (wm == null) {
+                    packB(op, bp, b, N, K, pc, kc, jp, jpEnd, jp);
+                } else {
+                    packW(op, bp, wm, N, pc, kc, jp, jpEnd, jp, scratch[3]);
+                }
                 boolean load = acc || pc > 0;
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
                     packA(op, ap, a, M, K, ic, mc, pc, kc);
                     for (int j = jp; j < jpEnd; j++) {
                         int col = j * NR, cols = Math.min(NR, N - col);
-                        int bOff = (j - jp) * kc * NR;
+                        int bOff = bBase + (j - jp) * kc * NR;
                         for (int ir = 0; ir < mc; ir += MR) {
                             int rows = Math.min(MR, mc - ir), cOff = (ic + ir) * N + col;
-                            if (rows == MR && cols == NR) kernel(ap, ir * kc, bp, bOff, kc, c, cOff, N, load);
-                            else edgeTile(tile, ap, ir * kc, bp, bOff, kc, c, cOff, N, rows, cols, load);
+                            if (rows == MR && cols == NR) kernel(ap, ir * kc, bArr, bOff, kc, c, cOff, N, load);
+                            else edgeTile(tile, ap, ir * kc, bArr, bOff, kc, c, cOff, N, rows, cols, load);
                         }
                     }
                 }
@@ -147,6 +157,24 @@ public final class Gemm {
     }
 
     // ---- packing: the only place that knows the operand layouts ----
+
+    private static int paddedCols(int N) { return (N + NR - 1) / NR * NR; }
+
+    /**
+     * W (N, K) row-major packed once as the B operand of x·Wᵀ: for each k-block pc (KC wide), for
+     * each panel of NR rows of W, kc x NR floats — exactly what packB would produce on every call.
+     */
+    public static WeightMatrix.F32Prepacked prepackNT(float[] w, int N, int K) {
+        int panels = (N + NR - 1) / NR;
+        float[] packed = new float[paddedCols(N) * K];
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = Math.min(KC, K - pc);
+            float[] block = new float[panels * kc * NR];
+            packB(Op.NT, block, w, N, K, pc, kc, 0, panels, 0);
+            System.arraycopy(block, 0, packed, pc * paddedCols(N), block.length);
+        }
+        return new WeightMatrix.F32Prepacked(w, packed, N, K);
+    }
 
     /** Packs rows [ic, ic+mc) x k in [pc, pc+kc) of A into MR-row slivers: ap[s*MR*kc + k*MR + r]. */
     private static void packA(Op op, float[] ap, float[] a, int M, int K, int ic, int mc, int pc, int kc) {

@@ -9,7 +9,7 @@
  */
 package dev.peft4j.kernels;
 
-public sealed interface WeightMatrix permits WeightMatrix.F32, WeightMatrix.Bf16 {
+public sealed interface WeightMatrix permits WeightMatrix.F32, WeightMatrix.Bf16, WeightMatrix.F32Prepacked {
     int rows();
 
     int cols();
@@ -33,6 +33,21 @@ public sealed interface WeightMatrix permits WeightMatrix.F32, WeightMatrix.Bf16
         }
 
         @Override public long bytes() { return 4L * data.length; }
+
+        @Override public float[] toFloats() { return data.clone(); }
+    }
+
+    /**
+     * An f32 weight that also keeps a copy already laid out as the GEMM's packed B operand for
+     * x·Wᵀ (Gemm.prepackNT), so the forward of a frozen linear never re-packs it — twice the memory,
+     * for the fastest forward. Everything else (dy·W, lookups) reads the row-major data.
+     */
+    record F32Prepacked(float[] data, float[] packedNT, int rows, int cols) implements WeightMatrix {
+        @Override public void decodeRow(int row, int col0, int len, float[] dst, int dstOff) {
+            System.arraycopy(data, row * cols + col0, dst, dstOff, len);
+        }
+
+        @Override public long bytes() { return 4L * data.length + 4L * packedNT.length; }
 
         @Override public float[] toFloats() { return data.clone(); }
     }

@@ -95,14 +95,14 @@ public final class Linear {
         float[] delta = new float[out * in];
         Gemm.matmulNN(delta, a.B.data, a.A.data, out, in, a.r, false);     // (out, in) = B·A
         float s = (float) (merge ? a.scaling : -a.scaling);
-        if (weight.compact()) {                    // decode, add, re-encode: rounding, as merging into a bf16 model in PEFT
-            float[] w = weight.floats();
-            Kernels.axpy(w, 0, s, delta, 0, delta.length);
+        var m = weight.compact() ? weight.matrix() : null;
+        float[] w = m instanceof dev.peft4j.kernels.WeightMatrix.Bf16 ? weight.floats() : weight.data;   // f32 rows, live
+        Kernels.axpy(w, 0, s, delta, 0, delta.length);
+        if (m instanceof dev.peft4j.kernels.WeightMatrix.Bf16) {           // re-encode: rounding, as merging into a bf16 model
             weight.data = w;
-            weight.compactTo(weight.matrix() instanceof dev.peft4j.kernels.WeightMatrix.Bf16
-                    ? dev.peft4j.kernels.WeightMatrix.Bf16.encode(w, out, in) : weight.matrix());
-        } else {
-            Kernels.axpy(weight.data, 0, s, delta, 0, delta.length);
+            weight.compactTo(dev.peft4j.kernels.WeightMatrix.Bf16.encode(w, out, in));
+        } else if (m instanceof dev.peft4j.kernels.WeightMatrix.F32Prepacked) {
+            weight.compactTo(Gemm.prepackNT(w, out, in));                  // the packed copy must follow
         }
         a.merged = merge;
     }

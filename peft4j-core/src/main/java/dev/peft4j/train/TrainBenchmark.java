@@ -43,7 +43,7 @@ public final class TrainBenchmark {
 
     private TrainBenchmark() {}
 
-    public static Result run(String shape, int B, int T, int steps, int threads, boolean checkpointing, boolean bf16, PrintStream log) {
+    public static Result run(String shape, int B, int T, int steps, int threads, boolean checkpointing, boolean bf16, boolean prepack, PrintStream log) {
         Parallel.setThreads(threads);
         ModelConfig cfg = switch (shape) {
             case "gpt2-124m", "gpt2" -> ModelFactory.gpt2Small();
@@ -54,6 +54,7 @@ public final class TrainBenchmark {
         CausalLM model = ModelFactory.random(cfg, 0, 0.02f);
         model.setGradientCheckpointing(checkpointing);
         if (bf16) model.compactWeightsToBf16();
+        if (prepack) model.prepackWeights();
         LoraConfig lc = cfg.isGpt2()
                 ? LoraConfig.builder().r(8).alpha(16).dropout(0f).targetModules("c_attn").build()
                 : LoraConfig.builder().r(16).alpha(32).dropout(0f).targetModules("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj").build();

@@ -37,6 +37,22 @@ class WeightMatrixTest {
     }
 
     @Test
+    void prepackedWeightsGiveBitIdenticalResultsAndFollowMerges() {
+        int[] ids = {5, 17, 3, 22, 9, 41, 7, 30};
+        CausalLM m = CausalLM.load(Golden.model("llama"));
+        float[] plain = m.forward(null, ids, 1, 8, null, null, false).data;
+        assertThat(m.prepackWeights()).isPositive();
+        assertThat(m.forward(null, ids, 1, 8, null, null, false).data).containsExactly(plain);
+        var pm = new dev.peft4j.tuner.PeftModel(m);
+        var a = pm.addAdapter(dev.peft4j.tuner.LoraConfig.builder().r(2).alpha(4).targetModules("q_proj").build(), "a", 1);
+        for (var t : a.trainableParameters()) for (int i = 0; i < t.size(); i++) t.data[i] += 0.05f * (float) Math.sin(i);
+        float[] adapted = m.forward(null, ids, 1, 8, null, null, false).data;
+        pm.merge("a");
+        float[] merged = m.forward(null, ids, 1, 8, null, null, false).data;
+        for (int i = 0; i < adapted.length; i++) assertThat((double) merged[i]).isCloseTo(adapted[i], within(1e-4));
+    }
+
+    @Test
     void bf16RoundsToNearestEven() {
         assertThat(WeightMatrix.Bf16.toBf16(1.0f)).isEqualTo((short) 0x3f80);
         assertThat(WeightMatrix.Bf16.toBf16(Float.intBitsToFloat(0x3f808000))).isEqualTo((short) 0x3f80);   // tie -> even

@@ -98,9 +98,9 @@ public final class Gemm {
         long flops = 2L * M * N * K;
         if (threads == 1 || flops < PARALLEL_FLOPS) {
             subGemm(op, c, a, b, wm, M, N, K, acc, 0, M, 0, panels);
-        } else if (N >= M && panels >= 2 * threads) {
+        } else if (N >= M && panels >= 2 * threads && !(op == Op.TN && M >= 2 * threads * MC)) {
             // split columns: each thread re-packs all of A (the smaller operand), none of B twice
-            int chunks = Math.min(panels, 2 * threads);
+            int chunks = Math.min(panels, threads);             // one chunk per thread: A is re-packed once per chunk
             Parallel.forEachChunk(chunks, ch -> {
                 int p0 = (int) ((long) panels * ch / chunks), p1 = (int) ((long) panels * (ch + 1) / chunks);
                 subGemm(op, c, a, b, wm, M, N, K, acc, 0, M, p0, p1);
@@ -108,7 +108,7 @@ public final class Gemm {
         } else {
             // split rows: each thread re-packs all of B (the smaller operand), none of A twice
             int slivers = (M + MR - 1) / MR;
-            int chunks = Math.min(slivers, 2 * threads);
+            int chunks = Math.min(slivers, threads);            // one chunk per thread: B is re-packed once per chunk
             Parallel.forEachChunk(chunks, ch -> {
                 int s0 = (int) ((long) slivers * ch / chunks), s1 = (int) ((long) slivers * (ch + 1) / chunks);
                 subGemm(op, c, a, b, wm, M, N, K, acc, s0 * MR, Math.min(M, s1 * MR), 0, panels);

@@ -37,6 +37,8 @@ public final class Gemm {
     static final int NCP = 64;         // panels of B packed at a time per thread (64 x NR columns)
     static final int SMALL_M = 4;      // at or below this many rows, use dot products (no packing)
     private static final long PARALLEL_FLOPS = 1L << 18;
+    /** Work chunks per thread: 1 packs the shared operand least often, 2 balances better on a busy machine. */
+    private static final int CHUNKS_PER_THREAD = Integer.getInteger("peft4j.gemm.chunksPerThread", 1);
 
     private enum Op { NT, NN, TN }
 
@@ -100,7 +102,7 @@ public final class Gemm {
             subGemm(op, c, a, b, wm, M, N, K, acc, 0, M, 0, panels);
         } else if (N >= M && panels >= 2 * threads && !(op == Op.TN && M >= 2 * threads * MC)) {
             // split columns: each thread re-packs all of A (the smaller operand), none of B twice
-            int chunks = Math.min(panels, threads);             // one chunk per thread: A is re-packed once per chunk
+            int chunks = Math.min(panels, CHUNKS_PER_THREAD * threads);   // A is re-packed once per chunk
             Parallel.forEachChunk(chunks, ch -> {
                 int p0 = (int) ((long) panels * ch / chunks), p1 = (int) ((long) panels * (ch + 1) / chunks);
                 subGemm(op, c, a, b, wm, M, N, K, acc, 0, M, p0, p1);
@@ -108,7 +110,7 @@ public final class Gemm {
         } else {
             // split rows: each thread re-packs all of B (the smaller operand), none of A twice
             int slivers = (M + MR - 1) / MR;
-            int chunks = Math.min(slivers, threads);            // one chunk per thread: B is re-packed once per chunk
+            int chunks = Math.min(slivers, CHUNKS_PER_THREAD * threads);  // B is re-packed once per chunk
             Parallel.forEachChunk(chunks, ch -> {
                 int s0 = (int) ((long) slivers * ch / chunks), s1 = (int) ((long) slivers * (ch + 1) / chunks);
                 subGemm(op, c, a, b, wm, M, N, K, acc, s0 * MR, Math.min(M, s1 * MR), 0, panels);

@@ -43,7 +43,7 @@ class QuantizedMatrixTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"5,13,32,false", "5,13,32,true", "3,70,64,true", "4,64,64,false", "7,33,32,true", "2,45,128,false"})
+    @CsvSource({"5,13,32,false", "5,13,32,true", "3,70,64,true", "4,64,64,false", "7,33,32,true", "2,45,128,false", "3,200,128,true", "2,301,256,false"})
     void nf4DecodeRowEqualsFullDequantisationForEverySegment(int rows, int cols, int bs, boolean dq) {
         float[] w = rand(new Random(rows * 100 + cols), rows * cols);
         Nf4Matrix m = Quantize.nf4(w, rows, cols, bs, dq);

@@ -52,6 +52,23 @@ public final class Nf4 {
     /** NF4 value of a 4-bit code. */
     public static float value(int code) { return CODE[code & 0xF]; }
 
+    private static final float[] THRESHOLDS = {
+        -0.8480964004993439f, -0.6106329262256622f, -0.4599952697753906f, -0.33967943489551544f,
+        -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,
+        0.1202552504837513f, 0.2035212516784668f, 0.2920137718319893f, 0.3893125355243683f,
+        0.5016634166240692f, 0.6427869200706482f, 0.8614784181118011f,
+    };
+
+    /**
+     * The 15 decision thresholds of dQuantizeNF4 (a copy): code k+1 starts above thresholds()[k].
+     * They are bnb's float literals (`0.8614784181118011f`...) rounded to f32 once, correctly from
+     * the decimal, as javac and gcc do (checked) and as C compilers are expected to. Four of them
+     * (0, 8, 12, 14) sit one ulp away from (float) of the same literal read as a double first:
+     * each literal is the double midpoint of two f32 code values, which lies almost exactly halfway
+     * between two floats, so rounding twice lands on the other side.
+     */
+    public static float[] thresholds() { return THRESHOLDS.clone(); }
+
     /**
      * bnb's dQuantizeNF4: the 4-bit code of a value already scaled into [-1, 1], by its comparison
      * tree (thresholds are the f32 literals of csrc/kernels.cu, strict `>` tests).

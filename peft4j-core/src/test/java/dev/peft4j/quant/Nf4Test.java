@@ -37,10 +37,7 @@ class Nf4Test {
         float[] c = Nf4.code();
         for (int k = 0; k < 16; k++) assertThat(Nf4.quantizeValue(c[k])).isEqualTo(k);
         // bnb's thresholds are the midpoints of neighbouring codes; x == threshold goes down
-        float[] t = {-0.8480964004993439f, -0.6106329262256622f, -0.4599952697753906f, -0.33967943489551544f,
-                     -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,
-                     0.1202552504837513f, 0.2035212516784668f, 0.2920137718319893f, 0.3893125355243683f,
-                     0.5016634166240692f, 0.6427869200706482f, 0.8614784181118011f};
+        float[] t = Nf4.thresholds();
         for (int k = 0; k < 15; k++) {
             assertThat((double) t[k]).isCloseTo((c[k] + (double) c[k + 1]) / 2, org.assertj.core.api.Assertions.within(1e-7));
             assertThat(Nf4.quantizeValue(t[k])).as("at threshold %d", k).isEqualTo(k);
@@ -49,6 +46,25 @@ class Nf4Test {
         assertThat(Nf4.quantizeValue(Float.NaN)).isZero();                    // 0 * inf of an all-zero block
         assertThat(Nf4.quantizeValue(1.5f)).isEqualTo(15);
         assertThat(Nf4.quantizeValue(-1.5f)).isEqualTo(0);
+    }
+
+    @Test
+    void thresholdsAreTheLiteralsCorrectlyRounded() {
+        String[] literals = {"-0.8480964004993439", "-0.6106329262256622", "-0.4599952697753906", "-0.33967943489551544",
+                "-0.23460740596055984", "-0.13791173323988914", "-0.045525018125772476", "0.03979014977812767",
+                "0.1202552504837513", "0.2035212516784668", "0.2920137718319893", "0.3893125355243683",
+                "0.5016634166240692", "0.6427869200706482", "0.8614784181118011"};
+        float[] t = Nf4.thresholds();
+        int viaDoubleDiffers = 0;
+        for (int k = 0; k < 15; k++) {
+            java.math.BigDecimal lit = new java.math.BigDecimal(literals[k]);
+            java.math.BigDecimal err = new java.math.BigDecimal(t[k]).subtract(lit).abs();
+            // no float is nearer the decimal than the threshold (what a C or CUDA compiler makes of `...f`)
+            assertThat(new java.math.BigDecimal(Math.nextUp(t[k])).subtract(lit).abs()).isGreaterThan(err);
+            assertThat(new java.math.BigDecimal(Math.nextDown(t[k])).subtract(lit).abs()).isGreaterThan(err);
+            if ((float) Double.parseDouble(literals[k]) != t[k]) viaDoubleDiffers++;
+        }
+        assertThat(viaDoubleDiffers).isEqualTo(4);     // (float)(double) rounds twice: thresholds 0, 8, 12, 14
     }
 
     @Test

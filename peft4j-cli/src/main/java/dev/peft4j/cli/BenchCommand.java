@@ -12,11 +12,31 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Performance benchmarks.",
-        subcommands = {BenchCommand.Train.class})
+        subcommands = {BenchCommand.Train.class, BenchCommand.Memory.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
     @Override public void run() { spec.commandLine().usage(System.out); }
+
+    @Command(name = "memory", mixinStandardHelpOptions = true,
+            description = {"Resident memory of a model's weights at a real shape (random values): bytes per parameter,",
+                    "computed from the tensors and measured as live heap after GC.",
+                    "Example: peft4j bench memory --shape smollm2-135m --quantize nf4"})
+    static final class Memory implements Callable<Integer> {
+        @Option(names = "--shape", defaultValue = "smollm2-135m", description = "gpt2-124m or smollm2-135m (default ${DEFAULT-VALUE}).")
+        String shape;
+        @Option(names = "--quantize", defaultValue = "nf4", description = "none, nf4 (double-quantised, blocks of 64) or int8 (default ${DEFAULT-VALUE}).")
+        String quantize;
+
+        @Override
+        public Integer call() {
+            TrainBenchmark.WeightMemory m = TrainBenchmark.weightMemory(shape, quantize);
+            System.out.printf("%s, %s: %,d parameters; tensors hold %.1f MB (%.3f bytes/param); live heap grew %.1f MB (%.3f bytes/param)%n",
+                    shape, quantize, m.params(), m.tensorBytes() / 1e6, m.tensorBytesPerParam(), m.heapBytes() / 1e6, m.heapBytesPerParam());
+            System.out.printf("bytes_per_param_tensors=%.3f bytes_per_param_heap=%.3f%n", m.tensorBytesPerParam(), m.heapBytesPerParam());
+            return 0;
+        }
+    }
 
     @Command(name = "train", mixinStandardHelpOptions = true,
             description = {"LoRA training throughput with random weights at a real model's shape (same setup as torch_lora_ref.py).",
@@ -38,14 +58,16 @@ final class BenchCommand implements Runnable {
         String frozenDtype;
         @Option(names = "--prepack-weights", arity = "0..1", defaultValue = "false", description = "Keep GEMM-packed copies of the frozen weights (faster, 2x weight memory).")
         boolean prepack;
+        @Option(names = "--quantize", defaultValue = "none", description = "Frozen weights quantised: none, nf4 or int8 (QLoRA).")
+        String quantize;
 
         @Override
         public Integer call() {
-            TrainBenchmark.Result r = TrainBenchmark.run(shape, batch, seq, steps, threads, checkpointing, frozenDtype.equalsIgnoreCase("bf16"), prepack, System.out);
+            TrainBenchmark.Result r = TrainBenchmark.run(shape, batch, seq, steps, threads, checkpointing, frozenDtype.equalsIgnoreCase("bf16"), prepack, quantize, System.out);
             double[] s = r.stepSeconds().clone();
             Arrays.sort(s);
             System.out.printf("peft4j %s lora%s: trainable %d of %d params; B=%d T=%d threads=%d; step seconds min %.3f median %.3f max %.3f%n",
-                    r.shape(), (checkpointing ? " (gradient checkpointing)" : "") + (frozenDtype.equalsIgnoreCase("bf16") ? " (bf16 frozen weights)" : "") + (prepack ? " (prepacked weights)" : ""), r.trainable(), r.all(), r.B(), r.T(), r.threads(), s[0], s[s.length / 2], s[s.length - 1]);
+                    r.shape(), (checkpointing ? " (gradient checkpointing)" : "") + (frozenDtype.equalsIgnoreCase("bf16") ? " (bf16 frozen weights)" : "") + (prepack ? " (prepacked weights)" : "") + (quantize.equals("none") ? "" : " (" + quantize + " base)"), r.trainable(), r.all(), r.B(), r.T(), r.threads(), s[0], s[s.length / 2], s[s.length - 1]);
             System.out.printf("flops_per_token=%.3e peak_gflops=%.1f (measured FMA peak)%n", r.flopsPerToken(), r.peakGflops());
             System.out.printf("tokens_per_s=%.1f mfu=%.3f peak_rss_mb=%d%n", r.tokensPerSecond(), r.mfu(), r.peakRssMb());
             return 0;

@@ -61,6 +61,10 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--frozen-dtype", defaultValue = "f32", description = "Storage of the base weights: f32 or bf16 (half the memory).")
     String frozenDtype;
+    @Option(names = "--quantize", defaultValue = "none", description = "Quantise the frozen base: none, nf4 (QLoRA, bitsandbytes NF4 + double quant) or int8.")
+    String quantize;
+    @Option(names = "--quantize-blocksize", defaultValue = "64", description = "NF4 block size (default ${DEFAULT-VALUE}).")
+    int quantizeBlocksize;
 
     @Option(names = "--combine", defaultValue = "cat", description = "How several adapters combine: cat, linear or svd (default ${DEFAULT-VALUE}).")
     String combine;
@@ -74,6 +78,7 @@ final class GenerateCommand implements Callable<Integer> {
         CausalLM lm = CausalLM.load(model);
         if (adapters != null && !adapters.isEmpty()) Adapters.attach(lm, adapters, adapterWeights, combine, System.err);
         Cli.applyFrozenDtype(lm, frozenDtype);
+        if (!quantize.equals("none")) lm.quantizeWeights(quantize, quantizeBlocksize);
         try (Tokenizer tok = Tokenizer.load(model)) {
             long loaded = System.nanoTime();
             int[] ids = prompt.isEmpty() ? bosOnly(tok) : tok.encodeWithSpecial(prompt);

@@ -136,6 +136,10 @@ final class TrainCommand implements Callable<Integer> {
     boolean gradientCheckpointing;
     @Option(names = "--frozen-dtype", defaultValue = "f32", description = "Storage of the frozen base weights: f32 or bf16 (half the memory; compute stays f32).")
     String frozenDtype;
+    @Option(names = "--quantize", defaultValue = "none", description = "Quantise the frozen base: none, nf4 (QLoRA, bitsandbytes NF4 + double quant) or int8.")
+    String quantize;
+    @Option(names = "--quantize-blocksize", defaultValue = "64", description = "NF4 block size (default ${DEFAULT-VALUE}).")
+    int quantizeBlocksize;
     @Option(names = "--prepack-weights", arity = "0..1", defaultValue = "false",
             description = "Keep GEMM-ready packed copies of the frozen weights: faster steps, twice the weight memory.")
     boolean prepackWeights;
@@ -161,6 +165,7 @@ final class TrainCommand implements Callable<Integer> {
         CausalLM lm = CausalLM.load(model);
         lm.setGradientCheckpointing(gradientCheckpointing);
         Cli.applyFrozenDtype(lm, frozenDtype);
+        if (!quantize.equals("none")) lm.quantizeWeights(quantize, quantizeBlocksize);
         if (prepackWeights) lm.prepackWeights();
         try (Tokenizer tok = Tokenizer.load(model)) {
             Dataset ds = Dataset.load(data, tok, model, dc);

@@ -77,6 +77,33 @@ public sealed interface CausalLM permits Llama, Gpt2 {
     }
 
     /**
+     * Quantises every frozen weight matrix — linear layers, the LM head and the embeddings — to NF4
+     * (bitsandbytes' code book, blocks of `blocksize`, double-quantised absmax) or int8 (per-row
+     * absmax): QLoRA's frozen base. The quantised values become the only resident copy; kernels
+     * dequantise while packing, compute stays f32, LoRA adapters stay f32. (bitsandbytes keeps the
+     * embeddings and lm_head in 16 bits; peft4j quantises them too, for the smallest footprint.)
+     * Returns the bytes held by the weight matrices afterwards.
+     */
+    default long quantizeWeights(String method, int blocksize) {
+        long held = 0;
+        for (Tensor t : parameters()) {
+            if (t.shape.length != 2) continue;
+            boolean quantised = t.compact() && (t.matrix() instanceof dev.peft4j.kernels.Nf4Matrix
+                    || t.matrix() instanceof dev.peft4j.kernels.Int8Matrix);
+            if (!t.requiresGrad && !quantised) {
+                float[] w = t.floats();
+                t.compactTo(switch (method.toLowerCase(java.util.Locale.ROOT)) {
+                    case "nf4" -> dev.peft4j.quant.Quantize.nf4(w, t.shape[0], t.shape[1], blocksize, true);
+                    case "int8" -> dev.peft4j.quant.Quantize.int8(w, t.shape[0], t.shape[1]);
+                    default -> throw new dev.peft4j.Peft4jException("--quantize must be nf4 or int8 (got " + method + ")");
+                });
+            }
+            held += t.bytes();
+        }
+        return held;
+    }
+
+    /**
      * Keeps a GEMM-ready packed copy of every frozen f32 weight matrix used as x·Wᵀ (linear layers
      * and the LM head), so forwards never re-pack them: faster training for twice the weight memory.
      * Returns the extra bytes.

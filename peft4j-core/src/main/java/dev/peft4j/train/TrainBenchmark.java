@@ -43,7 +43,7 @@ public final class TrainBenchmark {
 
     private TrainBenchmark() {}
 
-    public static Result run(String shape, int B, int T, int steps, int threads, boolean checkpointing, boolean bf16, boolean prepack, PrintStream log) {
+    public static Result run(String shape, int B, int T, int steps, int threads, boolean checkpointing, boolean bf16, boolean prepack, String quantize, PrintStream log) {
         Parallel.setThreads(threads);
         ModelConfig cfg = switch (shape) {
             case "gpt2-124m", "gpt2" -> ModelFactory.gpt2Small();
@@ -54,6 +54,7 @@ public final class TrainBenchmark {
         CausalLM model = ModelFactory.random(cfg, 0, 0.02f);
         model.setGradientCheckpointing(checkpointing);
         if (bf16) model.compactWeightsToBf16();
+        if (quantize != null && !quantize.equals("none")) log.printf("quantised frozen weights (%s): %.1f MB%n", quantize, model.quantizeWeights(quantize, 64) / 1e6);
         if (prepack) model.prepackWeights();
         LoraConfig lc = cfg.isGpt2()
                 ? LoraConfig.builder().r(8).alpha(16).dropout(0f).targetModules("c_attn").build()
@@ -88,6 +89,34 @@ public final class TrainBenchmark {
         double tps = (double) steps * B * T / total;
         return new Result(shape, B, T, threads, lora.trainableParameterCount(), lora.allParameterCount(), tps, secs, flops,
                 peak, tps * flops / (peak * 1e9), peakRssMb());
+    }
+
+    /** Weight memory of a model of this shape: computed from the tensors and measured as live heap after GC. */
+    public record WeightMemory(long params, long tensorBytes, long heapBytes) {
+        public double tensorBytesPerParam() { return (double) tensorBytes / params; }
+        public double heapBytesPerParam() { return (double) heapBytes / params; }
+    }
+
+    public static WeightMemory weightMemory(String shape, String quantize) {
+        ModelConfig cfg = switch (shape) {
+            case "gpt2-124m", "gpt2" -> ModelFactory.gpt2Small();
+            case "smollm2-135m", "smollm" -> ModelFactory.smolLm2_135m();
+            default -> throw new Peft4jException("unknown --shape '" + shape + "'; use gpt2-124m or smollm2-135m");
+        };
+        long before = liveHeap();
+        CausalLM model = ModelFactory.random(cfg, 0, 0.02f);
+        long tensorBytes = quantize == null || quantize.equals("none") ? 0 : model.quantizeWeights(quantize, 64);
+        if (tensorBytes == 0) for (Tensor t : model.parameters()) tensorBytes += t.bytes();
+        long after = liveHeap();
+        long params = model.parameterCount();
+        java.lang.ref.Reference.reachabilityFence(model);
+        return new WeightMemory(params, tensorBytes, after - before);
+    }
+
+    private static long liveHeap() {
+        for (int i = 0; i < 3; i++) System.gc();
+        var mem = java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
+        return mem.getUsed();
     }
 
     /** The documented FLOP count (see the header). */

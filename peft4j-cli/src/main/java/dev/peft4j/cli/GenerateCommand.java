@@ -75,10 +75,9 @@ final class GenerateCommand implements Callable<Integer> {
         SamplingConfig sampling = new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, !ignoreEos);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         long t0 = System.nanoTime();
-        CausalLM lm = CausalLM.load(model);
+        CausalLM lm = quantize.equals("none") ? CausalLM.load(model) : CausalLM.load(model, quantize, quantizeBlocksize);
         if (adapters != null && !adapters.isEmpty()) Adapters.attach(lm, adapters, adapterWeights, combine, System.err);
         Cli.applyFrozenDtype(lm, frozenDtype);
-        if (!quantize.equals("none")) lm.quantizeWeights(quantize, quantizeBlocksize);
         try (Tokenizer tok = Tokenizer.load(model)) {
             long loaded = System.nanoTime();
             int[] ids = prompt.isEmpty() ? bosOnly(tok) : tok.encodeWithSpecial(prompt);

@@ -162,10 +162,9 @@ final class TrainCommand implements Callable<Integer> {
         DataConfig dc = DataConfig.builder().format(dataFormat(format)).maxLength(maxLength).completionOnlyLoss(completionOnly)
                 .packing(packing).validationFraction(valFraction).validationFile(valData).seed(seed).skipMalformed(skipMalformed).addEos(addEos).build();
 
-        CausalLM lm = CausalLM.load(model);
+        CausalLM lm = quantize.equals("none") ? CausalLM.load(model) : CausalLM.load(model, quantize, quantizeBlocksize);
         lm.setGradientCheckpointing(gradientCheckpointing);
         Cli.applyFrozenDtype(lm, frozenDtype);
-        if (!quantize.equals("none")) lm.quantizeWeights(quantize, quantizeBlocksize);
         if (prepackWeights) lm.prepackWeights();
         try (Tokenizer tok = Tokenizer.load(model)) {
             Dataset ds = Dataset.load(data, tok, model, dc);

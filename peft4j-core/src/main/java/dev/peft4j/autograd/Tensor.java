@@ -81,6 +81,13 @@ public final class Tensor {
         this.data = m instanceof WeightMatrix.F32Prepacked p ? p.data() : null;   // prepacked keeps its f32 rows
     }
 
+    /** Back to plain f32 rows (e.g. to merge an adapter into a quantised base). */
+    public void decompact() {
+        if (matrix == null) return;
+        data = floats();
+        matrix = null;
+    }
+
     /** The values as f32 whatever the storage (a copy when compact). */
     public float[] floats() { return data != null ? data : matrix.toFloats(); }
 
@@ -89,6 +96,19 @@ public final class Tensor {
 
     /** This tensor's gradient slot, for closures that do not need its values. */
     public GradRef gradRef() { return gradRef; }
+
+    private Tensor(String name, WeightMatrix m) {
+        this.data = null;
+        this.shape = new int[] {m.rows(), m.cols()};
+        this.requiresGrad = false;
+        this.name = name;
+        this.size = m.rows() * m.cols();
+        this.gradRef = new GradRef(size, false);
+        this.matrix = m;
+    }
+
+    /** A frozen matrix held only in a storage format (quantised, bf16, ...). */
+    public static Tensor frozen(String name, WeightMatrix m) { return new Tensor(name, m); }
 
     /** A frozen parameter (no gradient). */
     public static Tensor frozen(String name, float[] data, int... shape) { return new Tensor(name, data, false, shape); }

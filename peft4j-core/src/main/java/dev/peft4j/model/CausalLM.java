@@ -122,4 +122,7 @@ public sealed interface CausalLM permits Llama, Gpt2 {
 
     /** Loads a HuggingFace model directory (config.json + safetensors). */
     static CausalLM load(Path modelDir) { return ModelLoader.load(modelDir); }
+
+    /** Loads with the frozen matrices quantised while reading ("nf4", "int8", or null for f32). */
+    static CausalLM load(Path modelDir, String quantize, int blocksize) { return ModelLoader.load(modelDir, quantize, blocksize); }
 }

@@ -18,10 +18,18 @@ import java.util.Arrays;
 public final class ModelLoader {
     private ModelLoader() {}
 
-    public static CausalLM load(Path dir) {
+    public static CausalLM load(Path dir) { return load(dir, null, 64); }
+
+    /**
+     * Loads with the frozen weight matrices quantised as they are read (quantize: "nf4", "int8" or
+     * null): each tensor goes f32 → quantised one at a time, so the quantised form is the only
+     * resident copy and the f32 model never exists on the heap. Matrices already stored in
+     * bitsandbytes' 4-bit layout (a pre-quantised checkpoint) are read as they are.
+     */
+    public static CausalLM load(Path dir, String quantize, int blocksize) {
         ModelConfig cfg = ModelConfig.load(dir);
         try (Checkpoint ckpt = Checkpoint.open(dir)) {
-            Weights w = new Weights(ckpt, dir);
+            Weights w = new Weights(ckpt, dir, quantize, blocksize);
             return cfg.isGpt2() ? gpt2(cfg, w) : llama(cfg, w);
         }
     }
@@ -29,7 +37,7 @@ public final class ModelLoader {
     private static Llama llama(ModelConfig c, Weights w) {
         int C = c.hiddenSize(), V = c.vocabSize(), NH = c.numHeads(), KVH = c.numKvHeads(), HS = c.headDim();
         int I = c.intermediateSize();
-        Tensor embed = w.get("model.embed_tokens.weight", V, C);
+        Tensor embed = w.matrix("model.embed_tokens.weight", V, C);
         Llama.Block[] blocks = new Llama.Block[c.numLayers()];
         for (int l = 0; l < blocks.length; l++) {
             String p = "model.layers." + l + ".";
@@ -54,7 +62,7 @@ public final class ModelLoader {
         int C = c.hiddenSize(), V = c.vocabSize(), I = c.intermediateSize();
         // transformers' GPT2LMHeadModel saves "transformer.*"; a bare GPT2Model saves the same names without it
         String root = w.ckpt.contains("transformer.wte.weight") ? "transformer." : "";
-        Tensor wte = w.get(root + "wte.weight", V, C);
+        Tensor wte = w.matrix(root + "wte.weight", V, C);
         Tensor wpe = w.get(root + "wpe.weight", c.maxPositions(), C);
         Gpt2.Block[] blocks = new Gpt2.Block[c.numLayers()];
         for (int l = 0; l < blocks.length; l++) {
@@ -74,7 +82,37 @@ public final class ModelLoader {
     }
 
     /** Shape-checked access to the checkpoint's tensors as f32. */
-    private record Weights(Checkpoint ckpt, Path dir) {
+    private record Weights(Checkpoint ckpt, Path dir, String quantize, int blocksize) {
+        /** A frozen matrix: read from bitsandbytes' 4-bit layout, or read as f32 and quantised at once when asked. */
+        Tensor matrix(String name, int rows, int cols) {
+            String prefix = name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : name;
+            if (ckpt.contains(name + ".quant_state.bitsandbytes__nf4")) {
+                dev.peft4j.kernels.Nf4Matrix m = dev.peft4j.quant.QuantizedTensors.readNf4(ckpt.fileOf(name), prefix);
+                if (m.rows() != rows || m.cols() != cols)
+                    throw new Peft4jException("quantised tensor '" + name + "' in " + dir + " is " + m.rows() + "x" + m.cols()
+                            + " but config.json implies " + rows + "x" + cols);
+                return Tensor.frozen(name, m);
+            }
+            if (ckpt.contains(prefix + ".SCB") && ckpt.contains(name) && dev.peft4j.quant.QuantizedTensors.isInt8(ckpt.fileOf(name), prefix)) {
+                dev.peft4j.kernels.Int8Matrix m = dev.peft4j.quant.QuantizedTensors.readInt8(ckpt.fileOf(name), prefix);
+                if (m.rows() != rows || m.cols() != cols)
+                    throw new Peft4jException("quantised tensor '" + name + "' in " + dir + " is " + m.rows() + "x" + m.cols()
+                            + " but config.json implies " + rows + "x" + cols);
+                return Tensor.frozen(name, m);
+            }
+            Tensor t = get(name, rows, cols);
+            if (quantize != null && !quantize.equals("none")) t.compactTo(quantise(t.data, rows, cols));
+            return t;
+        }
+
+        dev.peft4j.kernels.WeightMatrix quantise(float[] w, int rows, int cols) {
+            return switch (quantize.toLowerCase(java.util.Locale.ROOT)) {
+                case "nf4" -> dev.peft4j.quant.Quantize.nf4(w, rows, cols, blocksize, true);
+                case "int8" -> dev.peft4j.quant.Quantize.int8(w, rows, cols);
+                default -> throw new Peft4jException("--quantize must be none, nf4 or int8 (got " + quantize + ")");
+            };
+        }
+
         Tensor get(String name, int... shape) {
             if (!ckpt.contains(name))
                 throw new Peft4jException("tensor '" + name + "' is missing from " + dir + " (config.json expects it"
@@ -89,15 +127,19 @@ public final class ModelLoader {
         }
 
         Linear linear(String name, int out, int in, boolean bias) {
-            return new Linear(name, get(name + ".weight", out, in), bias ? get(name + ".bias", out) : null, false);
+            return new Linear(name, matrix(name + ".weight", out, in), bias ? get(name + ".bias", out) : null, false);
         }
 
         /** GPT-2 Conv1D: weight stored [in, out]; transposed here to [out, in]. moduleName is the HF module path. */
         Linear conv1d(String key, String moduleName, int in, int out) {
+            if (ckpt.contains(key + ".weight.quant_state.bitsandbytes__nf4") || ckpt.contains(key + ".SCB"))   // quantised: stored [out, in]
+                return new Linear(moduleName, matrix(key + ".weight", out, in), get(key + ".bias", out), true);
             float[] w = get(key + ".weight", in, out).data, t = new float[w.length];
             for (int i = 0; i < in; i++)
                 for (int o = 0; o < out; o++) t[o * in + i] = w[i * out + o];
-            return new Linear(moduleName, Tensor.frozen(key + ".weight", t, out, in), get(key + ".bias", out), true);
+            Tensor wt = Tensor.frozen(key + ".weight", t, out, in);
+            if (quantize != null && !quantize.equals("none")) wt.compactTo(quantise(t, out, in));
+            return new Linear(moduleName, wt, get(key + ".bias", out), true);
         }
     }
 }

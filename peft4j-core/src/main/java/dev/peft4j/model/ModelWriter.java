@@ -130,6 +130,68 @@ public final class ModelWriter {
         }
     }
 
+    /**
+     * A quantised model directory (peft4j quantize): NF4 matrices in bitsandbytes' safetensors layout
+     * (weight U8 [n/2, 1], weight.absmax, weight.quant_map, weight.nested_absmax,
+     * weight.nested_quant_map, weight.quant_state.bitsandbytes__nf4), int8 ones in bnb's
+     * weight/SCB layout, the other tensors (norms, biases) as in the base; config.json gains a
+     * transformers-style quantization_config. Written to a temporary directory and renamed.
+     */
+    public static void exportQuantized(CausalLM model, Path baseDir, Path out, String method, DType otherDtype) {
+        try {
+            if (Files.exists(out) && (!Files.isDirectory(out) || Files.list(out).findAny().isPresent()))
+                throw new Peft4jException(out + " already exists and is not empty; choose a new --output or delete it first");
+            Path parent = out.toAbsolutePath().getParent();
+            Files.createDirectories(parent);
+            Path tmp = Files.createTempDirectory(parent, "." + out.getFileName() + ".tmp-");
+            try {
+                IdentityHashMap<Tensor, Linear> owner = new IdentityHashMap<>();
+                for (Linear l : model.linears()) owner.put(l.weight(), l);
+                List<SafeTensorsWriter.Tensor> ts = new ArrayList<>();
+                String dtypeName = otherDtype == DType.BF16 ? "bfloat16" : otherDtype == DType.F16 ? "float16" : "float32";
+                for (Tensor t : model.parameters()) {
+                    Linear lin = owner.get(t);
+                    if (lin != null && lin.name.equals("lm_head") && model.headTied()) lin = null;
+                    String name = lin != null ? lin.name + ".weight" : t.name;
+                    String prefix = name.substring(0, name.length() - ".weight".length());
+                    if (t.compact() && t.matrix() instanceof dev.peft4j.kernels.Nf4Matrix m) {
+                        ts.addAll(dev.peft4j.quant.QuantizedTensors.nf4(prefix, m, dtypeName));
+                    } else if (t.compact() && t.matrix() instanceof dev.peft4j.kernels.Int8Matrix m) {
+                        ts.addAll(dev.peft4j.quant.QuantizedTensors.int8(prefix, m));
+                    } else {
+                        ts.add(new SafeTensorsWriter.Tensor(name, otherDtype, java.util.Arrays.stream(t.shape).asLongStream().toArray(), t.floats()));
+                    }
+                }
+                SafeTensorsWriter.write(tmp.resolve("model.safetensors"), Map.of("format", "pt"), ts);
+                com.fasterxml.jackson.databind.node.ObjectNode cfg =
+                        (com.fasterxml.jackson.databind.node.ObjectNode) new ObjectMapper().readTree(baseDir.resolve("config.json").toFile());
+                com.fasterxml.jackson.databind.node.ObjectNode q = cfg.putObject("quantization_config");
+                q.put("quant_method", "bitsandbytes");
+                q.put("load_in_4bit", method.equals("nf4"));
+                q.put("load_in_8bit", method.equals("int8"));
+                if (method.equals("nf4")) {
+                    q.put("bnb_4bit_quant_type", "nf4");
+                    q.put("bnb_4bit_use_double_quant", true);
+                    q.put("bnb_4bit_compute_dtype", "float32");
+                    q.put("bnb_4bit_quant_storage", "uint8");
+                }
+                q.put("quantized_by", "peft4j (embeddings and lm_head are quantised too)");
+                writeJson(tmp.resolve("config.json"), cfg);
+                for (String f : SIDE_FILES)
+                    if (Files.isRegularFile(baseDir.resolve(f))) Files.copy(baseDir.resolve(f), tmp.resolve(f));
+                if (Files.isDirectory(out)) Files.delete(out);
+                Files.move(tmp, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException | RuntimeException e) {
+                try (var w = Files.walk(tmp)) {
+                    for (Path p : w.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+                }
+                throw e;
+            }
+        } catch (IOException e) {
+            throw new Peft4jException("cannot write the quantised model to " + out + ": " + e.getMessage(), e);
+        }
+    }
+
     /** The dtype the base checkpoint stores its floating-point weights in (F32, F16 or BF16). */
     public static DType checkpointDtype(Path baseDir) {
         try (dev.peft4j.io.Checkpoint ck = dev.peft4j.io.Checkpoint.open(baseDir)) {

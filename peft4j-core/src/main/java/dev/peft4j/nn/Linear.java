@@ -96,6 +96,13 @@ public final class Linear {
         Gemm.matmulNN(delta, a.B.data, a.A.data, out, in, a.r, false);     // (out, in) = B·A
         float s = (float) (merge ? a.scaling : -a.scaling);
         var m = weight.compact() ? weight.matrix() : null;
+        if (m instanceof dev.peft4j.kernels.Nf4Matrix || m instanceof dev.peft4j.kernels.Int8Matrix) {
+            // a quantised base: dequantise and merge in f32 (re-quantising would change the outputs, as PEFT warns)
+            System.err.println("warning: merging into a quantised base weight (" + name + "): it is dequantised to f32 first; "
+                    + "re-quantising the merged weight would change the model's outputs");
+            weight.decompact();
+            m = null;
+        }
         float[] w = m instanceof dev.peft4j.kernels.WeightMatrix.Bf16 ? weight.floats() : weight.data;   // f32 rows, live
         Kernels.axpy(w, 0, s, delta, 0, delta.length);
         if (m instanceof dev.peft4j.kernels.WeightMatrix.Bf16) {           // re-encode: rounding, as merging into a bf16 model

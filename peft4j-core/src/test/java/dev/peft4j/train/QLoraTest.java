@@ -57,6 +57,41 @@ class QLoraTest {
         for (Tensor t : q.parameters()) if (!t.requiresGrad) assertThat(t.hasGrad()).isFalse();
     }
 
+    @Test
+    void quantisedModelsSaveInBnbLayoutAndLoadBackExactly() {
+        for (String method : new String[] {"nf4", "int8"}) {
+            CausalLM q = CausalLM.load(Golden.model("gpt2"), method, 64);          // quantised while loading
+            float[] expected = q.forward(null, IDS, 2, 8, null, null, false).data;
+            Path out = tmp.resolve("q-" + method);
+            dev.peft4j.model.ModelWriter.exportQuantized(q, Golden.model("gpt2"), out, method, dev.peft4j.io.DType.F32);
+            try (var f = dev.peft4j.io.SafeTensorsFile.open(out.resolve("model.safetensors"))) {
+                if (method.equals("nf4")) {
+                    assertThat(f.contains("transformer.h.0.attn.c_attn.weight.quant_state.bitsandbytes__nf4")).isTrue();
+                    assertThat(f.contains("transformer.h.0.attn.c_attn.weight.nested_absmax")).isTrue();
+                    assertThat(f.info("transformer.h.0.attn.c_attn.weight").dtype()).isEqualTo(dev.peft4j.io.DType.U8);
+                } else {
+                    assertThat(f.contains("transformer.h.0.attn.c_attn.SCB")).isTrue();
+                }
+            }
+            CausalLM back = CausalLM.load(out);
+            assertThat(back.forward(null, IDS, 2, 8, null, null, false).data).as(method).containsExactly(expected);
+        }
+    }
+
+    @Test
+    void mergingIntoAQuantisedBaseDequantisesAndExportsInTheBaseDtype() {
+        CausalLM q = CausalLM.load(Golden.model("llama"), "nf4", 64);
+        var pm = new dev.peft4j.tuner.PeftModel(q);
+        LoraModel a = pm.addAdapter(LoraConfig.builder().r(4).alpha(8).targetModules("q_proj", "v_proj").build(), "a", 1);
+        for (Tensor t : a.trainableParameters()) for (int i = 0; i < t.size(); i++) t.data[i] += 0.03f * (float) Math.cos(i);
+        float[] adapted = q.forward(null, IDS, 2, 8, null, null, false).data;
+        pm.mergeAndUnload();
+        Path out = tmp.resolve("merged");
+        dev.peft4j.model.ModelWriter.export(q, Golden.model("llama"), out, dev.peft4j.io.DType.F32, Long.MAX_VALUE);
+        float[] merged = CausalLM.load(out).forward(null, IDS, 2, 8, null, null, false).data;
+        for (int i = 0; i < adapted.length; i++) assertThat((double) merged[i]).isCloseTo(adapted[i], org.assertj.core.api.Assertions.within(1e-4));
+    }
+
     /** Held-out loss of a QLoRA fine-tune of stories260K within 5% of the f32-base LoRA run on the same task. */
     @Test
     @Tag("slow")

@@ -124,7 +124,17 @@ NF4_THRESHOLD_LITERALS = [
     "0.1202552504837513", "0.2035212516784668", "0.2920137718319893", "0.3893125355243683",
     "0.5016634166240692", "0.6427869200706482", "0.8614784181118011",
 ]
-THR = np.array([float(s) for s in NF4_THRESHOLD_LITERALS], dtype=np.float32)  # the C `f` suffix: f32
+def f32_of_decimal(text):
+    """The f32 nearest to the decimal literal, rounded once (as a C compiler reads `0.123f`), ties to even —
+    not decimal -> double -> f32, which rounds twice and is 1 ulp off for some of these literals."""
+    from fractions import Fraction
+    exact = Fraction(text)
+    f = np.float32(float(exact))
+    cands = [np.nextafter(f, np.float32(-np.inf)), f, np.nextafter(f, np.float32(np.inf))]
+    return min(cands, key=lambda c: (abs(Fraction(float(c)) - exact), int(np.array(c, dtype=np.float32).view(np.uint32)) & 1))
+
+
+THR = np.array([f32_of_decimal(s) for s in NF4_THRESHOLD_LITERALS], dtype=np.float32)  # the C `f` suffix: f32, rounded once
 
 
 def dquantize_nf4(x):

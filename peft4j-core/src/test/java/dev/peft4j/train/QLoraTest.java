@@ -92,6 +92,17 @@ class QLoraTest {
         for (int i = 0; i < adapted.length; i++) assertThat((double) merged[i]).isCloseTo(adapted[i], org.assertj.core.api.Assertions.within(1e-4));
     }
 
+    /** Resident memory of the base weights, NF4 + double quant, SmolLM2-135M shape: measured on the heap. */
+    @Test
+    @Tag("slow")
+    void nf4SmolLmShapeHoldsAtMostPointSixBytesPerParameter() {
+        TrainBenchmark.WeightMemory m = TrainBenchmark.weightMemory("smollm2-135m", "nf4");
+        System.out.printf("SmolLM2-135M NF4: %.3f bytes/param in tensors, %.3f measured on the heap%n", m.tensorBytesPerParam(), m.heapBytesPerParam());
+        assertThat(m.params()).isGreaterThan(130_000_000L);
+        assertThat(m.tensorBytesPerParam()).isLessThan(0.6);
+        assertThat(m.heapBytesPerParam()).isLessThan(0.6);
+    }
+
     /** Held-out loss of a QLoRA fine-tune of stories260K within 5% of the f32-base LoRA run on the same task. */
     @Test
     @Tag("slow")

@@ -97,6 +97,23 @@ public final class ModelWriter {
      * is either complete or absent; an existing non-empty out is refused.
      */
     public static void export(CausalLM model, Path baseDir, Path out, DType dtype, long maxShardBytes) {
+        writeDirectory(out, tmp -> {
+            com.fasterxml.jackson.databind.node.ObjectNode cfg = baseConfig(baseDir);
+            if (!model.headTied() && cfg.path("tie_word_embeddings").asBoolean(model.config().isGpt2()))
+                cfg.put("tie_word_embeddings", false);      // the head was trained apart (modules_to_save): keep it
+            cfg.put("torch_dtype", switch (dtype) {
+                case BF16 -> "bfloat16";
+                case F16 -> "float16";
+                default -> "float32";
+            });
+            writeJson(tmp.resolve("config.json"), cfg);
+            saveWeights(model, tmp, dtype, maxShardBytes);
+            copySideFiles(baseDir, tmp);
+        });
+    }
+
+    /** Fills a temporary sibling of out and renames it into place: out is complete or absent; a non-empty out is refused. */
+    private static void writeDirectory(Path out, DirWriter filler) {
         try {
             if (Files.exists(out) && (!Files.isDirectory(out) || Files.list(out).findAny().isPresent()))
                 throw new Peft4jException(out + " already exists and is not empty; choose a new --output or delete it first");
@@ -104,19 +121,7 @@ public final class ModelWriter {
             Files.createDirectories(parent);
             Path tmp = Files.createTempDirectory(parent, "." + out.getFileName() + ".tmp-");
             try {
-                com.fasterxml.jackson.databind.node.ObjectNode cfg =
-                        (com.fasterxml.jackson.databind.node.ObjectNode) new ObjectMapper().readTree(baseDir.resolve("config.json").toFile());
-                if (!model.headTied() && cfg.path("tie_word_embeddings").asBoolean(model.config().isGpt2()))
-                    cfg.put("tie_word_embeddings", false);      // the head was trained apart (modules_to_save): keep it
-                cfg.put("torch_dtype", switch (dtype) {
-                    case BF16 -> "bfloat16";
-                    case F16 -> "float16";
-                    default -> "float32";
-                });
-                writeJson(tmp.resolve("config.json"), cfg);
-                saveWeights(model, tmp, dtype, maxShardBytes);
-                for (String f : SIDE_FILES)
-                    if (Files.isRegularFile(baseDir.resolve(f))) Files.copy(baseDir.resolve(f), tmp.resolve(f));
+                filler.fill(tmp);
                 if (Files.isDirectory(out)) Files.delete(out);
                 Files.move(tmp, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException | RuntimeException e) {
@@ -126,8 +131,20 @@ public final class ModelWriter {
                 throw e;
             }
         } catch (IOException e) {
-            throw new Peft4jException("cannot export the model to " + out + ": " + e.getMessage(), e);
+            throw new Peft4jException("cannot write " + out + ": " + e.getMessage(), e);
         }
+    }
+
+    @FunctionalInterface
+    private interface DirWriter { void fill(Path dir) throws IOException; }
+
+    private static com.fasterxml.jackson.databind.node.ObjectNode baseConfig(Path baseDir) throws IOException {
+        return (com.fasterxml.jackson.databind.node.ObjectNode) new ObjectMapper().readTree(baseDir.resolve("config.json").toFile());
+    }
+
+    private static void copySideFiles(Path baseDir, Path dir) throws IOException {
+        for (String f : SIDE_FILES)
+            if (Files.isRegularFile(baseDir.resolve(f))) Files.copy(baseDir.resolve(f), dir.resolve(f));
     }
 
     /**
@@ -138,58 +155,40 @@ public final class ModelWriter {
      * transformers-style quantization_config. Written to a temporary directory and renamed.
      */
     public static void exportQuantized(CausalLM model, Path baseDir, Path out, String method, DType otherDtype) {
-        try {
-            if (Files.exists(out) && (!Files.isDirectory(out) || Files.list(out).findAny().isPresent()))
-                throw new Peft4jException(out + " already exists and is not empty; choose a new --output or delete it first");
-            Path parent = out.toAbsolutePath().getParent();
-            Files.createDirectories(parent);
-            Path tmp = Files.createTempDirectory(parent, "." + out.getFileName() + ".tmp-");
-            try {
-                IdentityHashMap<Tensor, Linear> owner = new IdentityHashMap<>();
-                for (Linear l : model.linears()) owner.put(l.weight(), l);
-                List<SafeTensorsWriter.Tensor> ts = new ArrayList<>();
-                String dtypeName = otherDtype == DType.BF16 ? "bfloat16" : otherDtype == DType.F16 ? "float16" : "float32";
-                for (Tensor t : model.parameters()) {
-                    Linear lin = owner.get(t);
-                    if (lin != null && lin.name.equals("lm_head") && model.headTied()) lin = null;
-                    String name = lin != null ? lin.name + ".weight" : t.name;
-                    String prefix = name.substring(0, name.length() - ".weight".length());
-                    if (t.compact() && t.matrix() instanceof dev.peft4j.kernels.Nf4Matrix m) {
-                        ts.addAll(dev.peft4j.quant.QuantizedTensors.nf4(prefix, m, dtypeName));
-                    } else if (t.compact() && t.matrix() instanceof dev.peft4j.kernels.Int8Matrix m) {
-                        ts.addAll(dev.peft4j.quant.QuantizedTensors.int8(prefix, m));
-                    } else {
-                        ts.add(new SafeTensorsWriter.Tensor(name, otherDtype, java.util.Arrays.stream(t.shape).asLongStream().toArray(), t.floats()));
-                    }
+        writeDirectory(out, tmp -> {
+            IdentityHashMap<Tensor, Linear> owner = new IdentityHashMap<>();
+            for (Linear l : model.linears()) owner.put(l.weight(), l);
+            List<SafeTensorsWriter.Tensor> ts = new ArrayList<>();
+            String dtypeName = otherDtype == DType.BF16 ? "bfloat16" : otherDtype == DType.F16 ? "float16" : "float32";
+            for (Tensor t : model.parameters()) {
+                Linear lin = owner.get(t);
+                if (lin != null && lin.name.equals("lm_head") && model.headTied()) lin = null;
+                String name = lin != null ? lin.name + ".weight" : t.name;
+                String prefix = name.substring(0, name.length() - ".weight".length());
+                if (t.compact() && t.matrix() instanceof dev.peft4j.kernels.Nf4Matrix m) {
+                    ts.addAll(dev.peft4j.quant.QuantizedTensors.nf4(prefix, m, dtypeName));
+                } else if (t.compact() && t.matrix() instanceof dev.peft4j.kernels.Int8Matrix m) {
+                    ts.addAll(dev.peft4j.quant.QuantizedTensors.int8(prefix, m));
+                } else {
+                    ts.add(new SafeTensorsWriter.Tensor(name, otherDtype, java.util.Arrays.stream(t.shape).asLongStream().toArray(), t.floats()));
                 }
-                SafeTensorsWriter.write(tmp.resolve("model.safetensors"), Map.of("format", "pt"), ts);
-                com.fasterxml.jackson.databind.node.ObjectNode cfg =
-                        (com.fasterxml.jackson.databind.node.ObjectNode) new ObjectMapper().readTree(baseDir.resolve("config.json").toFile());
-                com.fasterxml.jackson.databind.node.ObjectNode q = cfg.putObject("quantization_config");
-                q.put("quant_method", "bitsandbytes");
-                q.put("load_in_4bit", method.equals("nf4"));
-                q.put("load_in_8bit", method.equals("int8"));
-                if (method.equals("nf4")) {
-                    q.put("bnb_4bit_quant_type", "nf4");
-                    q.put("bnb_4bit_use_double_quant", true);
-                    q.put("bnb_4bit_compute_dtype", "float32");
-                    q.put("bnb_4bit_quant_storage", "uint8");
-                }
-                q.put("quantized_by", "peft4j (embeddings and lm_head are quantised too)");
-                writeJson(tmp.resolve("config.json"), cfg);
-                for (String f : SIDE_FILES)
-                    if (Files.isRegularFile(baseDir.resolve(f))) Files.copy(baseDir.resolve(f), tmp.resolve(f));
-                if (Files.isDirectory(out)) Files.delete(out);
-                Files.move(tmp, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-            } catch (IOException | RuntimeException e) {
-                try (var w = Files.walk(tmp)) {
-                    for (Path p : w.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-                }
-                throw e;
             }
-        } catch (IOException e) {
-            throw new Peft4jException("cannot write the quantised model to " + out + ": " + e.getMessage(), e);
-        }
+            SafeTensorsWriter.write(tmp.resolve("model.safetensors"), Map.of("format", "pt"), ts);
+            com.fasterxml.jackson.databind.node.ObjectNode cfg = baseConfig(baseDir);
+            com.fasterxml.jackson.databind.node.ObjectNode q = cfg.putObject("quantization_config");
+            q.put("quant_method", "bitsandbytes");
+            q.put("load_in_4bit", method.equals("nf4"));
+            q.put("load_in_8bit", method.equals("int8"));
+            if (method.equals("nf4")) {
+                q.put("bnb_4bit_quant_type", "nf4");
+                q.put("bnb_4bit_use_double_quant", true);
+                q.put("bnb_4bit_compute_dtype", "float32");
+                q.put("bnb_4bit_quant_storage", "uint8");
+            }
+            q.put("quantized_by", "peft4j (embeddings and lm_head are quantised too)");
+            writeJson(tmp.resolve("config.json"), cfg);
+            copySideFiles(baseDir, tmp);
+        });
     }
 
     /** The dtype the base checkpoint stores its floating-point weights in (F32, F16 or BF16). */

@@ -1,0 +1,32 @@
+/*
+ * Variant: one model version in a comparison ("base", "adapter-a", ...): its metrics, its
+ * training-loss curve (empty for the base) and its drift from the base (Drift.NONE if unknown).
+ * Constraints: metric names are unique within a variant.
+ */
+package dev.peft4j.report;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Objects;
+
+public record Variant(String name, List<Metric> metrics, List<LossPoint> lossCurve, Drift drift) {
+    public Variant {
+        Objects.requireNonNull(name, "variant name");
+        metrics = List.copyOf(metrics == null ? List.of() : metrics);
+        lossCurve = List.copyOf(lossCurve == null ? List.of() : lossCurve);
+        drift = drift == null ? Drift.NONE : drift;
+        var seen = new HashSet<String>();
+        for (Metric m : metrics)
+            if (!seen.add(m.name()))
+                throw new IllegalArgumentException("variant " + name + ": metric " + m.name() + " given twice");
+    }
+
+    public Variant(String name, List<Metric> metrics) {
+        this(name, metrics, List.of(), Drift.NONE);
+    }
+
+    public Metric metric(String metricName) {
+        for (Metric m : metrics) if (m.name().equals(metricName)) return m;
+        return null;
+    }
+}

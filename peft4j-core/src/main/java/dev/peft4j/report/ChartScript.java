@@ -130,6 +130,7 @@ final class ChartScript {
               data.variants.forEach(function (v, i) {
                 var d = v.drift || {};
                 if (d.kl_from_base == null && d.forgetting == null) return;
+                if (i === 0 && !d.kl_from_base && !d.forgetting) return; // the base: zero drift from itself
                 driftSets.push({label: v.name, data: [d.kl_from_base, d.forgetting],
                   backgroundColor: color(i), borderColor: color(i)});
               });

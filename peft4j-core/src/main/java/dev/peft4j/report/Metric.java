@@ -5,6 +5,8 @@
  */
 package dev.peft4j.report;
 
+import dev.peft4j.eval.Ci;
+
 import java.util.Objects;
 
 public record Metric(String name, double value, double lo, double hi, int n, boolean higherIsBetter) {
@@ -12,6 +14,11 @@ public record Metric(String name, double value, double lo, double hi, int n, boo
         Objects.requireNonNull(name, "metric name");
         if (name.isBlank()) throw new IllegalArgumentException("metric name is blank");
         if (n < 0) throw new IllegalArgumentException("metric " + name + ": n < 0 (" + n + ")");
+    }
+
+    /** From an evaluation estimate (dev.peft4j.eval.Ci). */
+    public static Metric of(String name, Ci.Estimate e, boolean higherIsBetter) {
+        return new Metric(name, e.value(), e.lo(), e.hi(), e.n(), higherIsBetter);
     }
 
     /** A metric with no confidence interval. */

@@ -1,6 +1,6 @@
 /*
  * Variant: one model version in a comparison ("base", "adapter-a", ...): its metrics, its
- * training-loss curve (empty for the base) and its drift from the base (Drift.NONE if unknown).
+ * training-loss curve (empty for the base) and its drift from the base (DriftFromBase.NONE if unknown).
  * Constraints: metric names are unique within a variant.
  */
 package dev.peft4j.report;
@@ -9,12 +9,12 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
 
-public record Variant(String name, List<Metric> metrics, List<LossPoint> lossCurve, Drift drift) {
+public record Variant(String name, List<Metric> metrics, List<LossPoint> lossCurve, DriftFromBase drift) {
     public Variant {
         Objects.requireNonNull(name, "variant name");
         metrics = List.copyOf(metrics == null ? List.of() : metrics);
         lossCurve = List.copyOf(lossCurve == null ? List.of() : lossCurve);
-        drift = drift == null ? Drift.NONE : drift;
+        drift = drift == null ? DriftFromBase.NONE : drift;
         var seen = new HashSet<String>();
         for (Metric m : metrics)
             if (!seen.add(m.name()))
@@ -22,7 +22,7 @@ public record Variant(String name, List<Metric> metrics, List<LossPoint> lossCur
     }
 
     public Variant(String name, List<Metric> metrics) {
-        this(name, metrics, List.of(), Drift.NONE);
+        this(name, metrics, List.of(), DriftFromBase.NONE);
     }
 
     public Metric metric(String metricName) {

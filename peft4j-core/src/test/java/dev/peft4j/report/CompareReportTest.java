@@ -103,7 +103,7 @@ class CompareReportTest {
     void userStringsAreEscaped() throws Exception {
         String evil = "<img src=x onerror=alert(1)> & \"q\" 'a' </script>";
         var v = new Variant("a<b>&\"c\"</script>", List.of(new Metric("acc<&>", 0.5, 0.4, 0.6, 10, true)),
-                List.of(LossPoint.train(1, 2.0)), new Drift(0.1, null));
+                List.of(LossPoint.train(1, 2.0)), new DriftFromBase(0.1, null));
         var report = new CompareReport(evil, "/models/x<y>&z\"", List.of("t<1>", "t&2"), ReportFixtures.CREATED,
                 List.of(v, new Variant("base", List.of(new Metric("acc<&>", 0.4, Double.NaN, Double.NaN, 0, true)))));
         String html = report.toHtml();

@@ -31,17 +31,17 @@ final class ReportFixtures {
                 new Metric("accuracy", 0.612, 0.58, 0.64, 500, true),
                 new Metric("exact_match", 0.301, 0.27, 0.33, 500, true),
                 new Metric("perplexity", 14.2, 13.6, 14.9, 200, false)),
-                List.of(), new Drift(0.0, 0.0));
+                List.of(), new DriftFromBase(0.0, 0.0));
         var a = new Variant("adapter-a", List.of(
                 new Metric("accuracy", 0.812, 0.79, 0.83, 500, true),
                 new Metric("exact_match", 0.455, 0.42, 0.49, 500, true),
                 new Metric("perplexity", 11.7, 11.2, 12.3, 200, false)),
-                curve(2.9, 1.1, 60, 0.15), new Drift(0.084, 0.021));
+                curve(2.9, 1.1, 60, 0.15), new DriftFromBase(0.084, 0.021));
         var b = new Variant("adapter-b", List.of(
                 new Metric("accuracy", 0.774, 0.75, 0.80, 500, true),
                 new Metric("exact_match", 0.498, 0.46, 0.53, 500, true),
                 new Metric("perplexity", 12.4, 11.9, 13.0, 200, false)),
-                curve(2.9, 1.3, 60, 0.10), new Drift(0.051, 0.009));
+                curve(2.9, 1.3, 60, 0.10), new DriftFromBase(0.051, 0.009));
         return new CompareReport(null, "models/SmolLM2-135M", List.of("arc_easy", "gsm8k"), CREATED, List.of(base, a, b));
     }
 }

@@ -52,15 +52,18 @@ final class CompareCommand implements Callable<Integer> {
         CausalLM base = CausalLM.load(model), lm = CausalLM.load(model);
         PeftModel pm = new PeftModel(lm);
         List<Variant> variants = new ArrayList<>();
+        var bar = new dev.peft4j.train.ProgressBar(System.err, "compare", (long) (adapters.size() + 1) * et.tasks().size());
+        long[] done = {0};
+        java.util.function.Consumer<String> tick = what -> bar.update(++done[0], what);
         try (Tokenizer tok = Tokenizer.load(model)) {
-            variants.add(new Variant("base", et.run(base, tok, "base")));
+            variants.add(new Variant("base", et.run(base, tok, "base", tick)));
             List<String> refTexts = reference == null ? null : EvalTasks.texts(reference, 200);
             for (int i = 0; i < adapters.size(); i++) {
                 Path dir = adapters.get(i);
                 String name = dir.getFileName().toString();
                 pm.loadAdapter(dir, "a" + i);
                 pm.setAdapter("a" + i);
-                var metrics = et.run(lm, tok, name);
+                var metrics = et.run(lm, tok, name, tick);
                 DriftFromBase drift = refTexts == null ? DriftFromBase.NONE
                         : DriftFromBase.of(Drift.kl(base, lm, tok, refTexts, maxLength), Drift.forgetting(base, lm, tok, refTexts, maxLength));
                 var curve = Files.exists(dir.resolve("metrics.jsonl")) ? LossCurve.read(dir) : List.<dev.peft4j.report.LossPoint>of();

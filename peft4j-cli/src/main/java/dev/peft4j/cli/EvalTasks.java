@@ -32,7 +32,10 @@ record EvalTasks(List<String> tasks, List<Path> data, int limit, int maxLength, 
             throw new Peft4jException(tasks.size() + " --task but " + data.size() + " --data; give one data file per task, in order");
     }
 
-    List<Metric> run(CausalLM lm, Tokenizer tok, String label) {
+    List<Metric> run(CausalLM lm, Tokenizer tok, String label) { return run(lm, tok, label, null); }
+
+    /** Runs every task; onTaskDone (may be null) hears "label: task" after each one. */
+    List<Metric> run(CausalLM lm, Tokenizer tok, String label, java.util.function.Consumer<String> onTaskDone) {
         List<Metric> out = new ArrayList<>();
         for (int i = 0; i < tasks.size(); i++) {
             String task = tasks.get(i);
@@ -62,7 +65,8 @@ record EvalTasks(List<String> tasks, List<Path> data, int limit, int maxLength, 
                 }
                 default -> throw new Peft4jException("unknown --task '" + task + "'; use perplexity, pubmedqa, sst2, mc, gsm8k or gen");
             }
-            System.err.printf("[peft4j] %s: %s done in %.1fs%n", label, task, (System.nanoTime() - t0) / 1e9);
+            if (onTaskDone != null) onTaskDone.accept(label + ": " + task);
+            else System.err.printf("[peft4j] %s: %s done in %.1fs%n", label, task, (System.nanoTime() - t0) / 1e9);
         }
         return out;
     }

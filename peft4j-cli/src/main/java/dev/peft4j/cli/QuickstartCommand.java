@@ -124,8 +124,16 @@ final class QuickstartCommand implements Callable<Integer> {
 
             System.out.printf("%n== held-out exact match: base %d/%d (%.0f%%) -> adapted %d/%d (%.0f%%) ==%n",
                     before.correct(), before.total(), 100 * before.accuracy(), after.correct(), after.total(), 100 * after.accuracy());
-            System.out.printf("adapter (HF PEFT format): %s   training log: %s   total time %.0fs%n",
-                    adapterDir, adapterDir.resolve(Trainer.METRICS), (System.nanoTime() - t0) / 1e9);
+            // the comparison report: base vs adapter on the held-out prompts, with the training curve and drift
+            Path gen = output.resolve("data/heldout-gen.jsonl"), reference = output.resolve("data/reference.txt");
+            writeGenAndReference(heldOut, gen, reference);
+            System.out.println("\n-- comparison report: base vs adapter --");
+            var report = CompareCommand.run(baseDir, List.of(adapterDir),
+                    new EvalTasks(List.of("gen", "perplexity"), List.of(gen, reference), 0, 256, 8, null), reference, 256);
+            System.out.print(report.toText());
+            var written = report.write(output.resolve("report"), "compare");
+            System.out.printf("adapter (HF PEFT format): %s   training log: %s%nreport: %s   total time %.0fs%n",
+                    adapterDir, adapterDir.resolve(Trainer.METRICS), written.html(), (System.nanoTime() - t0) / 1e9);
         }
         return 0;
     }
@@ -153,6 +161,19 @@ final class QuickstartCommand implements Callable<Integer> {
     private static void print(Eval e) {
         e.samples().forEach(System.out::println);
         System.out.printf("  held-out exact match: %d/%d (%.0f%%)%n", e.correct(), e.total(), 100 * e.accuracy());
+    }
+
+    /** Held-out prompts as {"prompt","answer"} for the exact-match task, and their prompts as general text for drift. */
+    private static void writeGenAndReference(List<String[]> heldOut, Path gen, Path reference) throws IOException {
+        ObjectMapper om = new ObjectMapper();
+        StringBuilder g = new StringBuilder(), r = new StringBuilder();
+        for (String[] p : heldOut) {
+            g.append(om.writeValueAsString(java.util.Map.of("prompt", p[0], "answer", p[1].strip()))).append('\n');
+            r.append(p[0]).append("\n\n");
+        }
+        Files.createDirectories(gen.getParent());
+        Files.writeString(gen, g);
+        Files.writeString(reference, r);
     }
 
     static List<String[]> readPairs(Path file) throws IOException {

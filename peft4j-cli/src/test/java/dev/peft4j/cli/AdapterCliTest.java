@@ -18,7 +18,14 @@ class AdapterCliTest {
         qs = tmp.resolve("qs");
         String[] r = CliTest.run("quickstart", "--output", qs.toString(), "--steps", "150");
         assertThat(r[0]).as(r[2]).isEqualTo("0");
-        assertThat(r[1]).contains("-> adapted 100/100 (100%)");
+        assertThat(r[1]).contains("-> adapted 100/100 (100%)").contains("gen:exact_match");
+        assertThat(qs.resolve("report/compare.html")).exists();
+        try {
+            String html = java.nio.file.Files.readString(qs.resolve("report/compare.html"));
+            assertThat(html).contains("Chart.js").contains("peft4j-data");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     static final String PROMPT = "Tom went to the park and saw a cow. The cow said";

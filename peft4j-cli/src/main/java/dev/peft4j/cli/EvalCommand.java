@@ -34,7 +34,10 @@ final class EvalCommand implements Callable<Integer> {
         CausalLM lm = quantize.equals("none") ? CausalLM.load(model) : CausalLM.load(model, quantize, 64);
         if (adapters != null && !adapters.isEmpty()) Adapters.attach(lm, adapters, null, "cat", System.err);
         try (Tokenizer tok = Tokenizer.load(model)) {
-            var metrics = new EvalTasks(tasks, data, limit, maxLength, maxNewTokens, regex).run(lm, tok, "model");
+            var bar = new dev.peft4j.train.ProgressBar(System.err, "eval", tasks.size());
+            long[] done = {0};
+            var metrics = new EvalTasks(tasks, data, limit, maxLength, maxNewTokens, regex).run(lm, tok, "model",
+                    what -> bar.update(++done[0], what));
             CompareReport r = CompareReport.of(model.toString(), tasks, List.of(new Variant(adapters == null ? "base" : "adapted", metrics)));
             System.out.print(r.toText());
             if (output != null) r.writeJson(output);

@@ -74,15 +74,6 @@ final class Cli {
         }
     }
 
-    /** --frozen-dtype: f32 (as loaded) or bf16 (frozen matrices compacted; adapters stay f32). */
-    static void applyFrozenDtype(dev.peft4j.model.CausalLM lm, String dtype) {
-        switch (dtype.toLowerCase(java.util.Locale.ROOT)) {
-            case "f32", "float32" -> { }
-            case "bf16", "bfloat16" -> lm.compactWeightsToBf16();
-            default -> throw new Peft4jException("--frozen-dtype must be f32 or bf16 (got " + dtype + ")");
-        }
-    }
-
     static void writeJson(Path file, Object value) {
         try {
             Files.createDirectories(file.toAbsolutePath().getParent());

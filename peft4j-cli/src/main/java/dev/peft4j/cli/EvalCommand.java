@@ -26,12 +26,12 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--max-length", defaultValue = "512", description = "Context window for perplexity (default ${DEFAULT-VALUE}).") int maxLength;
     @Option(names = "--max-new-tokens", defaultValue = "64", description = "Generation length for gsm8k/gen (default ${DEFAULT-VALUE}).") int maxNewTokens;
     @Option(names = "--regex", description = "Answer extractor for gen: the first capture group.") String regex;
-    @Option(names = "--quantize", defaultValue = "none", description = "Quantise the base: none, nf4 or int8.") String quantize;
+    @picocli.CommandLine.Mixin BaseModelOptions baseModel;
     @Option(names = "--output", paramLabel = "FILE", description = "Also write the numbers as JSON.") Path output;
 
     @Override
     public Integer call() {
-        CausalLM lm = quantize.equals("none") ? CausalLM.load(model) : CausalLM.load(model, quantize, 64);
+        CausalLM lm = baseModel.load(model);
         if (adapters != null && !adapters.isEmpty()) Adapters.attach(lm, adapters, null, "cat", System.err);
         try (Tokenizer tok = Tokenizer.load(model)) {
             var bar = new dev.peft4j.train.ProgressBar(System.err, "eval", tasks.size());

@@ -23,6 +23,8 @@ import picocli.CommandLine.Option;
                 "Tokens stream to stdout; speed figures go to stderr.",
                 "Example: peft4j generate --model ../shared/models/stories260K --prompt \"Once upon a time\""})
 final class GenerateCommand implements Callable<Integer> {
+    @picocli.CommandLine.Mixin BaseModelOptions baseModel;
+
     @Option(names = "--model", required = true, paramLabel = "DIR",
             description = "Model directory: config.json, *.safetensors (single or sharded), tokenizer files.")
     Path model;
@@ -59,12 +61,6 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--adapter-weight", paramLabel = "W", description = "Weight of each --adapter, in order (default 1 each).")
     List<Double> adapterWeights;
 
-    @Option(names = "--frozen-dtype", defaultValue = "f32", description = "Storage of the base weights: f32 or bf16 (half the memory).")
-    String frozenDtype;
-    @Option(names = "--quantize", defaultValue = "none", description = "Quantise the frozen base: none, nf4 (QLoRA, bitsandbytes NF4 + double quant) or int8.")
-    String quantize;
-    @Option(names = "--quantize-blocksize", defaultValue = "64", description = "NF4 block size (default ${DEFAULT-VALUE}).")
-    int quantizeBlocksize;
 
     @Option(names = "--combine", defaultValue = "cat", description = "How several adapters combine: cat, linear or svd (default ${DEFAULT-VALUE}).")
     String combine;
@@ -75,9 +71,8 @@ final class GenerateCommand implements Callable<Integer> {
         SamplingConfig sampling = new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, !ignoreEos);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         long t0 = System.nanoTime();
-        CausalLM lm = quantize.equals("none") ? CausalLM.load(model) : CausalLM.load(model, quantize, quantizeBlocksize);
+        CausalLM lm = baseModel.load(model);
         if (adapters != null && !adapters.isEmpty()) Adapters.attach(lm, adapters, adapterWeights, combine, System.err);
-        Cli.applyFrozenDtype(lm, frozenDtype);
         try (Tokenizer tok = Tokenizer.load(model)) {
             long loaded = System.nanoTime();
             int[] ids = prompt.isEmpty() ? bosOnly(tok) : tok.encodeWithSpecial(prompt);

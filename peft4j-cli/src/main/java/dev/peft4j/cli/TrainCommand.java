@@ -46,6 +46,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--config", paramLabel = "FILE", description = "YAML or JSON file with any of these options.")
     Path config;
 
+    @picocli.CommandLine.Mixin BaseModelOptions baseModel;
+
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Base model directory (HuggingFace layout).")
     Path model;
     @Option(names = "--data", required = true, paramLabel = "FILE", description = "Training data (.jsonl or .json).")
@@ -134,15 +136,6 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--gradient-checkpointing", arity = "0..1", defaultValue = "false",
             description = "Recompute each block in the backward: much less memory, about a third more compute.")
     boolean gradientCheckpointing;
-    @Option(names = "--frozen-dtype", defaultValue = "f32", description = "Storage of the frozen base weights: f32 or bf16 (half the memory; compute stays f32).")
-    String frozenDtype;
-    @Option(names = "--quantize", defaultValue = "none", description = "Quantise the frozen base: none, nf4 (QLoRA, bitsandbytes NF4 + double quant) or int8.")
-    String quantize;
-    @Option(names = "--quantize-blocksize", defaultValue = "64", description = "NF4 block size (default ${DEFAULT-VALUE}).")
-    int quantizeBlocksize;
-    @Option(names = "--prepack-weights", arity = "0..1", defaultValue = "false",
-            description = "Keep GEMM-ready packed copies of the frozen weights: faster steps, twice the weight memory.")
-    boolean prepackWeights;
 
     @Override
     public Integer call() {
@@ -162,10 +155,8 @@ final class TrainCommand implements Callable<Integer> {
         DataConfig dc = DataConfig.builder().format(dataFormat(format)).maxLength(maxLength).completionOnlyLoss(completionOnly)
                 .packing(packing).validationFraction(valFraction).validationFile(valData).seed(seed).skipMalformed(skipMalformed).addEos(addEos).build();
 
-        CausalLM lm = quantize.equals("none") ? CausalLM.load(model) : CausalLM.load(model, quantize, quantizeBlocksize);
+        CausalLM lm = baseModel.load(model);
         lm.setGradientCheckpointing(gradientCheckpointing);
-        Cli.applyFrozenDtype(lm, frozenDtype);
-        if (prepackWeights) lm.prepackWeights();
         try (Tokenizer tok = Tokenizer.load(model)) {
             Dataset ds = Dataset.load(data, tok, model, dc);
             System.out.println(ds.stats().summary());

@@ -1,0 +1,39 @@
+/*
+ * BaseModelOptions: how the frozen base model is held in memory — the options train, generate and
+ * eval share (a picocli mixin), and the one place that loads a model with them.
+ */
+package dev.peft4j.cli;
+
+import dev.peft4j.Peft4jException;
+import dev.peft4j.model.CausalLM;
+import java.nio.file.Path;
+import java.util.Locale;
+import picocli.CommandLine.Option;
+
+final class BaseModelOptions {
+    @Option(names = "--quantize", defaultValue = "none",
+            description = "Quantise the frozen base while loading: none, nf4 (QLoRA: bitsandbytes NF4 + double quant) or int8.")
+    String quantize;
+
+    @Option(names = "--quantize-blocksize", defaultValue = "64", description = "NF4 block size (default ${DEFAULT-VALUE}).")
+    int quantizeBlocksize;
+
+    @Option(names = "--frozen-dtype", defaultValue = "f32", description = "Storage of the frozen base weights: f32 or bf16 (half the memory; compute stays f32).")
+    String frozenDtype;
+
+    @Option(names = "--prepack-weights", arity = "0..1", defaultValue = "false",
+            description = "Keep GEMM-ready packed copies of the frozen weights: faster steps, twice the weight memory.")
+    boolean prepackWeights;
+
+    /** Loads the model directory with these options applied. */
+    CausalLM load(Path model) {
+        CausalLM lm = quantize.equals("none") ? CausalLM.load(model) : CausalLM.load(model, quantize, quantizeBlocksize);
+        switch (frozenDtype.toLowerCase(Locale.ROOT)) {
+            case "f32", "float32" -> { }
+            case "bf16", "bfloat16" -> lm.compactWeightsToBf16();
+            default -> throw new Peft4jException("--frozen-dtype must be f32 or bf16 (got " + frozenDtype + ")");
+        }
+        if (prepackWeights) lm.prepackWeights();
+        return lm;
+    }
+}

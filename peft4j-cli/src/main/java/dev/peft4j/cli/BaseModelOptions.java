@@ -25,9 +25,26 @@ final class BaseModelOptions {
             description = "Keep GEMM-ready packed copies of the frozen weights: faster steps, twice the weight memory.")
     boolean prepackWeights;
 
-    /** Loads the model directory with these options applied. */
+    /** Loads the model directory with these options applied (quantising while reading). */
     CausalLM load(Path model) {
-        CausalLM lm = quantize.equals("none") ? CausalLM.load(model) : CausalLM.load(model, quantize, quantizeBlocksize);
+        return storage(quantize.equals("none") ? CausalLM.load(model) : CausalLM.load(model, quantize, quantizeBlocksize));
+    }
+
+    /** Applies these options to a model already in memory (e.g. random weights for a benchmark). */
+    CausalLM applyTo(CausalLM lm) {
+        if (!quantize.equals("none")) lm.quantizeWeights(quantize, quantizeBlocksize);
+        return storage(lm);
+    }
+
+    /** A short description for benchmark headers, e.g. " (nf4 base) (prepacked weights)". */
+    String describe() {
+        return (quantize.equals("none") ? "" : " (" + quantize + " base)")
+                + (frozenDtype.toLowerCase(Locale.ROOT).startsWith("bf") ? " (bf16 frozen weights)" : "")
+                + (prepackWeights ? " (prepacked weights)" : "");
+    }
+
+    /** bf16 storage and prepacking of the frozen matrices not already in a compact format. */
+    private CausalLM storage(CausalLM lm) {
         switch (frozenDtype.toLowerCase(Locale.ROOT)) {
             case "f32", "float32" -> { }
             case "bf16", "bfloat16" -> lm.compactWeightsToBf16();

@@ -54,20 +54,15 @@ final class BenchCommand implements Runnable {
         int threads;
         @Option(names = "--gradient-checkpointing", arity = "0..1", defaultValue = "false", description = "Recompute blocks in the backward.")
         boolean checkpointing;
-        @Option(names = "--frozen-dtype", defaultValue = "f32", description = "Frozen base weights in f32 or bf16 (default ${DEFAULT-VALUE}).")
-        String frozenDtype;
-        @Option(names = "--prepack-weights", arity = "0..1", defaultValue = "false", description = "Keep GEMM-packed copies of the frozen weights (faster, 2x weight memory).")
-        boolean prepack;
-        @Option(names = "--quantize", defaultValue = "none", description = "Frozen weights quantised: none, nf4 or int8 (QLoRA).")
-        String quantize;
+        @picocli.CommandLine.Mixin BaseModelOptions baseModel;
 
         @Override
         public Integer call() {
-            TrainBenchmark.Result r = TrainBenchmark.run(shape, batch, seq, steps, threads, checkpointing, frozenDtype.equalsIgnoreCase("bf16"), prepack, quantize, System.out);
+            TrainBenchmark.Result r = TrainBenchmark.run(shape, batch, seq, steps, threads, checkpointing, baseModel::applyTo, System.out);
             double[] s = r.stepSeconds().clone();
             Arrays.sort(s);
             System.out.printf("peft4j %s lora%s: trainable %d of %d params; B=%d T=%d threads=%d; step seconds min %.3f median %.3f max %.3f%n",
-                    r.shape(), (checkpointing ? " (gradient checkpointing)" : "") + (frozenDtype.equalsIgnoreCase("bf16") ? " (bf16 frozen weights)" : "") + (prepack ? " (prepacked weights)" : "") + (quantize.equals("none") ? "" : " (" + quantize + " base)"), r.trainable(), r.all(), r.B(), r.T(), r.threads(), s[0], s[s.length / 2], s[s.length - 1]);
+                    r.shape(), (checkpointing ? " (gradient checkpointing)" : "") + baseModel.describe(), r.trainable(), r.all(), r.B(), r.T(), r.threads(), s[0], s[s.length / 2], s[s.length - 1]);
             System.out.printf("flops_per_token=%.3e peak_gflops=%.1f (measured FMA peak)%n", r.flopsPerToken(), r.peakGflops());
             System.out.printf("tokens_per_s=%.1f mfu=%.3f peak_rss_mb=%d%n", r.tokensPerSecond(), r.mfu(), r.peakRssMb());
             return 0;

@@ -43,7 +43,12 @@ public final class TrainBenchmark {
 
     private TrainBenchmark() {}
 
-    public static Result run(String shape, int B, int T, int steps, int threads, boolean checkpointing, boolean bf16, boolean prepack, String quantize, PrintStream log) {
+    /**
+     * prepare: how the frozen weights are held (quantised, bf16, prepacked), applied to the random
+     * model before LoRA is attached.
+     */
+    public static Result run(String shape, int B, int T, int steps, int threads, boolean checkpointing,
+                             java.util.function.UnaryOperator<CausalLM> prepare, PrintStream log) {
         Parallel.setThreads(threads);
         ModelConfig cfg = switch (shape) {
             case "gpt2-124m", "gpt2" -> ModelFactory.gpt2Small();
@@ -51,11 +56,8 @@ public final class TrainBenchmark {
             default -> throw new Peft4jException("unknown --shape '" + shape + "'; use gpt2-124m or smollm2-135m");
         };
         if (T > cfg.maxPositions()) throw new Peft4jException("--seq " + T + " exceeds the model's " + cfg.maxPositions() + " positions");
-        CausalLM model = ModelFactory.random(cfg, 0, 0.02f);
+        CausalLM model = prepare.apply(ModelFactory.random(cfg, 0, 0.02f));
         model.setGradientCheckpointing(checkpointing);
-        if (bf16) model.compactWeightsToBf16();
-        if (quantize != null && !quantize.equals("none")) log.printf("quantised frozen weights (%s): %.1f MB%n", quantize, model.quantizeWeights(quantize, 64) / 1e6);
-        if (prepack) model.prepackWeights();
         LoraConfig lc = cfg.isGpt2()
                 ? LoraConfig.builder().r(8).alpha(16).dropout(0f).targetModules("c_attn").build()
                 : LoraConfig.builder().r(16).alpha(32).dropout(0f).targetModules("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj").build();

@@ -5,6 +5,7 @@
 package dev.peft4j.cli;
 
 import dev.peft4j.Peft4jException;
+import dev.peft4j.io.OutputDir;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.tuner.AdapterMath;
 import dev.peft4j.tuner.LoraModel;
@@ -80,11 +81,24 @@ final class Adapters implements Runnable {
         String type;
         @Option(names = "--rank", defaultValue = "0", description = "Rank for svd; 0 = the largest input rank.")
         int rank;
-        @Option(names = "--output", required = true, paramLabel = "DIR", description = "Where the combined adapter is written.")
+        @Option(names = "--output", required = true, paramLabel = "DIR", description = "Where the combined adapter is written (absent or empty, or --overwrite).")
         Path output;
+        @picocli.CommandLine.Mixin OutputOptions outputOptions;
 
         @Override
         public Integer call() {
+            OutputDir out = outputOptions.prepare(output, OutputDir.Kind.ADAPTER, 0);
+            try {
+                combine(out);
+                out.commit();
+            } catch (RuntimeException | Error e) {
+                out.abort();
+                throw e;
+            }
+            return 0;
+        }
+
+        private void combine(OutputDir out) {
             CausalLM lm = CausalLM.load(model);
             PeftModel pm = new PeftModel(lm);
             List<String> names = new ArrayList<>();
@@ -95,11 +109,10 @@ final class Adapters implements Runnable {
             double[] w = weights(adapters.size(), weights);
             LoraModel combined = pm.addWeightedAdapter(names, w, "combined", type(type), rank);
             String base = PeftAdapter.baseModelOf(adapters.get(0));
-            PeftAdapter.save(combined, output, base != null ? base : model.toString(), new PeftAdapter.Card(
+            PeftAdapter.save(combined, out.workDir(), base != null ? base : model.toString(), new PeftAdapter.Card(
                     "combined (" + type + ", weights " + java.util.Arrays.toString(w) + ") from " + adapters, null));
             System.out.printf("wrote %s: %s adapter of rank %d from %d adapters (%s)%n", output, type, combined.config().r(),
                     adapters.size(), combined.trainableSummary().replace("trainable", "adapter"));
-            return 0;
         }
     }
 }

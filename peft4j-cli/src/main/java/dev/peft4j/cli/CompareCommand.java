@@ -7,6 +7,7 @@
 package dev.peft4j.cli;
 
 import dev.peft4j.eval.Drift;
+import dev.peft4j.io.OutputDir;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.report.CompareReport;
 import dev.peft4j.report.DriftFromBase;
@@ -35,16 +36,24 @@ final class CompareCommand implements Callable<Integer> {
     @Option(names = "--max-length", defaultValue = "512", description = "Context window (default ${DEFAULT-VALUE}).") int maxLength;
     @Option(names = "--max-new-tokens", defaultValue = "64", description = "Generation length for gsm8k/gen (default ${DEFAULT-VALUE}).") int maxNewTokens;
     @Option(names = "--regex", description = "Answer extractor for gen.") String regex;
-    @Option(names = "--output", defaultValue = "compare-report", paramLabel = "DIR", description = "Report directory (default ${DEFAULT-VALUE}).") Path output;
+    @Option(names = "--output", defaultValue = "compare-report", paramLabel = "DIR", description = "Report directory (default ${DEFAULT-VALUE}; absent or empty, or --overwrite).") Path output;
+    @picocli.CommandLine.Mixin OutputOptions outputOptions;
 
     @Override
     public Integer call() throws Exception {
         EvalTasks et = new EvalTasks(tasks, data, limit, maxLength, maxNewTokens, regex);
-        CompareReport r = run(model, adapters, et, reference, maxLength);
-        System.out.print(r.toText());
-        Files.createDirectories(output);
-        CompareReport.Written w = r.write(output, "compare");
-        System.out.printf("report: %s (charts), %s (numbers)%n", w.html(), w.json());
+        OutputDir out = outputOptions.prepare(output, OutputDir.Kind.REPORT, 0);
+        try {
+            CompareReport r = run(model, adapters, et, reference, maxLength);
+            System.out.print(r.toText());
+            r.write(out.workDir(), "compare");
+            out.commit();
+        } catch (RuntimeException | Error e) {
+            out.abort();
+            throw e;
+        }
+        Path html = output.resolve("compare.html"), json = output.resolve("compare.json");
+        System.out.printf("report: %s (charts), %s (numbers)%n", html, json);
         return 0;
     }
 

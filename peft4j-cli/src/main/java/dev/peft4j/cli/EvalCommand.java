@@ -4,6 +4,7 @@
  */
 package dev.peft4j.cli;
 
+import dev.peft4j.io.OutputDir;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.report.CompareReport;
 import dev.peft4j.report.Variant;
@@ -27,10 +28,12 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--max-new-tokens", defaultValue = "64", description = "Generation length for gsm8k/gen (default ${DEFAULT-VALUE}).") int maxNewTokens;
     @Option(names = "--regex", description = "Answer extractor for gen: the first capture group.") String regex;
     @picocli.CommandLine.Mixin BaseModelOptions baseModel;
-    @Option(names = "--output", paramLabel = "FILE", description = "Also write the numbers as JSON.") Path output;
+    @Option(names = "--output", paramLabel = "FILE", description = "Also write the numbers as JSON (a new file, or --overwrite).") Path output;
+    @picocli.CommandLine.Mixin OutputOptions outputOptions;
 
     @Override
     public Integer call() {
+        if (output != null) OutputDir.checkFile(output, outputOptions.overwrite, OutputDir.Names.CLI);
         CausalLM lm = baseModel.load(model);
         if (adapters != null && !adapters.isEmpty()) Adapters.attach(lm, adapters, null, "cat", System.err);
         try (Tokenizer tok = Tokenizer.load(model)) {

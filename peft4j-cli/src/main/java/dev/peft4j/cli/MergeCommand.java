@@ -7,6 +7,7 @@ package dev.peft4j.cli;
 
 import dev.peft4j.Peft4jException;
 import dev.peft4j.io.DType;
+import dev.peft4j.io.OutputDir;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.model.ModelWriter;
 import java.nio.file.Path;
@@ -26,8 +27,9 @@ final class MergeCommand implements Callable<Integer> {
     List<Path> adapters;
     @Option(names = "--adapter-weight", paramLabel = "W", description = "Weight of each --adapter (default 1 each).")
     List<Double> weights;
-    @Option(names = "--output", required = true, paramLabel = "DIR", description = "New model directory (must not exist or be empty).")
+    @Option(names = "--output", required = true, paramLabel = "DIR", description = "New model directory (absent or empty, or --overwrite).")
     Path output;
+    @picocli.CommandLine.Mixin OutputOptions outputOptions;
     @Option(names = "--dtype", defaultValue = "auto", description = "auto (the base's), f32, f16 or bf16 (default ${DEFAULT-VALUE}).")
     String dtype;
     @Option(names = "--max-shard-size", defaultValue = "5GB", description = "Shard the weights above this size (default ${DEFAULT-VALUE}).")
@@ -42,14 +44,24 @@ final class MergeCommand implements Callable<Integer> {
             case "bf16", "bfloat16" -> DType.BF16;
             default -> throw new Peft4jException("--dtype must be auto, f32, f16 or bf16 (got " + dtype + ")");
         };
+        OutputDir out = outputOptions.prepare(output, OutputDir.Kind.MODEL, ModelWriter.estimatedBytes(model, d));
+        try {
+            merge(d, out);
+        } catch (RuntimeException | Error e) {
+            out.abort();
+            throw e;
+        }
+        return 0;
+    }
+
+    private void merge(DType d, OutputDir out) {
         CausalLM lm = CausalLM.load(model);
         var pm = Adapters.attach(lm, adapters, weights, "cat", System.out);
         pm.mergeAndUnload();
         if (d != DType.F32)
             System.out.println("note: the merged weights are rounded to " + d + "; the merged model's outputs can differ slightly "
                     + "from base + adapter in f32, as with PEFT's merge_and_unload on a " + d + " model");
-        ModelWriter.export(lm, model, output, d, ModelWriter.parseSize(maxShard));
+        ModelWriter.export(lm, model, out, d, ModelWriter.parseSize(maxShard));
         System.out.printf("wrote merged model to %s (%s, %,d parameters)%n", output, d, lm.parameterCount());
-        return 0;
     }
 }

@@ -55,6 +55,29 @@ final class QuickstartCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "42", description = "Seed for everything (default ${DEFAULT-VALUE}).")
     long seed;
 
+    /** Marks a directory as the quickstart's own scratch space, which a later quickstart may replace. */
+    static final String MARKER = ".peft4j-quickstart";
+
+    /**
+     * The quickstart's --output is its scratch directory: a previous quickstart's output (it has the
+     * marker) is replaced; anything else that is not empty is refused, as every writer does.
+     */
+    static void prepareOutput(Path output) throws IOException {
+        if (Files.isDirectory(output) && Files.exists(output.resolve(MARKER))) {
+            System.out.println("replacing the previous quickstart output in " + output);
+            dev.peft4j.io.OutputDir.deleteRecursively(output);
+        } else if (Files.isDirectory(output)) {
+            try (var entries = Files.list(output)) {
+                if (entries.findAny().isPresent())
+                    throw new Peft4jException("--output " + output + " is not empty and is not a quickstart's output; nothing was changed."
+                            + " Give the quickstart a new --output directory");
+            }
+        }
+        dev.peft4j.io.OutputDir out = dev.peft4j.io.OutputDir.prepare(output, dev.peft4j.io.OutputDir.Mode.NEW,
+                dev.peft4j.io.OutputDir.Kind.TRAINING_RUN, dev.peft4j.io.OutputDir.Names.CLI, 0, System.err);
+        Files.writeString(out.workDir().resolve(MARKER), "scratch directory of `peft4j quickstart`; the next quickstart replaces it\n");
+    }
+
     record Eval(int correct, int total, List<String> samples) {
         double accuracy() { return total == 0 ? 0 : (double) correct / total; }
     }
@@ -63,6 +86,7 @@ final class QuickstartCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if (threads > 0) Parallel.setThreads(threads);
         if ((model == null) != (data == null)) throw new Peft4jException("give both --model DIR and --data FILE, or neither");
+        prepareOutput(output);
         long t0 = System.nanoTime();
         Path baseDir, trainFile, testFile;
         boolean builtIn = model == null;

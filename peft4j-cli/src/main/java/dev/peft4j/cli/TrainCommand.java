@@ -9,6 +9,7 @@ import dev.peft4j.data.DataConfig;
 import dev.peft4j.data.DataFormat;
 import dev.peft4j.data.DataLoader;
 import dev.peft4j.data.Dataset;
+import dev.peft4j.io.OutputDir;
 import dev.peft4j.kernels.Parallel;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.tokenizer.Tokenizer;
@@ -47,6 +48,7 @@ final class TrainCommand implements Callable<Integer> {
     Path config;
 
     @picocli.CommandLine.Mixin BaseModelOptions baseModel;
+    @picocli.CommandLine.Mixin OutputOptions outputOptions;
 
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Base model directory (HuggingFace layout).")
     Path model;
@@ -155,6 +157,20 @@ final class TrainCommand implements Callable<Integer> {
         DataConfig dc = DataConfig.builder().format(dataFormat(format)).maxLength(maxLength).completionOnlyLoss(completionOnly)
                 .packing(packing).validationFraction(valFraction).validationFile(valData).seed(seed).skipMalformed(skipMalformed).addEos(addEos).build();
 
+        // --output is checked (and a killed earlier writer's leftovers recovered) before anything loads
+        OutputDir out = outputOptions.prepare(output, OutputDir.Kind.TRAINING_RUN, 0, resume);
+        if (out.staged()) System.out.println("--overwrite: training in " + out.workDir() + "; it replaces " + output + " when complete");
+        try {
+            train(tc, lc, dc, resolved, out.workDir());
+            out.commit();
+        } catch (RuntimeException | Error e) {
+            out.abort();                          // a staged run is discarded; the previous --output is untouched
+            throw e;
+        }
+        return 0;
+    }
+
+    private void train(TrainConfig tc, LoraConfig lc, DataConfig dc, Map<String, Object> resolved, Path workDir) {
         CausalLM lm = baseModel.load(model);
         lm.setGradientCheckpointing(gradientCheckpointing);
         try (Tokenizer tok = Tokenizer.load(model)) {
@@ -175,15 +191,14 @@ final class TrainCommand implements Callable<Integer> {
             String base = model.toString();
             Trainer trainer = new Trainer(lm, lora.trainableParameters(),
                     dir -> PeftAdapter.save(lora, dir, base, new PeftAdapter.Card(data.getFileName().toString(), null)),
-                    loader, ds.validation(), padId, tc, output, System.out);
+                    loader, ds.validation(), padId, tc, workDir, System.out);
             Trainer.Result r = trainer.run(resume);
-            PeftAdapter.save(lora, output, base, new PeftAdapter.Card(data.getFileName().toString(), String.format(
+            PeftAdapter.save(lora, workDir, base, new PeftAdapter.Card(data.getFileName().toString(), String.format(
                     "train loss %.4f%s after %d steps", r.lastLoss(), r.valLoss() == null ? "" : String.format(", validation loss %.4f", r.valLoss()), r.steps())));
-            Cli.writeJson(output.resolve("train_config.json"), resolved);
+            Cli.writeJson(workDir.resolve("train_config.json"), resolved);
             System.out.printf("done: %d steps, final train loss %.4f%s, %.0f tokens/s; adapter in %s%n", r.steps(), r.lastLoss(),
                     r.valLoss() == null ? "" : String.format(", validation loss %.4f", r.valLoss()), r.meanTokensPerSecond(), output);
         }
-        return 0;
     }
 
     static DataFormat dataFormat(String s) {

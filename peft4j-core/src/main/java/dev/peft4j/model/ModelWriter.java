@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.io.DType;
+import dev.peft4j.io.OutputDir;
 import dev.peft4j.io.SafeTensorsWriter;
 import dev.peft4j.nn.Linear;
 import java.io.IOException;
@@ -97,6 +98,11 @@ public final class ModelWriter {
      * is either complete or absent; an existing non-empty out is refused.
      */
     public static void export(CausalLM model, Path baseDir, Path out, DType dtype, long maxShardBytes) {
+        export(model, baseDir, OutputDir.prepare(out, OutputDir.Mode.NEW, OutputDir.Kind.MODEL), dtype, maxShardBytes);
+    }
+
+    /** export() into a prepared output (the CLI prepares it before loading, with its --overwrite). */
+    public static void export(CausalLM model, Path baseDir, OutputDir out, DType dtype, long maxShardBytes) {
         writeDirectory(out, tmp -> {
             com.fasterxml.jackson.databind.node.ObjectNode cfg = baseConfig(baseDir);
             if (!model.headTied() && cfg.path("tie_word_embeddings").asBoolean(model.config().isGpt2()))
@@ -112,27 +118,14 @@ public final class ModelWriter {
         });
     }
 
-    /** Fills a temporary sibling of out and renames it into place: out is complete or absent; a non-empty out is refused. */
+    /** Java API: a new model directory (out must be absent or empty); see io/OutputDir for the policy. */
     private static void writeDirectory(Path out, DirWriter filler) {
-        try {
-            if (Files.exists(out) && (!Files.isDirectory(out) || Files.list(out).findAny().isPresent()))
-                throw new Peft4jException(out + " already exists and is not empty; choose a new --output or delete it first");
-            Path parent = out.toAbsolutePath().getParent();
-            Files.createDirectories(parent);
-            Path tmp = Files.createTempDirectory(parent, "." + out.getFileName() + ".tmp-");
-            try {
-                filler.fill(tmp);
-                if (Files.isDirectory(out)) Files.delete(out);
-                Files.move(tmp, out, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-            } catch (IOException | RuntimeException e) {
-                try (var w = Files.walk(tmp)) {
-                    for (Path p : w.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-                }
-                throw e;
-            }
-        } catch (IOException e) {
-            throw new Peft4jException("cannot write " + out + ": " + e.getMessage(), e);
-        }
+        writeDirectory(OutputDir.prepare(out, OutputDir.Mode.NEW, OutputDir.Kind.MODEL), filler);
+    }
+
+    /** Fills out's work directory and commits it: the target ends complete, or as it was. */
+    private static void writeDirectory(OutputDir out, DirWriter filler) {
+        out.write(filler::fill);
     }
 
     @FunctionalInterface
@@ -155,6 +148,11 @@ public final class ModelWriter {
      * transformers-style quantization_config. Written to a temporary directory and renamed.
      */
     public static void exportQuantized(CausalLM model, Path baseDir, Path out, String method, DType otherDtype) {
+        exportQuantized(model, baseDir, OutputDir.prepare(out, OutputDir.Mode.NEW, OutputDir.Kind.MODEL), method, otherDtype);
+    }
+
+    /** exportQuantized() into a prepared output. */
+    public static void exportQuantized(CausalLM model, Path baseDir, OutputDir out, String method, DType otherDtype) {
         writeDirectory(out, tmp -> {
             IdentityHashMap<Tensor, Linear> owner = new IdentityHashMap<>();
             for (Linear l : model.linears()) owner.put(l.weight(), l);
@@ -200,6 +198,23 @@ public final class ModelWriter {
             }
         }
         return DType.F32;
+    }
+
+    /**
+     * About how many bytes a copy of baseDir's weights takes in dtype (the sum of its tensors'
+     * sizes, rescaled from their stored dtypes); read from the safetensors headers only. Used to
+     * check free disk space before writing.
+     */
+    public static long estimatedBytes(Path baseDir, DType dtype) {
+        try (dev.peft4j.io.Checkpoint ck = dev.peft4j.io.Checkpoint.open(baseDir)) {
+            long sum = 0;
+            for (String n : ck.names()) {
+                var info = ck.info(n);
+                int stored = info.dtype().byteSize();
+                sum += stored == 0 ? info.byteSize() : info.byteSize() / stored * dtype.byteSize();
+            }
+            return sum;
+        }
     }
 
     /** "5GB", "500MB", "2GiB", or a plain byte count. */

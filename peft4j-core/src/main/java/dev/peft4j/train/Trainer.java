@@ -99,6 +99,7 @@ public final class Trainer {
         LrSchedule schedule = new LrSchedule(cfg.schedule(), cfg.warmup(total), total);
         AdamW opt = new AdamW(params, new AdamW.Hyper(0.9, 0.999, 1e-8, cfg.weightDecay()));
         createDirs(output);
+        recoverLeftovers();
         int step = 0;
         if (resume) {
             Optional<Path> ckpt = latestCheckpoint(output);
@@ -109,8 +110,11 @@ public final class Trainer {
             } else {
                 console.println("no checkpoint in " + output + "; starting from step 0");
             }
-        } else {
-            deleteIfExists(output.resolve(METRICS));
+        } else if (Files.exists(output.resolve(METRICS)) || latestCheckpoint(output).isPresent()) {
+            // never destroy an earlier run's log or checkpoints (CLI: --output is checked by OutputDir first)
+            throw new Peft4jException(output + " already holds a training run (" + METRICS + " or checkpoints); nothing was changed. "
+                    + "Call run(true) to continue it, or train into an empty directory (OutputDir.prepare(dir, "
+                    + "OutputDir.Mode.OVERWRITE, OutputDir.Kind.TRAINING_RUN) stages a replacement beside it)");
         }
         Double initialValLoss = null;
         if (step == 0 && !validation.isEmpty()) {                // the "before" number
@@ -325,7 +329,9 @@ public final class Trainer {
                     if (om.readTree(line).path("step").asInt() <= step) keep.add(line);
                 } catch (IOException bad) { /* a line cut by a kill: drop it */ }
             }
-            Files.write(f, keep);
+            Path tmp = output.resolve("." + METRICS + ".tmp");     // atomic: a kill here leaves the old log whole
+            Files.write(tmp, keep);
+            Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
             throw new Peft4jException("cannot rewrite " + f + ": " + e.getMessage(), e);
         }
@@ -339,11 +345,31 @@ public final class Trainer {
         }
     }
 
-    private static void deleteIfExists(Path p) {
-        try {
-            Files.deleteIfExists(p);
+    /**
+     * Leftovers of a run killed while it wrote a checkpoint or rewrote the log: a checkpoint being
+     * replaced (".checkpoint-N.old" without "checkpoint-N") is renamed back, unfinished temporaries
+     * are deleted. Never taken for valid: latestCheckpoint() only sees complete "checkpoint-N" dirs.
+     */
+    private void recoverLeftovers() {
+        if (!Files.isDirectory(output)) return;
+        try (var s = Files.list(output)) {
+            for (Path p : s.toList()) {
+                String n = p.getFileName().toString();
+                if (n.matches("\\.checkpoint-\\d+\\.old")) {
+                    Path dir = output.resolve(n.substring(1, n.length() - 4));
+                    if (!Files.exists(dir)) {
+                        Files.move(p, dir, StandardCopyOption.ATOMIC_MOVE);
+                        console.println("note: restored " + dir + " (a run was stopped while replacing it)");
+                    } else {
+                        deleteRecursively(p);
+                    }
+                } else if (n.matches("\\.checkpoint-\\d+\\.tmp") || n.equals("." + METRICS + ".tmp")) {
+                    deleteRecursively(p);
+                    console.println("note: removed " + p + " (unfinished, from a run that was stopped)");
+                }
+            }
         } catch (IOException e) {
-            throw new Peft4jException("cannot delete " + p + ": " + e.getMessage(), e);
+            throw new Peft4jException("cannot clean up " + output + " after an earlier stopped run: " + e.getMessage(), e);
         }
     }
 

@@ -21,6 +21,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.io.DType;
+import dev.peft4j.io.OutputDir;
 import dev.peft4j.io.SafeTensorsWriter;
 import dev.peft4j.nn.Linear;
 import dev.peft4j.nn.LoraAdapter;
@@ -42,7 +43,16 @@ public final class PeftAdapter {
 
     private PeftAdapter() {}
 
+    /**
+     * Writes the adapter's files into dir (created if needed), as PEFT's save_pretrained does:
+     * weights first, then adapter_config.json, each file atomically, so a directory whose config is
+     * present has its weights. A model directory is refused. To replace a whole directory only once
+     * the new adapter is complete, use {@link #save(LoraModel, OutputDir, String, Card)}.
+     */
     public static void save(LoraModel lm, Path dir, String baseModelNameOrPath, Card card) {
+        if (OutputDir.isModelDirectory(dir))
+            throw new Peft4jException(dir + " is a model directory (config.json and model weights); an adapter saved there would be"
+                    + " mixed with the model. Save it to a directory of its own");
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
@@ -71,6 +81,11 @@ public final class PeftAdapter {
         SafeTensorsWriter.write(dir.resolve(WEIGHTS), Map.of("format", "pt"), tensors);
         writeAtomically(dir.resolve(CONFIG), configJson(lm.config(), baseModelNameOrPath));
         writeAtomically(dir.resolve("README.md"), modelCard(lm, baseModelNameOrPath, card));
+    }
+
+    /** Writes the adapter into a prepared output (OutputDir.prepare with Kind.ADAPTER) and commits it. */
+    public static Path save(LoraModel lm, OutputDir out, String baseModelNameOrPath, Card card) {
+        return out.write(dir -> save(lm, dir, baseModelNameOrPath, card));
     }
 
     /** adapter_config.json as PEFT writes it (LoraConfig.to_dict, json.dumps(sort_keys=True, indent=2)). */

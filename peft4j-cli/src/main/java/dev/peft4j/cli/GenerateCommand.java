@@ -77,7 +77,7 @@ final class GenerateCommand implements Callable<Integer> {
             long loaded = System.nanoTime();
             int[] ids = prompt.isEmpty() ? bosOnly(tok) : tok.encodeWithSpecial(prompt);
             out.print(prompt);
-            Tokenizer.Stream stream = tok.newStream();
+            Tokenizer.Stream stream = tok.newStream(ids);   // primed: the first token continues the prompt
             long[] firstToken = {0};
             int[] count = {0};
             long start = System.nanoTime();

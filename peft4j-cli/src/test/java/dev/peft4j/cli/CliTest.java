@@ -58,6 +58,15 @@ class CliTest {
     }
 
     @Test
+    void generateStreamsTheSpaceOfTheFirstGeneratedToken() {
+        // Regression: the SentencePiece stream printed "Once upon atime," (first token decoded alone).
+        String[] r = run("generate", "--model", shared("models/stories260K").toString(), "--prompt", "Once upon a",
+                "--max-new-tokens", "8");
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        assertThat(r[1]).startsWith("Once upon a time").doesNotContain("atime");
+    }
+
+    @Test
     void bad_sampling_option_is_reported() {
         String[] r = run("generate", "--model", "/nonexistent", "--top-p", "0");
         assertThat(r[0]).isEqualTo("2");

@@ -45,7 +45,8 @@ public final class ExactMatch {
             for (int i = 0; i < n; i++) {
                 String[] p = pairs.get(s + i);
                 int[] ids = outs.get(i);
-                String got = tok.decode(Arrays.copyOf(ids, Math.min(ids.length, answerLength[i])));
+                // Decoded as the continuation of its prompt (SentencePiece drops the first token's space alone).
+                String got = tok.decodeContinuation(prompts.get(i), Arrays.copyOf(ids, Math.min(ids.length, answerLength[i])));
                 boolean ok = got.trim().equals(p[1].trim());
                 if (ok) correct++;
                 items.add(new Item(p[0], p[1], got, ok));

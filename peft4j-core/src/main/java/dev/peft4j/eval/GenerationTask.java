@@ -52,7 +52,7 @@ public record GenerationTask(List<String[]> pairs, Pattern extractor) {
             List<int[]> outs = gen.generate(prompts, SamplingConfig.greedy(maxNewTokens), tok.eosIds(), null);
             for (int i = 0; i < n; i++) {
                 String[] p = pairs.get(s + i);
-                String text = tok.decode(outs.get(i));
+                String text = tok.decodeContinuation(prompts.get(i), outs.get(i));   // in context: keeps a leading space
                 String got = extract(text);
                 boolean ok = got.equals(p[1].trim());
                 if (ok) correct++;

@@ -358,33 +358,110 @@ public final class Tokenizer implements AutoCloseable {
 
     // ---------------------------------------------------------------- streaming
 
-    /** A streaming decoder that skips special tokens. */
-    public Stream newStream() { return new Stream(true); }
+    /** A streaming decoder that skips special tokens, for text that starts a sequence (no prompt). */
+    public Stream newStream() { return new Stream(new int[0], true); }
 
-    /** A streaming decoder; skipSpecial as in {@link #decode(int[], boolean)}. */
-    public Stream newStream(boolean skipSpecial) { return new Stream(skipSpecial); }
+    /** A streaming decoder with no prompt; skipSpecial as in {@link #decode(int[], boolean)}. */
+    public Stream newStream(boolean skipSpecial) { return new Stream(new int[0], skipSpecial); }
+
+    /**
+     * A streaming decoder for the continuation of prompt (skipping special tokens): its pushes and
+     * flush add up to {@link #decodeContinuation decodeContinuation(prompt, generated)}, so that
+     * decode(prompt) followed by the streamed text is decode(prompt + generated). Needed for
+     * SentencePiece-style tokenizers, whose decoder drops the leading space of the first token of
+     * a sequence: the first generated token is not the first token of the text.
+     */
+    public Stream newStream(int[] prompt) { return new Stream(prompt, true); }
+
+    /** As {@link #newStream(int[])}; skipSpecial as in {@link #decode(int[], boolean)}. */
+    public Stream newStream(int[] prompt, boolean skipSpecial) { return new Stream(prompt, skipSpecial); }
+
+    /**
+     * The text that generated adds after prompt: decode(prompt + generated) with the text of
+     * decode(prompt) taken off its front (skipping special tokens). Decoding generated ids alone
+     * is wrong for SentencePiece-style tokenizers ("▁time" alone decodes to "time", after a prompt
+     * to " time"). When the prompt ends inside a multi-byte character that generated completes,
+     * the text starts after the last character both decodes share.
+     */
+    public String decodeContinuation(int[] prompt, int[] generated) {
+        return decodeContinuation(prompt, generated, true);
+    }
+
+    /** As {@link #decodeContinuation(int[], int[])}; skipSpecial as in {@link #decode(int[], boolean)}. */
+    public String decodeContinuation(int[] prompt, int[] generated, boolean skipSpecial) {
+        Objects.requireNonNull(prompt, "prompt");
+        Objects.requireNonNull(generated, "generated");
+        if (generated.length == 0) return "";
+        int[] all = Arrays.copyOf(prompt, prompt.length + generated.length);
+        System.arraycopy(generated, 0, all, prompt.length, generated.length);
+        return suffixAfter(decode(all, 0, all.length, skipSpecial), decode(all, 0, prompt.length, skipSpecial));
+    }
+
+    /** full without its first head.length() chars when head is a prefix, else without their common prefix. */
+    private static String suffixAfter(String full, String head) {
+        if (full.startsWith(head)) return full.substring(head.length());
+        int common = 0;
+        int max = Math.min(full.length(), head.length());
+        while (common < max && full.charAt(common) == head.charAt(common)) common++;
+        if (common > 0 && Character.isHighSurrogate(full.charAt(common - 1))) common--;
+        return full.substring(common);
+    }
 
     /**
      * Incremental detokenizer for generation: push ids as they are sampled and print what comes
-     * back. The concatenation of all push() results and flush() equals decode(all ids).
+     * back. The concatenation of all push() results and flush() equals decode(all ids) - or, for a
+     * stream made with a prompt, {@link #decodeContinuation decodeContinuation(prompt, pushed ids)}.
      *
      * <p>Each push decodes a short window of recent ids twice - up to the last emitted position and
      * up to the end - and returns the difference, as text-generation-inference's decoder does.
      * Decoding a window (rather than all ids) keeps a step O(window); decoding from a few ids back
      * (rather than only the new id) keeps context-dependent rules right, like SentencePiece's
-     * dropped leading space and bytes split across byte-fallback tokens. While the window's text
-     * ends in U+FFFD (an incomplete UTF-8 sequence), nothing is emitted: the next id may complete
-     * the character. flush() emits whatever is held back. Not thread-safe.
+     * dropped leading space and bytes split across byte-fallback tokens. With a prompt, the first
+     * window starts inside the prompt (its last ids, back to at least one that has text), so the
+     * first generated token is decoded as the continuation it is. While the window's text ends in
+     * U+FFFD (an incomplete UTF-8 sequence), nothing is emitted: the next id may complete the
+     * character. flush() emits whatever is held back. Exact for any text without U+FFFD; a run of
+     * byte-fallback tokens that is not valid UTF-8 is replaced as a whole by HF's decoder (ASCII
+     * bytes included) once it turns invalid, and what was already streamed of it stays. Not
+     * thread-safe.
      */
     public final class Stream {
+        /** Prompt ids the first window reaches back over (more when those have no text). */
+        private static final int PROMPT_CONTEXT = 4;
+
         private final boolean skipSpecial;
-        private int[] ids = new int[64];
-        private int n;             // ids pushed
+        private final int promptLength;
+        private int[] ids;
+        private int n;             // ids held: the prompt, then those pushed
         private int prefixStart;   // window start: ids[prefixStart, readEnd) were decoded and emitted
         private int readEnd;
         private final StringBuilder emitted = new StringBuilder();
 
-        private Stream(boolean skipSpecial) { this.skipSpecial = skipSpecial; }
+        private Stream(int[] prompt, boolean skipSpecial) {
+            Objects.requireNonNull(prompt, "prompt");
+            for (int i = 0; i < prompt.length; i++) {
+                if (prompt[i] < 0) throw new IllegalArgumentException("prompt token id must be >= 0 (got "
+                        + prompt[i] + " at index " + i + ")");
+            }
+            this.skipSpecial = skipSpecial;
+            this.promptLength = prompt.length;
+            this.ids = Arrays.copyOf(prompt, Math.max(64, prompt.length * 2));
+            this.n = prompt.length;
+            this.readEnd = prompt.length;
+            // The window must hold some prompt text: decoding the first generated id after only
+            // skipped specials (or nothing) would apply the decoder's start-of-text rules to it.
+            // Nor may it start inside a character: HF's ByteFallback decoder replaces a whole run
+            // of byte tokens by U+FFFD when the run is not valid UTF-8, so a run cut at the window
+            // start would spoil the bytes generated after it. Past a few ids the prompt itself has
+            // invalid bytes; then the window is the whole prompt (exact, one long decode).
+            int start = Math.max(0, readEnd - PROMPT_CONTEXT);
+            for (int steps = 0; start > 0; steps++) {
+                String w = decode(ids, start, readEnd, skipSpecial);
+                if (!w.isEmpty() && !w.startsWith("\uFFFD")) break;
+                start = steps >= 16 ? 0 : start - 1;
+            }
+            this.prefixStart = start;
+        }
 
         /** Adds one id; returns the newly completed text (possibly empty). */
         public String push(int id) {
@@ -407,7 +484,7 @@ public final class Tokenizer implements AutoCloseable {
         public String flush() {
             if (readEnd == n) return "";
             // The whole decode is the ground truth; the window diff only serves if it ever disagreed.
-            String all = decode(ids, 0, n, skipSpecial);
+            String all = suffixAfter(decode(ids, 0, n, skipSpecial), decode(ids, 0, promptLength, skipSpecial));
             String delta;
             if (all.startsWith(emitted.toString())) {
                 delta = all.substring(emitted.length());
@@ -422,8 +499,8 @@ public final class Tokenizer implements AutoCloseable {
             return delta;
         }
 
-        /** All ids pushed so far. */
-        public int[] ids() { return Arrays.copyOf(ids, n); }
+        /** All ids pushed so far (without the prompt). */
+        public int[] ids() { return Arrays.copyOfRange(ids, promptLength, n); }
     }
 
     // ---------------------------------------------------------------- helpers

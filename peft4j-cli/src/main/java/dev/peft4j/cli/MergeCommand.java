@@ -37,21 +37,27 @@ final class MergeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        DType d = switch (dtype.toLowerCase(Locale.ROOT)) {
-            case "auto" -> ModelWriter.checkpointDtype(model);
-            case "f32", "float32" -> DType.F32;
-            case "f16", "float16" -> DType.F16;
-            case "bf16", "bfloat16" -> DType.BF16;
-            default -> throw new Peft4jException("--dtype must be auto, f32, f16 or bf16 (got " + dtype + ")");
-        };
-        OutputDir out = outputOptions.prepare(output, OutputDir.Kind.MODEL, ModelWriter.estimatedBytes(model, d));
+        DType explicit = explicitDtype();
+        if (explicit == null && !dtype.equalsIgnoreCase("auto"))
+            throw new Peft4jException("--dtype must be auto, f32, f16 or bf16 (got " + dtype + ")");
+        OutputDir out = outputOptions.prepare(output, OutputDir.Kind.MODEL, ModelWriter.estimatedBytes(model, explicit));
         try {
-            merge(d, out);
+            merge(explicit != null ? explicit : ModelWriter.checkpointDtype(model), out);
         } catch (RuntimeException | Error e) {
             out.abort();
             throw e;
         }
         return 0;
+    }
+
+    /** --dtype when it is explicit; null for auto (the base's own) or an unknown name. */
+    private DType explicitDtype() {
+        return switch (dtype.toLowerCase(Locale.ROOT)) {
+            case "f32", "float32" -> DType.F32;
+            case "f16", "float16" -> DType.F16;
+            case "bf16", "bfloat16" -> DType.BF16;
+            default -> null;
+        };
     }
 
     private void merge(DType d, OutputDir out) {

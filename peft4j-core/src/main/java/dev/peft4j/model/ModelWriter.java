@@ -202,18 +202,22 @@ public final class ModelWriter {
 
     /**
      * About how many bytes a copy of baseDir's weights takes in dtype (the sum of its tensors'
-     * sizes, rescaled from their stored dtypes); read from the safetensors headers only. Used to
-     * check free disk space before writing.
+     * sizes, rescaled from their stored dtypes; dtype null = as stored); read from the safetensors headers only. Used to
+     * check free disk space before writing; 0 (unknown) when the weights cannot be read - loading
+     * them reports why, after the output has been checked.
      */
     public static long estimatedBytes(Path baseDir, DType dtype) {
+        if (!Files.isDirectory(baseDir) && !Files.isRegularFile(baseDir)) return 0;
         try (dev.peft4j.io.Checkpoint ck = dev.peft4j.io.Checkpoint.open(baseDir)) {
             long sum = 0;
             for (String n : ck.names()) {
                 var info = ck.info(n);
                 int stored = info.dtype().byteSize();
-                sum += stored == 0 ? info.byteSize() : info.byteSize() / stored * dtype.byteSize();
+                sum += stored == 0 || dtype == null ? info.byteSize() : info.byteSize() / stored * dtype.byteSize();
             }
             return sum;
+        } catch (Peft4jException e) {
+            return 0;
         }
     }
 

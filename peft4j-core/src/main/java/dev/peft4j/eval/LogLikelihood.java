@@ -16,6 +16,7 @@ package dev.peft4j.eval;
 
 import dev.peft4j.Peft4jException;
 import dev.peft4j.model.CausalLM;
+import dev.peft4j.model.NonFinite;
 import dev.peft4j.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -159,6 +160,7 @@ public final class LogLikelihood {
                 int[] tokens = new int[B * T];
                 for (int b = 0; b < B; b++) System.arraycopy(inputs.get(ids.get(s + b)), 0, tokens, b * T, T);
                 float[] logits = model.forward(null, tokens, B, T, null, null, false).floats();
+                NonFinite.checkLogits(model, logits, 0, (int) (B * T * V), "logits of a batch of " + B + " sequences of " + T + " tokens");
                 for (int b = 0; b < B; b++) sink.accept(ids.get(s + b), logits, b * T);
             }
         }

@@ -9,6 +9,7 @@ package dev.peft4j.generate;
 import dev.peft4j.Peft4jException;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.model.KvCache;
+import dev.peft4j.model.NonFinite;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -63,6 +64,9 @@ public final class Generator {
             int live = 0;
             for (int b = 0; b < B; b++) {
                 if (done[b]) continue;
+                // NaN/Inf logits would sample garbage (or nothing, as argmax of NaN): fail, naming the cause.
+                NonFinite.checkLogits(model, logits, b * V, (b + 1) * V,
+                        "logits of generated token " + (step + 1) + (B > 1 ? " (prompt " + b + ")" : ""));
                 int id = samplers[b].next(logits, b * V, V);
                 next[b] = id;
                 if (cfg.stopAtEos() && eos.contains(id)) { done[b] = true; continue; }

@@ -7,7 +7,8 @@
 package dev.peft4j.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.peft4j.Peft4jException;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -71,7 +72,8 @@ public record ModelConfig(
                     + "(config.json + *.safetensors + tokenizer files), e.g. from `huggingface-cli download`");
         JsonNode root;
         try {
-            root = new ObjectMapper().readTree(file.toFile());
+            // NaN / Infinity (Python's json.dump writes them) are read, then refused by key name.
+            root = JsonMapper.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build().readTree(file.toFile());
         } catch (IOException e) {
             throw new Peft4jException("cannot parse " + file + " as JSON: " + e.getMessage(), e);
         }
@@ -94,9 +96,9 @@ public record ModelConfig(
                         + "' is not supported; peft4j implements the tanh GELU (gelu_new, gelu_pytorch_tanh)");
             ModelConfig cfg = new ModelConfig(family, r.req("vocab_size"), C, inner, r.req("n_layer"), NH, NH,
                     r.divide(C, NH, "n_embd", "n_head"), r.req("n_positions"),
-                    (float) c.path("layer_norm_epsilon").asDouble(1e-5), 0, null,
+                    r.epsilon("layer_norm_epsilon", 1e-5), 0, null,
                     c.path("tie_word_embeddings").asBoolean(true), true, true, true, 0,
-                    c.path("bos_token_id").asInt(-1), ids(c.get("eos_token_id")), c.path("torch_dtype").asText("float32"));
+                    r.optId("bos_token_id"), r.ids("eos_token_id"), c.path("torch_dtype").asText("float32"));
             return cfg.validate(source);
         }
         int C = r.req("hidden_size"), NH = r.req("num_attention_heads");
@@ -110,49 +112,85 @@ public record ModelConfig(
         boolean qkvBias = family == Family.QWEN2 || attnBias;
         boolean outBias = family != Family.QWEN2 && attnBias;
         int window = 0;
-        if (family == Family.MISTRAL && c.hasNonNull("sliding_window")) window = r.req("sliding_window");
+        if (family == Family.MISTRAL && c.hasNonNull("sliding_window")) {
+            window = r.req("sliding_window");
+            if (window < 0)
+                throw new Peft4jException(source + ": \"sliding_window\" must be >= 0 tokens, or null for full attention "
+                        + "(got " + window + ")");
+        }
         if (family == Family.QWEN2 && c.path("use_sliding_window").asBoolean(false))
             throw new Peft4jException(source + ": use_sliding_window=true is not supported for qwen2 yet; "
                     + "set it to false (the released Qwen2/2.5 checkpoints use false)");
         ModelConfig cfg = new ModelConfig(family, r.req("vocab_size"), C, r.req("intermediate_size"),
-                r.req("num_hidden_layers"), NH, KVH, HS, c.path("max_position_embeddings").asInt(2048),
-                (float) c.path("rms_norm_eps").asDouble(1e-6), c.path("rope_theta").asDouble(10000.0),
+                r.req("num_hidden_layers"), NH, KVH, HS, r.optInt("max_position_embeddings", 2048),
+                r.epsilon("rms_norm_eps", 1e-6), r.positive("rope_theta", 10000.0),
                 ropeScaling(c.get("rope_scaling"), source), c.path("tie_word_embeddings").asBoolean(false),
                 qkvBias, outBias, c.path("mlp_bias").asBoolean(false), window,
-                c.path("bos_token_id").asInt(-1), ids(c.get("eos_token_id")), c.path("torch_dtype").asText("float32"));
+                r.optId("bos_token_id"), r.ids("eos_token_id"), c.path("torch_dtype").asText("float32"));
         return cfg.validate(source);
     }
 
     private ModelConfig validate(String source) {
+        boolean gpt2 = isGpt2();
+        Object[][] sizes = {
+                {gpt2 ? "vocab_size" : "vocab_size", vocabSize}, {gpt2 ? "n_embd" : "hidden_size", hiddenSize},
+                {gpt2 ? "n_inner" : "intermediate_size", intermediateSize}, {gpt2 ? "n_layer" : "num_hidden_layers", numLayers},
+                {gpt2 ? "n_head" : "num_attention_heads", numHeads}, {gpt2 ? "n_head" : "num_key_value_heads", numKvHeads},
+                {gpt2 ? "n_embd / n_head" : "head_dim", headDim},
+                {gpt2 ? "n_positions" : "max_position_embeddings", maxPositions}};
+        for (Object[] kv : sizes)
+            if ((int) kv[1] <= 0) throw new Peft4jException(source + ": \"" + kv[0] + "\" must be a positive integer (got "
+                    + kv[1] + "); fix config.json to the model's real value");
+        // Every weight matrix is one Java array of floats: at most Integer.MAX_VALUE - 8 elements.
+        long maxArray = Integer.MAX_VALUE - 8L;
+        long[][] shapes = {{vocabSize, hiddenSize}, {intermediateSize, hiddenSize},
+                {(long) numHeads * headDim, hiddenSize}, {(long) maxPositions, hiddenSize}};
+        String[] what = {"vocab_size x hidden_size", "intermediate_size x hidden_size",
+                "num_attention_heads x head_dim x hidden_size", "max_position_embeddings x hidden_size"};
+        for (int i = 0; i < shapes.length; i++) {
+            if (!gpt2 && i == 3) continue;     // only GPT-2 has a position-embedding matrix
+            double elements = (double) shapes[i][0] * shapes[i][1];
+            if (elements > maxArray)
+                throw new Peft4jException(source + ": " + what[i] + " = " + (long) elements + " weights in one matrix; "
+                        + "peft4j holds a matrix in one Java array of at most " + maxArray + " floats. Check the sizes "
+                        + "in config.json (" + this + ")");
+        }
+        if (bosTokenId >= vocabSize)
+            throw new Peft4jException(source + ": \"bos_token_id\" must be a token id in [0, vocab_size " + vocabSize
+                    + ") (got " + bosTokenId + "); fix it in config.json or remove it");
+        for (int id : eosTokenIds)
+            if (id >= vocabSize)
+                throw new Peft4jException(source + ": \"eos_token_id\" must hold token ids in [0, vocab_size " + vocabSize
+                        + ") (got " + id + "); fix it in config.json or remove it");
         if (numHeads % numKvHeads != 0)
             throw new Peft4jException(source + ": num_attention_heads (" + numHeads + ") must be a multiple of "
                     + "num_key_value_heads (" + numKvHeads + ")");
         if (!isGpt2() && headDim % 2 != 0)
             throw new Peft4jException(source + ": head_dim must be even for RoPE (got " + headDim + ")");
-        for (int v : new int[] {vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, maxPositions})
-            if (v <= 0) throw new Peft4jException(source + ": sizes must be positive (got " + this + ")");
         return this;
     }
 
     private static RopeScaling ropeScaling(JsonNode s, String source) {
         if (s == null || s.isNull()) return null;
+        if (!s.isObject())
+            throw new Peft4jException(source + ": \"rope_scaling\" must be an object like {\"rope_type\": \"linear\", "
+                    + "\"factor\": 2.0} or null (got " + s + ")");
         String type = s.hasNonNull("rope_type") ? s.get("rope_type").asText() : s.path("type").asText("default");
+        Reader r = new Reader(s, source, "rope_scaling.");
         return switch (type) {
             case "default" -> null;
-            case "linear" -> new RopeScaling(type, s.path("factor").asDouble(1.0), 0, 0, 0);
-            case "llama3" -> new RopeScaling(type, s.path("factor").asDouble(8.0), s.path("low_freq_factor").asDouble(1.0),
-                    s.path("high_freq_factor").asDouble(4.0), s.path("original_max_position_embeddings").asInt(8192));
+            case "linear" -> new RopeScaling(type, r.positive("factor", 1.0), 0, 0, 0);
+            case "llama3" -> {
+                double low = r.positive("low_freq_factor", 1.0), high = r.positive("high_freq_factor", 4.0);
+                if (high <= low)     // transformers divides by (high - low)
+                    throw new Peft4jException(source + ": \"rope_scaling.high_freq_factor\" must be greater than "
+                            + "\"rope_scaling.low_freq_factor\" (got " + high + " <= " + low + ")");
+                yield new RopeScaling(type, r.positive("factor", 8.0), low, high,
+                        r.optInt("original_max_position_embeddings", 8192));
+            }
             default -> throw new Peft4jException(source + ": rope_scaling type '" + type
                     + "' is not supported; peft4j supports default, linear and llama3");
         };
-    }
-
-    private static List<Integer> ids(JsonNode n) {
-        List<Integer> out = new ArrayList<>();
-        if (n == null || n.isNull()) return out;
-        if (n.isArray()) n.forEach(x -> out.add(x.asInt()));
-        else out.add(n.asInt());
-        return List.copyOf(out);
     }
 
     /** Inverse RoPE frequencies (HS/2 of them), with rope_scaling applied as transformers' modeling_rope_utils does. */
@@ -179,16 +217,89 @@ public record ModelConfig(
         return inv;
     }
 
-    /** Reads required positive ints with errors that name the key and the file. */
-    private record Reader(JsonNode c, String source) {
+    /**
+     * Reads config values with errors that name the file and the key, what was expected and what
+     * was found. prefix: the path of a nested object's keys ("rope_scaling.").
+     */
+    private record Reader(JsonNode c, String source, String prefix) {
+        Reader(JsonNode c, String source) { this(c, source, ""); }
+
         int req(String key) {
             JsonNode n = c.get(key);
             if (n == null || n.isNull())
-                throw new Peft4jException(source + " is missing \"" + key + "\" (required for model_type "
+                throw new Peft4jException(source + " is missing \"" + prefix + key + "\" (required for model_type "
                         + c.path("model_type").asText() + ")");
+            return integer(key, n);
+        }
+
+        private int integer(String key, JsonNode n) {
             if (!n.canConvertToInt() || !n.isIntegralNumber())
-                throw new Peft4jException(source + ": \"" + key + "\" must be an integer (got " + n + ")");
+                throw new Peft4jException(source + ": \"" + prefix + key + "\" must be an integer (got " + n + ")");
             return n.asInt();
+        }
+
+        /** An optional positive integer. */
+        int optInt(String key, int dflt) {
+            JsonNode n = c.get(key);
+            if (n == null || n.isNull()) return dflt;
+            int v = integer(key, n);
+            if (v <= 0)
+                throw new Peft4jException(source + ": \"" + prefix + key + "\" must be a positive integer (got " + v + ")");
+            return v;
+        }
+
+        /** An optional finite number > 0 (a zero or negative scale or base makes NaN/Inf in the forward). */
+        double positive(String key, double dflt) {
+            JsonNode n = c.get(key);
+            if (n == null || n.isNull()) return dflt;
+            double v = finite(key, n);
+            if (!(v > 0))
+                throw new Peft4jException(source + ": \"" + prefix + key + "\" must be > 0 (got " + n + "); "
+                        + "use the model's published value (default " + dflt + ")");
+            return v;
+        }
+
+        /** An optional norm epsilon: > 0 and representable in f32 (computed in f32: 1e-50 would be 0). */
+        float epsilon(String key, double dflt) {
+            double v = positive(key, dflt);
+            float f = (float) v;
+            if (!(f > 0) || !Float.isFinite(f) || v > 1)
+                throw new Peft4jException(source + ": \"" + prefix + key + "\" must be a small positive number in "
+                        + "(1e-38, 1] such as " + dflt + " (got " + c.get(key) + ")");
+            return f;
+        }
+
+        private double finite(String key, JsonNode n) {
+            if (!n.isNumber())
+                throw new Peft4jException(source + ": \"" + prefix + key + "\" must be a number (got " + n + ")");
+            double v = n.asDouble();
+            if (!Double.isFinite(v))      // v, not n: Jackson writes a NaN node as the string "NaN"
+                throw new Peft4jException(source + ": \"" + prefix + key + "\" must be a finite number (got " + v + ")");
+            return v;
+        }
+
+        /** An optional token id (-1 when absent). */
+        int optId(String key) {
+            JsonNode n = c.get(key);
+            if (n == null || n.isNull()) return -1;
+            int v = integer(key, n);
+            if (v < 0)
+                throw new Peft4jException(source + ": \"" + prefix + key + "\" must be a token id >= 0 or null (got " + v + ")");
+            return v;
+        }
+
+        /** Token ids: an int or a list of ints (empty when absent). */
+        List<Integer> ids(String key) {
+            JsonNode n = c.get(key);
+            List<Integer> out = new ArrayList<>();
+            if (n == null || n.isNull()) return out;
+            for (JsonNode x : n.isArray() ? n : List.of(n)) {
+                int v = integer(key, x);
+                if (v < 0)
+                    throw new Peft4jException(source + ": \"" + prefix + key + "\" must hold token ids >= 0 (got " + v + ")");
+                out.add(v);
+            }
+            return List.copyOf(out);
         }
 
         int divide(int a, int b, String an, String bn) {

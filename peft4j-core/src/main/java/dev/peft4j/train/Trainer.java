@@ -151,6 +151,19 @@ public final class Trainer {
             }
             double norm = GradClip.clip(params, cfg.maxGradNorm());
             if (!Double.isFinite(stepLoss) || !Double.isFinite(norm)) {
+                if (step == 0) {
+                    // No optimizer step has run yet: the learning rate cannot be the cause.
+                    String tensor = dev.peft4j.model.NonFinite.firstNonFiniteParameter(model);
+                    throw new TrainingDivergedException("the very first forward/backward (step 1, before any optimizer "
+                            + "step) gave loss " + stepLoss + ", gradient norm " + norm + "; expected finite numbers. "
+                            + "The learning rate is not the cause: "
+                            + (tensor != null ? "the model's weights contain non-finite values (first: " + tensor + "); "
+                                    + "re-download or re-export the base model (and check an --adapter you continue from)"
+                                    : "the base model or the data produce non-finite values (all weights are finite: "
+                                    + "f32 overflow, e.g. config.json rms_norm_eps / layer_norm_epsilon or rope settings, "
+                                    + "or weights of huge magnitude). Check with `peft4j eval --task perplexity` on the base model")
+                            + ". Nothing was saved");
+                }
                 Optional<Path> last = latestCheckpoint(output);
                 throw new TrainingDivergedException("training diverged at step " + (step + 1) + ": loss " + stepLoss
                         + ", gradient norm " + norm + ". Nothing was saved for this step; the last good checkpoint is "

@@ -153,7 +153,12 @@ final class TrainCommand implements Callable<Integer> {
         if (loraTargets != null) lb.targetModules(TargetModules.parse(loraTargets));
         if (modulesToSave != null) lb.modulesToSave(modulesToSave);
         if (layersToTransform != null) lb.layersToTransform(layersToTransform);
-        LoraConfig lc = lb.build();
+        LoraConfig lc;
+        try {
+            lc = lb.build();
+        } catch (LoraConfig.Invalid e) {
+            throw e.onCommandLine();     // name the --lora.* flag, not the builder method
+        }
         DataConfig dc = DataConfig.builder().format(dataFormat(format)).maxLength(maxLength).completionOnlyLoss(completionOnly)
                 .packing(packing).validationFraction(valFraction).validationFile(valData).seed(seed).skipMalformed(skipMalformed).addEos(addEos).build();
 

@@ -61,7 +61,7 @@ class TrainCliTest {
         Path model = CliTest.shared("models/stories260K");
         String[] r = CliTest.run("train", "--model", model.toString(), "--data", data().toString(), "--output", tmp.resolve("o").toString(), "--lora.r", "0");
         assertThat(r[0]).isEqualTo("2");
-        assertThat(r[2]).contains("lora.r must be > 0");
+        assertThat(r[2]).contains("--lora.r must be > 0 (got 0); e.g. --lora.r 8").doesNotContain("builder");   // CLI names its flags
         Path bad = tmp.resolve("bad.jsonl");
         Files.writeString(bad, "{\"prompt\": \"a\", \"completion\": \"b\"}\n{not json\n");
         r = CliTest.run("train", "--model", model.toString(), "--data", bad.toString(), "--output", tmp.resolve("o2").toString());

@@ -42,22 +42,24 @@ public record LoraConfig(
         boolean loraBias) {
 
     public LoraConfig {
-        if (r <= 0) throw new Peft4jException("lora.r must be > 0 (got " + r + "); try --lora.r 8");
+        // PEFT lora/layer.py update_layer raises for r <= 0; lora_alpha it takes as it is (0 makes the
+        // adapter a no-op, a negative one flips it: LoraPlan warns about both).
+        if (r <= 0) throw new Invalid(Field.R, "must be > 0 (got " + r + ")", "e.g.");
         if (!Double.isFinite(loraAlpha))
-            throw new Peft4jException("lora.alpha must be a finite number (got " + loraAlpha + "); try --lora.alpha 16");
+            throw new Invalid(Field.ALPHA, "must be a finite number (got " + loraAlpha + ")", "e.g.");
         if (!(loraDropout >= 0f && loraDropout < 1f))
-            throw new Peft4jException("lora.dropout must be in [0, 1) (got " + loraDropout + "); try --lora.dropout 0.05");
+            throw new Invalid(Field.DROPOUT, "must be in [0, 1) (got " + loraDropout + ")", "e.g.");
         if (initLoraWeights == null) initLoraWeights = InitLoraWeights.DEFAULT;
         if (bias == null) bias = "none";
         switch (bias) {
             case "none" -> { }
-            case "all", "lora_only" -> throw new Peft4jException("lora.bias='" + bias + "' is not supported yet: peft4j trains "
-                    + "the LoRA weights only, never the base model's biases; use --lora.bias none");
-            default -> throw new Peft4jException("lora.bias must be one of none, all, lora_only (got '" + bias
-                    + "'); peft4j supports none");
+            case "all", "lora_only" -> throw new Invalid(Field.BIAS, "= '" + bias + "' is not supported yet: peft4j trains "
+                    + "the LoRA weights only, never the base model's biases", "use");
+            default -> throw new Invalid(Field.BIAS, "must be one of none, all, lora_only (got '" + bias
+                    + "'); peft4j supports none", "use");
         }
-        if (useDora) throw new Peft4jException("lora.use_dora=true (DoRA) is not supported yet; set use_dora to false");
-        if (loraBias) throw new Peft4jException("lora.lora_bias=true (a bias on LoRA B) is not supported yet; set lora_bias to false");
+        if (useDora) throw new Invalid(Field.USE_DORA, "= true (DoRA) is not supported yet", "use");
+        if (loraBias) throw new Invalid(Field.LORA_BIAS, "= true (a bias on LoRA B) is not supported yet", "use");
         if (targetModules instanceof TargetModules.Regex rx && rx.pattern().equalsIgnoreCase(TargetModules.ALL_LINEAR_SHORTHAND))
             targetModules = TargetModules.ALL_LINEAR;
         if (excludeModules instanceof TargetModules.AllLinear)
@@ -84,13 +86,13 @@ public record LoraConfig(
         for (Map.Entry<String, Integer> e : rankPattern.entrySet()) {
             PeftRules.patternKeyRegex(e.getKey());
             if (e.getValue() == null || e.getValue() <= 0)
-                throw new Peft4jException("lora.rank_pattern['" + e.getKey() + "'] must be > 0 (got " + e.getValue() + "); e.g. 16");
+                throw new Invalid(Field.RANK_PATTERN, "entry '" + e.getKey() + "' must be > 0 (got " + e.getValue() + ")", "e.g.");
         }
         alphaPattern = orderedCopy(alphaPattern);
         for (Map.Entry<String, Double> e : alphaPattern.entrySet()) {
             PeftRules.patternKeyRegex(e.getKey());
             if (e.getValue() == null || !Double.isFinite(e.getValue()))
-                throw new Peft4jException("lora.alpha_pattern['" + e.getKey() + "'] must be a finite number (got " + e.getValue() + "); e.g. 32");
+                throw new Invalid(Field.ALPHA_PATTERN, "entry '" + e.getKey() + "' must be a finite number (got " + e.getValue() + ")", "e.g.");
         }
         modulesToSave = modulesToSave == null ? List.of() : new ArrayList<>(modulesToSave);
         for (String m : modulesToSave) {
@@ -99,6 +101,71 @@ public record LoraConfig(
             TargetModules.compile("(^|.*\\.)" + m + "($|\\..*)", "lora.modules_to_save entry '" + m + "' (PEFT uses it in a regex)");
         }
         modulesToSave = List.copyOf(modulesToSave);
+    }
+
+    /** The scalar fields whose errors name the interface they were set through. */
+    public enum Field {
+        //          adapter_config.json  builder method         CLI flag            example: file / builder / CLI
+        R("r", "r(int)", "--lora.r", "8", "8", "8"),
+        ALPHA("lora_alpha", "alpha(double)", "--lora.alpha", "16", "16", "16"),
+        DROPOUT("lora_dropout", "dropout(float)", "--lora.dropout", "0.05", "0.05f", "0.05"),
+        BIAS("bias", "bias(String)", "--lora.bias", "\"none\"", "\"none\"", "none"),
+        USE_DORA("use_dora", "useDora(boolean)", null, "false", "false", null),
+        LORA_BIAS("lora_bias", "loraBias(boolean)", null, "false", "false", null),
+        RANK_PATTERN("rank_pattern", "rankPattern(String, int)", null, "{\"q_proj\": 16}", "\"q_proj\", 16", null),
+        ALPHA_PATTERN("alpha_pattern", "alphaPattern(String, double)", null, "{\"q_proj\": 32}", "\"q_proj\", 32", null);
+
+        final String peft, builder, cli, fileExample, apiExample, cliExample;
+
+        Field(String peft, String builder, String cli, String fileExample, String apiExample, String cliExample) {
+            this.peft = peft; this.builder = builder; this.cli = cli;
+            this.fileExample = fileExample; this.apiExample = apiExample; this.cliExample = cliExample;
+        }
+
+        /** The field's name in adapter_config.json (PEFT's LoraConfig). */
+        public String peftName() { return peft; }
+    }
+
+    /**
+     * An invalid field value. Its message names the Java API (LoraConfig.builder() methods); code
+     * that read the value from a file or a command line rethrows it naming that instead:
+     * {@link #inFile(java.nio.file.Path)}, {@link #onCommandLine()}.
+     */
+    public static final class Invalid extends Peft4jException {
+        private final Field field;
+        private final String problem;   // "must be > 0 (got 0)"
+        private final String verb;      // "e.g." or "use"
+
+        Invalid(Field field, String problem, String verb) {
+            super("LoraConfig " + field.builder.substring(0, field.builder.indexOf('(')) + " " + problem + "; " + verb
+                    + " LoraConfig.builder()." + field.builder.substring(0, field.builder.indexOf('(') + 1)
+                    + field.apiExample + ")");
+            this.field = field;
+            this.problem = problem;
+            this.verb = verb;
+        }
+
+        private Invalid(Invalid base, String message) {
+            super(message, base);
+            this.field = base.field;
+            this.problem = base.problem;
+            this.verb = base.verb;
+        }
+
+        public Field field() { return field; }
+
+        /** The same error for a value read from an adapter_config.json: names the file and PEFT's field. */
+        public Invalid inFile(java.nio.file.Path file) {
+            return new Invalid(this, file + ": \"" + field.peft + "\" " + problem + "; " + verb + " \"" + field.peft
+                    + "\": " + field.fileExample + " in the file");
+        }
+
+        /** The same error for a value given on the command line: names the CLI flag. */
+        public Invalid onCommandLine() {
+            if (field.cli == null) return new Invalid(this, "lora." + field.peft + " " + problem + "; " + verb + " "
+                    + field.fileExample);
+            return new Invalid(this, field.cli + " " + problem + "; " + verb + " " + field.cli + " " + field.cliExample);
+        }
     }
 
     /** PEFT's defaults: r 8, alpha 8, no dropout, the model type's default targets, B = 0 init. */

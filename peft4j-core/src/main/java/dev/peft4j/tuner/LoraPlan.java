@@ -53,6 +53,16 @@ public record LoraPlan(LoraConfig config, List<Target> targets, List<ModuleToSav
     /** Plans from config.json alone (shapes only). */
     public static LoraPlan of(ModelConfig model, LoraConfig config) { return of(ModelModules.of(model), config); }
 
+    private static void alphaWarning(String what, double alpha, List<String> warnings) {
+        if (alpha == 0) {
+            warnings.add(what + " is 0: the LoRA scaling (alpha / r) is 0, so the adapter changes nothing and its "
+                    + "weights get no gradient; PEFT accepts this silently. Use a positive alpha, e.g. 2 x r");
+        } else if (alpha < 0) {
+            warnings.add(what + " is " + alpha + " (negative): the LoRA update is subtracted (scaling alpha / r < 0). "
+                    + "PEFT accepts it, but it is usually a typo; use a positive alpha, e.g. 2 x r");
+        }
+    }
+
     /** Plans over a module tree (see ModelModules.of for a loaded model). */
     public static LoraPlan of(ModelModules mm, LoraConfig cfg) {
         ModelConfig mc = mm.config();
@@ -89,6 +99,9 @@ public record LoraPlan(LoraConfig config, List<Target> targets, List<ModuleToSav
 
         patternWarnings("rank_pattern", cfg.rankPattern().keySet(), out, warnings);
         patternWarnings("alpha_pattern", cfg.alphaPattern().keySet(), out, warnings);
+        // PEFT accepts any lora_alpha (scaling = lora_alpha / r, lora/layer.py update_layer) and says nothing.
+        alphaWarning("lora_alpha", cfg.loraAlpha(), warnings);
+        cfg.alphaPattern().forEach((k, a) -> alphaWarning("alpha_pattern['" + k + "']", a, warnings));
 
         Set<String> targeted = new LinkedHashSet<>();
         for (Target t : out) targeted.add(t.module());

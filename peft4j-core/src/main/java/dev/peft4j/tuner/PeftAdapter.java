@@ -165,11 +165,31 @@ public final class PeftAdapter {
         String type = c.path("peft_type").asText("LORA");
         if (!type.equalsIgnoreCase("LORA"))
             throw new Peft4jException(file + " holds a " + type + " adapter; peft4j loads LoRA adapters (peft_type LORA)");
+        try {
+            LoraConfig cfg = readConfig(c, file);
+            if (cfg.loraAlpha() <= 0)      // PEFT loads it silently; the adapter is a no-op (0) or subtracted (< 0)
+                System.err.println("warning: " + file + ": \"lora_alpha\" is " + cfg.loraAlpha() + ", so the LoRA "
+                        + "scaling (lora_alpha / r) is " + (cfg.loraAlpha() == 0 ? "0 and this adapter changes nothing"
+                        : "negative and this adapter's update is subtracted") + "; expected a positive number such as 2 x r");
+            return cfg;
+        } catch (LoraConfig.Invalid e) {
+            throw e.inFile(file);
+        } catch (Peft4jException e) {
+            if (e.getMessage() != null && e.getMessage().contains(file.toString())) throw e;
+            throw new Peft4jException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static LoraConfig readConfig(com.fasterxml.jackson.databind.JsonNode c, Path file) {
         ObjectMapper om = new ObjectMapper();
         LoraConfig.Builder b = LoraConfig.builder();
-        if (c.hasNonNull("r")) b.r(c.get("r").asInt());
-        if (c.hasNonNull("lora_alpha")) b.alpha(c.get("lora_alpha").asDouble());
-        if (c.hasNonNull("lora_dropout")) b.dropout((float) c.get("lora_dropout").asDouble());
+        if (c.hasNonNull("r")) {
+            if (!c.get("r").isIntegralNumber() || !c.get("r").canConvertToInt())
+                throw new Peft4jException(file + ": \"r\" must be an integer (got " + c.get("r") + "); e.g. \"r\": 8");
+            b.r(c.get("r").asInt());
+        }
+        if (c.hasNonNull("lora_alpha")) b.alpha(number(c, "lora_alpha", file));
+        if (c.hasNonNull("lora_dropout")) b.dropout((float) number(c, "lora_dropout", file));
         if (c.hasNonNull("target_modules")) b.targetModules(TargetModules.fromPeft(om.convertValue(c.get("target_modules"), Object.class)));
         if (c.hasNonNull("exclude_modules")) b.excludeModules(TargetModules.fromPeft(om.convertValue(c.get("exclude_modules"), Object.class)));
         if (c.hasNonNull("use_rslora")) b.useRslora(c.get("use_rslora").asBoolean());
@@ -206,6 +226,13 @@ public final class PeftAdapter {
         if (c.hasNonNull("use_dora")) b.useDora(c.get("use_dora").asBoolean());
         if (c.hasNonNull("lora_bias")) b.loraBias(c.get("lora_bias").asBoolean());
         return b.build();
+    }
+
+    private static double number(com.fasterxml.jackson.databind.JsonNode c, String key, Path file) {
+        com.fasterxml.jackson.databind.JsonNode n = c.get(key);
+        if (!n.isNumber())
+            throw new Peft4jException(file + ": \"" + key + "\" must be a number (got " + n + ")");
+        return n.asDouble();
     }
 
     /** base_model_name_or_path from adapter_config.json, or null. */

@@ -39,22 +39,23 @@ class LoraConfigTest {
     @Test
     void numericFieldsAreValidatedWithAFix() {
         assertThatThrownBy(() -> LoraConfig.builder().r(0).build()).isInstanceOf(Peft4jException.class)
-                .hasMessage("lora.r must be > 0 (got 0); try --lora.r 8");
+                .hasMessage("LoraConfig r must be > 0 (got 0); e.g. LoraConfig.builder().r(8)");   // the API names its methods
         assertThatThrownBy(() -> LoraConfig.builder().r(-3).build()).hasMessageContaining("(got -3)");
         assertThatThrownBy(() -> LoraConfig.builder().dropout(1f).build()).isInstanceOf(Peft4jException.class)
-                .hasMessageContaining("lora.dropout must be in [0, 1) (got 1.0)").hasMessageContaining("try --lora.dropout");
-        assertThatThrownBy(() -> LoraConfig.builder().dropout(-0.1f).build()).hasMessageContaining("lora.dropout");
-        assertThatThrownBy(() -> LoraConfig.builder().alpha(Double.NaN).build()).hasMessageContaining("lora.alpha must be a finite number");
+                .hasMessageContaining("dropout must be in [0, 1) (got 1.0)").hasMessageContaining("LoraConfig.builder().dropout(0.05f)")
+                .hasMessageNotContaining("--lora");
+        assertThatThrownBy(() -> LoraConfig.builder().dropout(-0.1f).build()).hasMessageContaining("dropout must be in [0, 1)");
+        assertThatThrownBy(() -> LoraConfig.builder().alpha(Double.NaN).build()).hasMessageContaining("alpha must be a finite number");
         assertThatThrownBy(() -> LoraConfig.builder().rankPattern("q_proj", 0).build())
-                .hasMessageContaining("lora.rank_pattern['q_proj'] must be > 0 (got 0)");
+                .hasMessageContaining("rankPattern entry 'q_proj' must be > 0 (got 0)");
         assertThatThrownBy(() -> LoraConfig.builder().alphaPattern("q_proj", Double.POSITIVE_INFINITY).build())
-                .hasMessageContaining("lora.alpha_pattern['q_proj']");
+                .hasMessageContaining("alphaPattern entry 'q_proj'");
     }
 
     @Test
     void unsupportedFeaturesSaySo() {
         assertThatThrownBy(() -> LoraConfig.builder().bias("all").build()).isInstanceOf(Peft4jException.class)
-                .hasMessageContaining("lora.bias='all' is not supported yet").hasMessageContaining("--lora.bias none");
+                .hasMessageContaining("bias = 'all' is not supported yet").hasMessageContaining("LoraConfig.builder().bias(\"none\")");
         assertThatThrownBy(() -> LoraConfig.builder().bias("lora_only").build()).hasMessageContaining("not supported yet");
         assertThatThrownBy(() -> LoraConfig.builder().bias("some").build()).hasMessageContaining("must be one of none, all, lora_only");
         assertThatThrownBy(() -> LoraConfig.builder().useDora(true).build()).hasMessageContaining("DoRA) is not supported yet");

@@ -14,4 +14,16 @@ public class Peft4jException extends RuntimeException {
     public Peft4jException(String message, Throwable cause) {
         super(message, cause);
     }
+
+    /**
+     * Text for echoing user input in a message: at most maxChars characters (never splitting a
+     * surrogate pair), then "… (N chars)" when cut, so a 100k-character prompt is not printed whole.
+     */
+    public static String abbreviate(String text, int maxChars) {
+        if (text == null) return "null";
+        if (text.length() <= maxChars) return text;
+        int end = Math.max(0, maxChars);
+        if (end > 0 && Character.isHighSurrogate(text.charAt(end - 1))) end--;
+        return text.substring(0, end) + "… (" + text.length() + " chars)";
+    }
 }

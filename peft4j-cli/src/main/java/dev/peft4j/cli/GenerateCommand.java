@@ -76,6 +76,17 @@ final class GenerateCommand implements Callable<Integer> {
         try (Tokenizer tok = Tokenizer.load(model)) {
             long loaded = System.nanoTime();
             int[] ids = prompt.isEmpty() ? bosOnly(tok) : tok.encodeWithSpecial(prompt);
+            int context = lm.config().maxPositions();
+            if (ids.length > context)
+                throw new Peft4jException("--prompt is " + ids.length + " tokens (\"" + Peft4jException.abbreviate(prompt, 80)
+                        + "\") but the model's context (max_position_embeddings) is " + context
+                        + " positions; shorten the prompt");
+            if ((long) ids.length + maxNewTokens > context) {
+                int fits = context - ids.length;
+                System.err.println("note: --max-new-tokens " + maxNewTokens + " does not fit the model's context of "
+                        + context + " positions after the " + ids.length + "-token prompt; generating at most " + fits);
+                sampling = new SamplingConfig(fits, temperature, topK, topP, seed, !ignoreEos);
+            }
             out.print(prompt);
             Tokenizer.Stream stream = tok.newStream(ids);   // primed: the first token continues the prompt
             long[] firstToken = {0};

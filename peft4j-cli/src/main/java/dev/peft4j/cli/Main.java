@@ -38,6 +38,22 @@ public final class Main implements Runnable {
             }
             throw ex;
         });
-        return cl.execute(args);
+        return execute(cl, args);
+    }
+
+    /** Runs a parsed command line; an OutOfMemoryError becomes a one-line error with the fix (exit code 3). */
+    static int execute(CommandLine cl, String... args) {
+        try {
+            return cl.execute(args);
+        } catch (OutOfMemoryError e) {
+            // The failed allocation's objects are unreachable by now, so printing has room.
+            long max = Runtime.getRuntime().maxMemory();
+            System.err.println("error: out of memory (" + e.getMessage() + "; Java heap max "
+                    + dev.peft4j.Memory.human(max) + "). Fix: give the JVM more heap, e.g. PEFT4J_JVM_OPTS=-Xmx"
+                    + Math.max(2, 2 * (max >> 30)) + "g bin/peft4j ..., or need less: smaller --batch-size, "
+                    + "--max-length or --max-new-tokens, --quantize nf4, --gradient-checkpointing");
+            if (System.getenv("PEFT4J_DEBUG") != null) e.printStackTrace();
+            return 3;
+        }
     }
 }

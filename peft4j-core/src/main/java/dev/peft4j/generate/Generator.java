@@ -32,18 +32,21 @@ public final class Generator {
     public List<int[]> generate(List<int[]> prompts, SamplingConfig cfg, Set<Integer> eos, TokenListener listener) {
         int B = prompts.size(), V = model.config().vocabSize();
         if (B == 0) return List.of();
-        int P = 0;
-        for (int[] p : prompts) {
+        int P = 0, longest = 0;
+        for (int i = 0; i < prompts.size(); i++) {
+            int[] p = prompts.get(i);
+            if (p.length > P) longest = i;
             if (p.length == 0) throw new Peft4jException("empty prompt: give at least one token (e.g. the BOS token)");
             for (int id : p)
                 if (id < 0 || id >= V) throw new Peft4jException("token id " + id + " is outside the vocabulary [0, " + V + ")");
             P = Math.max(P, p.length);
         }
-        int capacity = P + cfg.maxNewTokens();
         int limit = model.config().maxPositions();
         if (P > limit)
-            throw new Peft4jException("prompt of " + P + " tokens exceeds the model's " + limit + " positions; shorten it");
-        capacity = Math.min(capacity, limit);   // slot < limit keeps every row's position < limit
+            throw new Peft4jException("prompt" + (B > 1 ? " " + longest + " of the batch" : "") + " is " + P
+                    + " tokens but the model's context (max_position_embeddings) is " + limit + " positions; shorten it");
+        // slot < limit keeps every row's position < limit; long: P + a huge max_new_tokens must not wrap
+        int capacity = (int) Math.min((long) P + cfg.maxNewTokens(), limit);
         KvCache cache = model.newCache(B, capacity);
         int[] pad = new int[B], tokens = new int[B * P];
         for (int b = 0; b < B; b++) {

@@ -17,6 +17,9 @@ public final class KvCache {
         if (perLayer > Integer.MAX_VALUE - 16)
             throw new Peft4jException("KV cache of " + batch + " x " + capacity + " positions is too large for one array; "
                     + "lower the batch size or --max-new-tokens");
+        dev.peft4j.Memory.require(2L * layers * perLayer * Float.BYTES, "the KV cache (" + batch + " x " + capacity
+                + " positions, " + layers + " layers, " + kvHeads + " x " + headDim + " per position)",
+                "lower --max-new-tokens, the prompt length or the batch size");
         this.k = new float[layers][(int) perLayer];
         this.v = new float[layers][(int) perLayer];
         this.batch = batch;

@@ -29,6 +29,12 @@ public final class ModelLoader {
     public static CausalLM load(Path dir, String quantize, int blocksize) {
         ModelConfig cfg = ModelConfig.load(dir);
         try (Checkpoint ckpt = Checkpoint.open(dir)) {
+            if (quantize == null) {     // every weight becomes an f32 array (quantised loads hold ~1/4 to 1/8 of it)
+                long f32 = 0;
+                for (String name : ckpt.names()) f32 += ckpt.info(name).numel() * Float.BYTES;
+                dev.peft4j.Memory.require(f32, "the f32 weights of " + dir, "load it quantised (--quantize nf4 or int8) "
+                        + "or use a smaller model");
+            }
             Weights w = new Weights(ckpt, dir, quantize, blocksize);
             return cfg.isGpt2() ? gpt2(cfg, w) : llama(cfg, w);
         }

@@ -23,11 +23,15 @@ class DataRecordsFuzzTest {
 
     @FuzzTest
     void datasetFile(byte[] data) throws Exception {
-        if (data.length > MAX_INPUT) return;
+        if (data.length <= MAX_INPUT) accepts(data);
+    }
+
+    /** True when the bytes load as a training-data file. */
+    static boolean accepts(byte[] data) throws Exception {
         setUp();
         Path file = FuzzFiles.write(FuzzFiles.dir("data"), "train.jsonl", data);
         DataConfig cfg = DataConfig.builder().maxLength(64).validationFraction(0.25).build();
-        TypedErrors.check(() -> Dataset.load(file, tokenizer, tokenizerDir, cfg));
+        return TypedErrors.check(() -> Dataset.load(file, tokenizer, tokenizerDir, cfg));
     }
 
     private static synchronized void setUp() {

@@ -16,10 +16,14 @@ class ModelConfigFuzzTest {
 
     @FuzzTest
     void configJson(byte[] data) throws Exception {
-        if (data.length > MAX_INPUT) return;
+        if (data.length <= MAX_INPUT) accepts(data);
+    }
+
+    /** True when the bytes load as a config.json. */
+    static boolean accepts(byte[] data) throws Exception {
         Path dir = FuzzFiles.dir("model-config");
         FuzzFiles.write(dir, "config.json", data);
-        TypedErrors.check(() -> {
+        return TypedErrors.check(() -> {
             ModelConfig c = ModelConfig.load(dir);
             c.isGpt2();
             c.eosTokenIds().size();

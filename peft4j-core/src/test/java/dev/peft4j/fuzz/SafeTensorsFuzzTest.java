@@ -24,9 +24,13 @@ class SafeTensorsFuzzTest {
 
     @FuzzTest
     void safetensorsFile(byte[] data) throws Exception {
-        if (data.length > MAX_INPUT) return;
+        if (data.length <= MAX_INPUT) acceptsFile(data);
+    }
+
+    /** True when the bytes open as a .safetensors file and as a one-file checkpoint. */
+    static boolean acceptsFile(byte[] data) throws Exception {
         Path file = FuzzFiles.write(FuzzFiles.dir("safetensors"), "model.safetensors", data);
-        TypedErrors.check(() -> {
+        boolean file1 = TypedErrors.check(() -> {
             try (SafeTensorsFile f = SafeTensorsFile.open(file)) {
                 f.metadata().forEach((k, v) -> { k.length(); v.length(); });
                 for (TensorInfo t : f.tensors()) {
@@ -38,20 +42,25 @@ class SafeTensorsFuzzTest {
             }
         });
         // The same bytes as a model directory's only weights file.
-        TypedErrors.check(() -> {
+        boolean checkpoint = TypedErrors.check(() -> {
             try (Checkpoint c = Checkpoint.open(file.getParent())) {
                 c.totalBytes();
                 for (String n : c.names()) c.info(n);
             }
         });
+        return file1 && checkpoint;
     }
 
     @FuzzTest
     void checkpointIndex(byte[] data) throws Exception {
-        if (data.length > MAX_INPUT) return;
+        if (data.length <= MAX_INPUT) acceptsIndex(data);
+    }
+
+    /** True when the bytes, as model.safetensors.index.json beside two valid shards, open as a checkpoint. */
+    static boolean acceptsIndex(byte[] data) throws Exception {
         Path dir = shardDir();
         Path index = FuzzFiles.write(dir, Checkpoint.INDEX_FILE, data);
-        TypedErrors.check(() -> {
+        boolean asDir = TypedErrors.check(() -> {
             try (Checkpoint c = Checkpoint.open(dir)) {
                 c.totalBytes();
                 for (String n : c.names()) {
@@ -61,7 +70,8 @@ class SafeTensorsFuzzTest {
                 }
             }
         });
-        TypedErrors.check(() -> Checkpoint.open(index).close());
+        boolean asFile = TypedErrors.check(() -> Checkpoint.open(index).close());
+        return asDir && asFile;
     }
 
     private static Path shards;

@@ -20,20 +20,28 @@ class TokenizerFuzzTest {
 
     @FuzzTest
     void tokenizerJson(byte[] data) throws Exception {
-        if (data.length > MAX_INPUT) return;
+        if (data.length <= MAX_INPUT) acceptsTokenizerJson(data);
+    }
+
+    /** True when the bytes, as tokenizer.json, load and encode/decode. */
+    static boolean acceptsTokenizerJson(byte[] data) throws Exception {
         Path dir = FuzzFiles.dir("tokenizer-json");
         FuzzFiles.copyResource("tiny-tokenizer/tokenizer_config.json", dir, "tokenizer_config.json");
         FuzzFiles.write(dir, "tokenizer.json", data);
-        TypedErrors.check(() -> exercise(dir));
+        return TypedErrors.check(() -> exercise(dir));
     }
 
     @FuzzTest
     void tokenizerConfig(byte[] data) throws Exception {
-        if (data.length > MAX_INPUT) return;
+        if (data.length <= MAX_INPUT) acceptsTokenizerConfig(data);
+    }
+
+    /** True when the bytes, as tokenizer_config.json, load and encode/decode. */
+    static boolean acceptsTokenizerConfig(byte[] data) throws Exception {
         Path dir = FuzzFiles.dir("tokenizer-config");
         FuzzFiles.copyResource("tiny-tokenizer/tokenizer.json", dir, "tokenizer.json");
         FuzzFiles.write(dir, "tokenizer_config.json", data);
-        TypedErrors.check(() -> exercise(dir));
+        return TypedErrors.check(() -> exercise(dir));
     }
 
     private static void exercise(Path dir) {

@@ -1,6 +1,10 @@
-# Seed generator for peft4j fuzz tests (run once; outputs are committed).
+# Writes the seed corpora of the peft4j fuzz tests (dev.peft4j.fuzz.*FuzzTest): small VALID inputs for
+# each parser, plus the tiny byte-level BPE tokenizer the data target uses. Run once; the outputs are
+# committed under peft4j-core/src/test/resources/ (SeedCorpusTest checks every seed is accepted).
+#   python3 scripts/fuzz/make_seeds.py peft4j-core/src/test/resources [../shared]
 import json, struct, os, sys
 root = sys.argv[1]
+shared = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared")
 def w(rel, data):
     p = os.path.join(root, rel); os.makedirs(os.path.dirname(p), exist_ok=True)
     open(p, 'wb').write(data if isinstance(data, bytes) else data.encode())
@@ -82,7 +86,7 @@ w(fz + "SafeTensorsFuzzTestInputs/checkpointIndex/one_shard.json", json.dumps(
     {"weight_map": {"c.weight": "model-00002-of-00002.safetensors"}}))
 
 # config.json
-w(fz + "ModelConfigFuzzTestInputs/configJson/stories260K.json", open("/work/shared/models/stories260K/config.json").read())
+w(fz + "ModelConfigFuzzTestInputs/configJson/stories260K.json", open(os.path.join(shared, "models", "stories260K", "config.json")).read())
 w(fz + "ModelConfigFuzzTestInputs/configJson/gpt2.json", json.dumps({"model_type": "gpt2", "vocab_size": 50257, "n_embd": 768,
     "n_head": 12, "n_layer": 12, "n_positions": 1024, "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new",
     "bos_token_id": 50256, "eos_token_id": 50256, "n_inner": None}, indent=2))

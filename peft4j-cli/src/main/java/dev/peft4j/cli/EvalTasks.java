@@ -91,6 +91,8 @@ record EvalTasks(List<String> tasks, List<Path> data, int limit, int maxLength, 
                 for (String p : Files.readString(file).split("\\n\\s*\\n")) if (!p.isBlank()) out.add(p.strip());
             }
             return first(out, limit);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new Peft4jException(dev.peft4j.data.Utf8Errors.describe(file), e);
         } catch (IOException e) {
             throw new Peft4jException("cannot read " + file + ": " + e.getMessage(), e);
         }

@@ -67,7 +67,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (threads != null) Parallel.setThreads(threads);
+        if (threads != null) Parallel.setThreads(threads, "--threads " + threads);
         SamplingConfig sampling = new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, !ignoreEos);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         long t0 = System.nanoTime();

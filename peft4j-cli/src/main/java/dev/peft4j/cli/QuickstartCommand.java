@@ -84,7 +84,7 @@ final class QuickstartCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (threads > 0) Parallel.setThreads(threads);
+        if (threads > 0) Parallel.setThreads(threads, "--threads " + threads);
         if ((model == null) != (data == null)) throw new Peft4jException("give both --model DIR and --data FILE, or neither");
         prepareOutput(output);
         long t0 = System.nanoTime();

@@ -141,7 +141,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (threads > 0) Parallel.setThreads(threads);
+        if (threads > 0) Parallel.setThreads(threads, "--threads " + threads);
         System.out.println("resolved configuration:");
         Map<String, Object> resolved = resolvedOptions();
         resolved.forEach((k, v) -> System.out.printf("  %-26s %s%n", k, v));

@@ -86,8 +86,7 @@ final class JsonRecords {
             }
             return out;
         } catch (CharacterCodingException e) {
-            throw new DataFormatException(file + " is not valid UTF-8 text (" + e + "); " + EXPECTED_LAYOUT
-                    + ", saved as UTF-8", e);
+            throw new DataFormatException(Utf8Errors.describe(file) + ". " + EXPECTED_LAYOUT + ", saved as UTF-8", e);
         } catch (NoSuchFileException e) {
             throw new DataFormatException("data file " + file + " does not exist", e);
         } catch (IOException e) {

@@ -179,6 +179,8 @@ public final class Tasks {
     private static List<String> readLines(Path file) {
         try {
             return Files.readAllLines(file, StandardCharsets.UTF_8);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new Peft4jException(dev.peft4j.data.Utf8Errors.describe(file), e);
         } catch (IOException e) {
             throw new Peft4jException(file + ": cannot read: " + e.getMessage(), e);
         }

@@ -31,7 +31,28 @@ public final class Parallel {
 
     /** Resize the pool; call before heavy work, not concurrently with it. */
     public static synchronized void setThreads(int n) {
-        if (n < 1) throw new IllegalArgumentException("threads must be >= 1 (got " + n + ")");
+        setThreads(n, "Parallel.setThreads(" + n + ")");
+    }
+
+    private static boolean warnedOversubscribed;
+
+    /** Lets the next oversubscribed setThreads warn again (tests). */
+    static synchronized void forgetWarning() { warnedOversubscribed = false; }
+
+    /**
+     * As {@link #setThreads(int)}; given names the interface the number came from in messages
+     * ("--threads 16" in the CLI). More threads than available cores only slow the kernels down
+     * (they time-share the cores and the spinning workers steal cycles): warned once per process.
+     */
+    public static synchronized void setThreads(int n, String given) {
+        if (n < 1) throw new dev.peft4j.Peft4jException(given + ": the number of threads must be >= 1 (got " + n
+                + "); use 1 up to the " + Runtime.getRuntime().availableProcessors() + " available cores");
+        int cores = Runtime.getRuntime().availableProcessors();
+        if (n > cores && !warnedOversubscribed) {
+            warnedOversubscribed = true;
+            System.err.println("warning: " + given + " asks for " + n + " threads but " + cores + " cores are available; "
+                    + "extra threads share the cores and make the kernels slower. Use at most " + cores);
+        }
         if (n == threads) return;
         Pool old = pool;
         pool = new Pool(n - 1);

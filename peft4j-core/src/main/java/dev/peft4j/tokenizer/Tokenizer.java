@@ -174,7 +174,22 @@ public final class Tokenizer implements AutoCloseable {
     /** Token ids of text without any special tokens (HF {@code encode(text, add_special_tokens=False)}). */
     public int[] encode(String text) {
         Objects.requireNonNull(text, "text");
-        return toInts(hf.encode(text, false, false).getIds());
+        try {
+            return toInts(hf.encode(text, false, false).getIds());
+        } catch (RuntimeException e) {
+            throw nativeError("encode", e);
+        }
+    }
+
+    /**
+     * A failure of the native library on a text as a typed error: it means the tokenizer files are
+     * inconsistent (found by fuzzing: a WordLevel model whose "unk_token" is not in its vocabulary
+     * loads fine and then fails on every unknown word).
+     */
+    private Peft4jException nativeError(String what, RuntimeException e) {
+        return new Peft4jException("HuggingFace tokenizers could not " + what + " text with the tokenizer of " + dir
+                + ": " + e.getMessage() + ". The tokenizer files are inconsistent (e.g. the model's \"unk_token\" is"
+                + " not in its vocabulary); re-download tokenizer.json from the model's repository", e);
     }
 
     /**
@@ -185,7 +200,12 @@ public final class Tokenizer implements AutoCloseable {
         String[] array = texts.toArray(String[]::new);
         for (int i = 0; i < array.length; i++) Objects.requireNonNull(array[i], "texts[" + i + "]");
         if (array.length == 0) return List.of();
-        ai.djl.huggingface.tokenizers.Encoding[] encodings = hf.batchEncode(array, false, false);
+        ai.djl.huggingface.tokenizers.Encoding[] encodings;
+        try {
+            encodings = hf.batchEncode(array, false, false);
+        } catch (RuntimeException e) {
+            throw nativeError("encode", e);
+        }
         List<int[]> out = new ArrayList<>(encodings.length);
         for (ai.djl.huggingface.tokenizers.Encoding e : encodings) out.add(toInts(e.getIds()));
         return out;
@@ -201,7 +221,12 @@ public final class Tokenizer implements AutoCloseable {
      */
     public Encoded encodeWithOffsets(String text) {
         Objects.requireNonNull(text, "text");
-        ai.djl.huggingface.tokenizers.Encoding e = hf.encode(text, false, false);
+        ai.djl.huggingface.tokenizers.Encoding e;
+        try {
+            e = hf.encode(text, false, false);
+        } catch (RuntimeException ex) {
+            throw nativeError("encode", ex);
+        }
         int[] ids = toInts(e.getIds());
         ai.djl.huggingface.tokenizers.jni.CharSpan[] spans = e.getCharTokenSpans();
         if (spans == null || spans.length != ids.length) {

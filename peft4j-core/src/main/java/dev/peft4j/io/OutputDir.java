@@ -64,7 +64,7 @@ public final class OutputDir {
     /** How the options are called where the user is: on the command line or in the Java API. */
     public record Names(String overwrite, String resume, String output) {
         public static final Names CLI = new Names("--overwrite", "--resume", "--output");
-        public static final Names API = new Names("OutputDir.Mode.OVERWRITE", "OutputDir.Mode.RESUME", "the output directory");
+        public static final Names API = new Names("OutputDir.Mode.OVERWRITE", "OutputDir.Mode.RESUME", "output directory");
     }
 
     static final String STAGING = ".peft4j-staging-", OLD = ".peft4j-old-";

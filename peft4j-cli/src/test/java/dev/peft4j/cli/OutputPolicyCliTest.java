@@ -138,6 +138,13 @@ class OutputPolicyCliTest {
         assertThat(r[0]).as(r[2]).isEqualTo("0");
         assertThat(snapshot(merged)).isEqualTo(first);         // same inputs, same bytes, and nothing left beside
         assertThat(besides(merged)).isEmpty();
+        // normal permissions (not the 0600/0700 of temp files), like anything the user creates
+        Path plainFile = Files.writeString(tmp.resolve("plain.txt"), "x"), plainDir = Files.createDirectory(tmp.resolve("plain"));
+        assertThat(Files.getPosixFilePermissions(merged)).isEqualTo(Files.getPosixFilePermissions(plainDir));
+        try (var files = Files.list(merged)) {
+            for (Path f : files.toList())
+                assertThat(Files.getPosixFilePermissions(f)).as(f.toString()).isEqualTo(Files.getPosixFilePermissions(plainFile));
+        }
     }
 
     @Test

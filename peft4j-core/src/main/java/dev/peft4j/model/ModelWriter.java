@@ -137,7 +137,8 @@ public final class ModelWriter {
 
     private static void copySideFiles(Path baseDir, Path dir) throws IOException {
         for (String f : SIDE_FILES)
-            if (Files.isRegularFile(baseDir.resolve(f))) Files.copy(baseDir.resolve(f), dir.resolve(f));
+            if (Files.isRegularFile(baseDir.resolve(f)))          // the bytes, not the source's (maybe read-only) permissions
+                try (var in = Files.newInputStream(baseDir.resolve(f))) { Files.copy(in, dir.resolve(f)); }
     }
 
     /**

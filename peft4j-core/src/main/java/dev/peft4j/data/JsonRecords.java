@@ -121,6 +121,9 @@ final class JsonRecords {
                 } catch (JsonProcessingException e) {
                     out.add(new Raw(at, null, "invalid JSON: " + e.getOriginalMessage()
                             + (line.length() > 80 ? " in \"" + line.substring(0, 77) + "...\"" : " in \"" + line + "\"")));
+                } catch (NumberFormatException e) {   // found by fuzzing: 5E5555555555555 does not fit a BigDecimal
+                    out.add(new Raw(at, null, "a number out of range: " + e.getMessage()
+                            + "; write it as a string or with a smaller exponent"));
                 }
             }
         }
@@ -150,6 +153,10 @@ final class JsonRecords {
                     throw new DataFormatException(file + ":" + p.currentTokenLocation().getLineNr()
                             + ": unexpected content after the closing ']' of the JSON array; " + EXPECTED_LAYOUT);
                 }
+            } catch (NumberFormatException e) {   // found by fuzzing: 5E5555555555555 does not fit a BigDecimal
+                throw new DataFormatException(file + ":" + p.currentLocation().getLineNr() + " (element [" + element
+                        + "]): a number out of range: " + e.getMessage() + "; write it as a string or with a smaller"
+                        + " exponent", e);
             } catch (JsonProcessingException e) {
                 long line = e.getLocation() == null ? -1 : e.getLocation().getLineNr();
                 throw new DataFormatException(file + ":" + line + " (element [" + element + "]): invalid JSON: "

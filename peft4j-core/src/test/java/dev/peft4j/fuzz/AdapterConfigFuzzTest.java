@@ -44,6 +44,13 @@ class AdapterConfigFuzzTest {
         });
     }
 
+    /** True when the bytes parse as adapter_config.json (PeftAdapter.readConfig), whatever the weights. */
+    static boolean parses(byte[] data) throws Exception {
+        setUp();
+        FuzzFiles.write(adapterDir, PeftAdapter.CONFIG, data);
+        return TypedErrors.check(() -> PeftAdapter.readConfig(adapterDir));
+    }
+
     /** A 2-layer Llama (C 8, 2 heads) and, beside the fuzzed config, the weights of an r-2 q_proj/v_proj adapter. */
     private static synchronized void setUp() throws Exception {
         if (model != null) return;

@@ -30,7 +30,7 @@ class DataRecordsFuzzTest {
     static boolean accepts(byte[] data) throws Exception {
         setUp();
         Path file = FuzzFiles.write(FuzzFiles.dir("data"), "train.jsonl", data);
-        DataConfig cfg = DataConfig.builder().maxLength(64).validationFraction(0.25).build();
+        DataConfig cfg = DataConfig.builder().maxLength(1024).validationFraction(0.25).build();
         return TypedErrors.check(() -> Dataset.load(file, tokenizer, tokenizerDir, cfg));
     }
 

@@ -39,8 +39,12 @@ class SeedCorpusTest {
     }
 
     @Test
-    void adapterConfigSeedsLoadOntoTheTinyModel() throws Exception {
-        assertAllAccepted("AdapterConfigFuzzTestInputs/adapterConfig", AdapterConfigFuzzTest::accepts);
+    void adapterConfigSeedsParseAndTheMatchingOneLoadsOntoTheTinyModel() throws Exception {
+        assertAllAccepted("AdapterConfigFuzzTestInputs/adapterConfig", AdapterConfigFuzzTest::parses);
+        byte[] matching = Files.readAllBytes(Path.of(SeedCorpusTest.class
+                .getResource("AdapterConfigFuzzTestInputs/adapterConfig/peft_q_v.json").toURI()));
+        assertThat(AdapterConfigFuzzTest.accepts(matching)).as("peft_q_v.json onto the tiny model: " + TypedErrors.lastRejection)
+                .isTrue();
     }
 
     @Test
@@ -72,7 +76,7 @@ class SeedCorpusTest {
         assertThat(seeds).as("seeds in " + relative).isNotEmpty();
         for (Path seed : seeds) {
             assertThat(target.accepts(Files.readAllBytes(seed))).as("seed " + relative + "/" + seed.getFileName()
-                    + " must be a valid input (it threw a Peft4jException)").isTrue();
+                    + " must be a valid input, but: " + TypedErrors.lastRejection).isTrue();
         }
     }
 }

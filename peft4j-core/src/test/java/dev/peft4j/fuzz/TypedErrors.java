@@ -19,6 +19,9 @@ import dev.peft4j.Peft4jException;
 final class TypedErrors {
     private TypedErrors() {}
 
+    /** The message of the latest allowed rejection (for test diagnostics). */
+    static volatile String lastRejection;
+
     /** Code under test; may throw anything (the oracle decides). */
     @FunctionalInterface
     interface Parse {
@@ -35,6 +38,7 @@ final class TypedErrors {
             return true;
         } catch (Peft4jException e) {
             requireClearMessage(e);
+            lastRejection = e.getMessage();
             return false;
         }
     }

@@ -141,6 +141,13 @@ public record ModelConfig(
         for (Object[] kv : sizes)
             if ((int) kv[1] <= 0) throw new Peft4jException(source + ": \"" + kv[0] + "\" must be a positive integer (got "
                     + kv[1] + "); fix config.json to the model's real value");
+        // Sizes far beyond any released model (the largest have head_dim 256, ~160 heads, ~130 layers) would only
+        // exhaust memory later (RoPE tables, per-layer buffers): refuse them by name now.
+        Object[][] plausible = {{gpt2 ? "n_layer" : "num_hidden_layers", numLayers, 4096},
+                {gpt2 ? "n_head" : "num_attention_heads", numHeads, 8192}, {gpt2 ? "n_embd / n_head" : "head_dim", headDim, 8192}};
+        for (Object[] kv : plausible)
+            if ((int) kv[1] > (int) kv[2]) throw new Peft4jException(source + ": \"" + kv[0] + "\" = " + kv[1]
+                    + " is larger than peft4j supports (at most " + kv[2] + "; released models use far less); fix config.json");
         // Every weight matrix is one Java array of floats: at most Integer.MAX_VALUE - 8 elements.
         long maxArray = Integer.MAX_VALUE - 8L;
         long[][] shapes = {{vocabSize, hiddenSize}, {intermediateSize, hiddenSize},

@@ -58,6 +58,8 @@ class ModelConfigValidationTest {
             "llama|\"eos_token_id\": 2|\"eos_token_id\": [2, 4096]|eos_token_id|[0, vocab_size 128)|got 4096",
             "llama|\"eos_token_id\": 2|\"eos_token_id\": \"2\"|eos_token_id|integer|got \"2\"",
             "llama|\"hidden_size\": 64|\"hidden_size\": 100000000|vocab_size x hidden_size|one Java array|",
+            "llama|\"head_dim\": 16|\"head_dim\": 2000000000|head_dim|at most 8192|= 2000000000",
+            "llama|\"num_hidden_layers\": 2|\"num_hidden_layers\": 100000|num_hidden_layers|at most 4096|= 100000",
             "mistral|\"sliding_window\": 64|\"sliding_window\": -1|sliding_window|>= 0|got -1",
             "gpt2|\"layer_norm_epsilon\": 1e-05|\"layer_norm_epsilon\": 0|layer_norm_epsilon|> 0|got 0",
             "gpt2|\"layer_norm_epsilon\": 1e-05|\"layer_norm_epsilon\": -Infinity|layer_norm_epsilon|finite|got -Infinity",

@@ -8,6 +8,7 @@ import dev.peft4j.Peft4jException;
 import dev.peft4j.io.OutputDir;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.tuner.AdapterMath;
+import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.LoraModel;
 import dev.peft4j.tuner.PeftAdapter;
 import dev.peft4j.tuner.PeftModel;
@@ -34,7 +35,7 @@ final class Adapters implements Runnable {
         List<String> names = new ArrayList<>();
         for (int i = 0; i < dirs.size(); i++) {
             String name = "adapter" + i;
-            LoraModel a = pm.loadAdapter(dirs.get(i), name);
+            AdapterModel a = pm.loadAdapter(dirs.get(i), name);
             names.add(name);
             log.printf("[peft4j] adapter %s: %s%n", dirs.get(i), a.trainableSummary().replace("trainable", "adapter"));
         }

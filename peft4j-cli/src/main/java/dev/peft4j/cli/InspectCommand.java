@@ -65,14 +65,19 @@ final class InspectCommand implements Callable<Integer> {
 
     /** An adapter directory: its configuration and tensors, read without a base model. */
     private int inspectAdapter() {
-        var cfg = dev.peft4j.tuner.PeftAdapter.readConfig(dir);
-        System.out.printf("adapter      %s (PEFT LoRA)%n", dir);
+        var config = dev.peft4j.tuner.PeftAdapter.readConfig(dir);
+        System.out.printf("adapter      %s (PEFT %s, peft_type %s)%n", dir, config.methodName(), config.peftType());
         System.out.printf("base model   %s%n", dev.peft4j.tuner.PeftAdapter.baseModelOf(dir));
-        System.out.printf("config       r %d, lora_alpha %s%s, dropout %s, target_modules %s%n", cfg.r(), cfg.loraAlpha(),
-                cfg.useRslora() ? " (rsLoRA)" : "", cfg.loraDropout(), cfg.targetModules() == null ? "(model default)" : cfg.targetModules().toPeft());
-        if (!cfg.rankPattern().isEmpty()) System.out.printf("             rank_pattern %s%n", cfg.rankPattern());
-        if (!cfg.alphaPattern().isEmpty()) System.out.printf("             alpha_pattern %s%n", cfg.alphaPattern());
-        if (!cfg.modulesToSave().isEmpty()) System.out.printf("             modules_to_save %s%n", cfg.modulesToSave());
+        if (config instanceof dev.peft4j.tuner.LoraConfig cfg) {
+            System.out.printf("config       r %d, lora_alpha %s%s, dropout %s, target_modules %s%n", cfg.r(), cfg.loraAlpha(),
+                    cfg.useRslora() ? " (rsLoRA)" : "", cfg.loraDropout(), cfg.targetModules() == null ? "(model default)" : cfg.targetModules().toPeft());
+            if (!cfg.rankPattern().isEmpty()) System.out.printf("             rank_pattern %s%n", cfg.rankPattern());
+            if (!cfg.alphaPattern().isEmpty()) System.out.printf("             alpha_pattern %s%n", cfg.alphaPattern());
+        } else {
+            Object targets = config.toPeftJson().get("target_modules");
+            System.out.printf("config       %s, target_modules %s%n", config.describe(), targets == null ? "(model default)" : targets);
+        }
+        if (!config.modulesToSave().isEmpty()) System.out.printf("             modules_to_save %s%n", config.modulesToSave());
         try (var f = dev.peft4j.io.SafeTensorsFile.open(dir.resolve(dev.peft4j.tuner.PeftAdapter.WEIGHTS))) {
             long params = 0, bytes = 0;
             java.util.Set<String> modules = new java.util.TreeSet<>();
@@ -80,8 +85,8 @@ final class InspectCommand implements Callable<Integer> {
                 params += t.numel();
                 bytes += t.byteSize();
                 String n = t.name();
-                int i = n.indexOf(".lora_");
-                if (i > 0) modules.add(n.substring(0, i).replaceFirst("^base_model\\.model\\.", ""));
+                if (n.startsWith("base_model.model.")) modules.add(n.substring(0, n.lastIndexOf('.')).replaceFirst("^base_model\\.model\\.", "")
+                        .replaceFirst("\\.(lora_[AB]|ia3_l|weight|bias)$", ""));
             }
             System.out.printf("tensors      %d (%,d parameters, %s) on %d adapted modules%n", f.tensors().size(), params, bytes(bytes), modules.size());
             if (listTensors)

@@ -24,7 +24,11 @@ import dev.peft4j.train.TrainConfig;
 import dev.peft4j.train.Trainer;
 import dev.peft4j.tuner.Lora;
 import dev.peft4j.tuner.LoraConfig;
-import dev.peft4j.tuner.LoraModel;
+import dev.peft4j.tuner.AdapterConfig;
+import dev.peft4j.tuner.AdapterModel;
+import dev.peft4j.tuner.PeftMethods;
+import dev.peft4j.tuner.TargetModules;
+import dev.peft4j.tuner.ia3.Ia3Config;
 import dev.peft4j.tuner.PeftAdapter;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -52,6 +56,8 @@ final class QuickstartCommand implements Callable<Integer> {
     Integer steps;
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = all cores.")
     int threads;
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora or ia3 (default ${DEFAULT-VALUE}).")
+    String method;
     @Option(names = "--seed", defaultValue = "42", description = "Seed for everything (default ${DEFAULT-VALUE}).")
     long seed;
 
@@ -122,14 +128,20 @@ final class QuickstartCommand implements Callable<Integer> {
             Eval before = exactMatch(lm, tok, heldOut);
             print(before);
 
-            LoraConfig lc = builtIn
-                    ? LoraConfig.builder().r(16).alpha(32).dropout(0f).allLinear().build()
-                    : LoraConfig.builder().r(8).alpha(16).dropout(0.05f).allLinear().build();
-            LoraModel lora = Lora.apply(lm, lc, seed);
-            System.out.println("\n-- fine-tuning: LoRA r=" + lc.r() + " on all linear layers --");
+            AdapterConfig lc = switch (method.toLowerCase(java.util.Locale.ROOT)) {
+                case "lora" -> builtIn
+                        ? LoraConfig.builder().r(16).alpha(32).dropout(0f).allLinear().build()
+                        : LoraConfig.builder().r(8).alpha(16).dropout(0.05f).allLinear().build();
+                case "ia3" -> Ia3Config.builder().targetModules(TargetModules.allLinear()).build();
+                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora or ia3");
+            };
+            AdapterModel lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
+            System.out.println("\n-- fine-tuning: " + lc.describe() + " on all linear layers --");
             System.out.println(lora.trainableSummary());
             int total = steps != null ? steps : builtIn ? 150 : 200;
-            TrainConfig tc = new TrainConfig(total, 0, builtIn ? 3e-3 : 1e-3, LrSchedule.Kind.COSINE, total / 10, 0, 16, 1,
+            // (IA)³ rescales activations with a few thousand values: it wants a larger step than LoRA
+            double peakLr = lc instanceof Ia3Config ? (builtIn ? 3e-2 : 1e-2) : (builtIn ? 3e-3 : 1e-3);
+            TrainConfig tc = new TrainConfig(total, 0, peakLr, LrSchedule.Kind.COSINE, total / 10, 0, 16, 1,
                     1.0, 0.0, seed, Math.max(1, total / 5), 0, 8, 0, 0);
             Path adapterDir = output.resolve("adapter");
             int padId = DataLoader.padIdOf(tok);

@@ -19,7 +19,10 @@ import dev.peft4j.train.Trainer;
 import dev.peft4j.tuner.InitLoraWeights;
 import dev.peft4j.tuner.Lora;
 import dev.peft4j.tuner.LoraConfig;
-import dev.peft4j.tuner.LoraModel;
+import dev.peft4j.tuner.AdapterConfig;
+import dev.peft4j.tuner.AdapterModel;
+import dev.peft4j.tuner.PeftMethods;
+import dev.peft4j.tuner.ia3.Ia3Config;
 import dev.peft4j.tuner.PeftAdapter;
 import dev.peft4j.tuner.TargetModules;
 import java.nio.file.Path;
@@ -60,6 +63,16 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--adapter", paramLabel = "DIR", description = {"Continue training this PEFT adapter (its adapter_config.json",
             "replaces the --lora.* options)."})
     Path adapter;
+
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora or ia3 (default ${DEFAULT-VALUE}).")
+    String method;
+
+    // (IA)³
+    @Option(names = "--ia3.target-modules", paramLabel = "LIST|REGEX", description = "(IA)³ targets (default: PEFT's for the model type).")
+    String ia3Targets;
+    @Option(names = "--ia3.feedforward-modules", paramLabel = "LIST|REGEX",
+            description = "(IA)³ targets that scale their input (default: PEFT's, e.g. down_proj).")
+    String ia3Feedforward;
 
     // LoRA
     @Option(names = "--lora.r", defaultValue = "8", description = "LoRA rank (default ${DEFAULT-VALUE}).")
@@ -153,12 +166,23 @@ final class TrainCommand implements Callable<Integer> {
         if (loraTargets != null) lb.targetModules(TargetModules.parse(loraTargets));
         if (modulesToSave != null) lb.modulesToSave(modulesToSave);
         if (layersToTransform != null) lb.layersToTransform(layersToTransform);
-        LoraConfig lc;
-        try {
-            lc = lb.build();
-        } catch (LoraConfig.Invalid e) {
-            throw e.onCommandLine();     // name the --lora.* flag, not the builder method
-        }
+        AdapterConfig lc = switch (method.toLowerCase(java.util.Locale.ROOT)) {
+            case "lora" -> {
+                try {
+                    yield lb.build();
+                } catch (LoraConfig.Invalid e) {
+                    throw e.onCommandLine();     // name the --lora.* flag, not the builder method
+                }
+            }
+            case "ia3" -> {
+                Ia3Config.Builder ib = Ia3Config.builder();
+                if (ia3Targets != null) ib.targetModules(TargetModules.parse(ia3Targets));
+                if (ia3Feedforward != null) ib.feedforwardModules(TargetModules.parse(ia3Feedforward));
+                if (modulesToSave != null) ib.modulesToSave(modulesToSave);
+                yield ib.build();
+            }
+            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora or ia3");
+        };
         DataConfig dc = DataConfig.builder().format(dataFormat(format)).maxLength(maxLength).completionOnlyLoss(completionOnly)
                 .packing(packing).validationFraction(valFraction).validationFile(valData).seed(seed).skipMalformed(skipMalformed).addEos(addEos).build();
 
@@ -175,19 +199,20 @@ final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void train(TrainConfig tc, LoraConfig lc, DataConfig dc, Map<String, Object> resolved, Path workDir) {
+    private void train(TrainConfig tc, AdapterConfig lc, DataConfig dc, Map<String, Object> resolved, Path workDir) {
         CausalLM lm = baseModel.load(model);
         lm.setGradientCheckpointing(gradientCheckpointing);
         try (Tokenizer tok = Tokenizer.load(model)) {
             Dataset ds = Dataset.load(data, tok, model, dc);
             System.out.println(ds.stats().summary());
             System.out.printf("      %d training examples, %d validation examples%n", ds.train().size(), ds.validation().size());
-            LoraModel lora;
+            AdapterModel lora;
             if (adapter != null) {
                 lora = PeftAdapter.load(lm, adapter, Lora.DEFAULT_ADAPTER);
-                System.out.println("continuing from adapter " + adapter + " (its configuration replaces the --lora.* options)");
+                System.out.println("continuing from adapter " + adapter + " (" + lora.config().methodName()
+                        + "; its configuration replaces --method and the --lora.* / --ia3.* options)");
             } else {
-                lora = Lora.apply(lm, lc, seed);
+                lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
             }
             lora.warnings().forEach(w -> System.out.println("warning: " + w));
             System.out.println(lora.trainableSummary());

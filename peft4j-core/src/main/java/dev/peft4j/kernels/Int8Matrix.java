@@ -56,6 +56,11 @@ public final class Int8Matrix implements WeightMatrix {
         for (int j = 0; j < len; j++) dst[dstOff + j] = (q[src + j] * s) * INV_127;
     }
 
+    @Override public boolean quantized() { return true; }
+
+    /** Quantised: a merged weight is not re-quantised (it would change the outputs); the caller keeps f32. */
+    @Override public WeightMatrix withValues(float[] values) { return null; }
+
     @Override public long bytes() { return q.length + 4L * scale.length; }
 
     @Override

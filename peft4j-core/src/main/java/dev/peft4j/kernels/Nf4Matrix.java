@@ -195,6 +195,11 @@ public final class Nf4Matrix implements WeightMatrix {
         tbl.rearrange(s1).mul(s).intoArray(dst, o + 16);
     }
 
+    @Override public boolean quantized() { return true; }
+
+    /** Quantised: a merged weight is not re-quantised (it would change the outputs); the caller keeps f32. */
+    @Override public WeightMatrix withValues(float[] values) { return null; }
+
     @Override
     public long bytes() {
         long b = packed.length + 4L * code.length;

@@ -20,6 +20,16 @@ public sealed interface WeightMatrix permits WeightMatrix.F32, WeightMatrix.Bf16
     /** Bytes held by the weight values. */
     long bytes();
 
+    /** Whether the values are quantised (NF4, int8): encoding f32 values again would change them beyond rounding. */
+    default boolean quantized() { return false; }
+
+    /**
+     * The same format holding new f32 values (rows x cols), e.g. after an adapter is merged in: bf16
+     * rounds them, prepacked packs them again. Quantised formats return null: a merged weight is kept
+     * in f32 rather than re-quantised.
+     */
+    WeightMatrix withValues(float[] values);
+
     /** The whole matrix as f32 (a copy for compact formats). */
     default float[] toFloats() {
         float[] out = new float[rows() * cols()];
@@ -35,6 +45,8 @@ public sealed interface WeightMatrix permits WeightMatrix.F32, WeightMatrix.Bf16
         @Override public long bytes() { return 4L * data.length; }
 
         @Override public float[] toFloats() { return data.clone(); }
+
+        @Override public WeightMatrix withValues(float[] values) { return new F32(values, rows, cols); }
     }
 
     /**
@@ -50,6 +62,8 @@ public sealed interface WeightMatrix permits WeightMatrix.F32, WeightMatrix.Bf16
         @Override public long bytes() { return 4L * data.length + 4L * packedNT.length; }
 
         @Override public float[] toFloats() { return data.clone(); }
+
+        @Override public WeightMatrix withValues(float[] values) { return Gemm.prepackNT(values, rows, cols); }
     }
 
     record Bf16(short[] data, int rows, int cols) implements WeightMatrix {
@@ -65,6 +79,8 @@ public sealed interface WeightMatrix permits WeightMatrix.F32, WeightMatrix.Bf16
         }
 
         @Override public long bytes() { return 2L * data.length; }
+
+        @Override public WeightMatrix withValues(float[] values) { return encode(values, rows, cols); }
 
         /** Round to nearest even; NaN stays NaN. */
         public static short toBf16(float f) {

@@ -88,8 +88,7 @@ public sealed interface CausalLM permits Llama, Gpt2 {
         long held = 0;
         for (Tensor t : parameters()) {
             if (t.shape.length != 2) continue;
-            boolean quantised = t.compact() && (t.matrix() instanceof dev.peft4j.kernels.Nf4Matrix
-                    || t.matrix() instanceof dev.peft4j.kernels.Int8Matrix);
+            boolean quantised = t.compact() && t.matrix().quantized();
             if (!t.requiresGrad && !quantised) {
                 float[] w = t.floats();
                 t.compactTo(switch (method.toLowerCase(java.util.Locale.ROOT)) {

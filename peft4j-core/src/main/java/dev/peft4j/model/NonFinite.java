@@ -53,11 +53,12 @@ public final class NonFinite {
         }
         for (Linear l : model.linears()) {
             for (var e : l.adapters().entrySet()) {
-                LoraAdapter a = e.getValue();
-                if (!Double.isFinite(a.scaling)) return l.name + " adapter '" + e.getKey() + "' scaling = " + a.scaling;
-                String hit = scan(a.A);
-                if (hit == null) hit = scan(a.B);
-                if (hit != null) return l.name + " adapter '" + e.getKey() + "' " + hit;
+                if (e.getValue() instanceof LoraAdapter a && !Double.isFinite(a.scaling))
+                    return l.name + " adapter '" + e.getKey() + "' scaling = " + a.scaling;
+                for (var t : e.getValue().stateDict().entrySet()) {
+                    String hit = scan(t.getValue());
+                    if (hit != null) return l.name + " adapter '" + e.getKey() + "' " + hit;
+                }
             }
         }
         return null;

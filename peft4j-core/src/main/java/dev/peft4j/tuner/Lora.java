@@ -43,6 +43,21 @@ public final class Lora {
 
     private Lora() {}
 
+    /** LoRA in the method registry (PeftMethods). */
+    public static final PeftMethod METHOD = new PeftMethod() {
+        @Override public String peftType() { return LoraConfig.PEFT_TYPE; }
+
+        @Override public AdapterConfig readConfig(com.fasterxml.jackson.databind.JsonNode json, java.nio.file.Path file) {
+            return PeftAdapter.readLora(json, file);
+        }
+
+        @Override public AdapterModel apply(CausalLM model, AdapterConfig config, String adapterName, long seed) {
+            if (!(config instanceof LoraConfig lc))
+                throw new Peft4jException("LoRA needs a LoraConfig (got a " + config.peftType() + " config)");
+            return Lora.apply(model, lc, adapterName, seed);
+        }
+    };
+
     /** apply(model, config, "default", seed). */
     public static LoraModel apply(CausalLM model, LoraConfig config, long seed) {
         return apply(model, config, DEFAULT_ADAPTER, seed);

@@ -39,7 +39,9 @@ public record LoraConfig(
         List<String> modulesToSave,
         boolean fanInFanOut,
         boolean useDora,
-        boolean loraBias) {
+        boolean loraBias) implements AdapterConfig {
+
+    public static final String PEFT_TYPE = "LORA";
 
     public LoraConfig {
         // PEFT lora/layer.py update_layer raises for r <= 0; lora_alpha it takes as it is (0 makes the
@@ -101,6 +103,50 @@ public record LoraConfig(
             TargetModules.compile("(^|.*\\.)" + m + "($|\\..*)", "lora.modules_to_save entry '" + m + "' (PEFT uses it in a regex)");
         }
         modulesToSave = List.copyOf(modulesToSave);
+    }
+
+    @Override public String peftType() { return PEFT_TYPE; }
+
+    @Override public String methodName() { return "LoRA"; }
+
+    /** adapter_config.json as PEFT writes it (LoraConfig.to_dict), without base_model_name_or_path. */
+    @Override public Map<String, Object> toPeftJson() {
+        Map<String, Object> m = new java.util.TreeMap<>();
+        m.put("alpha_pattern", alphaPattern);
+        m.put("auto_mapping", null);
+        m.put("bias", bias);
+        m.put("exclude_modules", excludeModules == null ? null : excludeModules.toPeft());
+        m.put("fan_in_fan_out", fanInFanOut);
+        m.put("inference_mode", true);
+        m.put("init_lora_weights", initLoraWeights.peftValue());
+        m.put("layer_replication", null);
+        m.put("layers_pattern", layersPattern.isEmpty() ? null : layersPattern.size() == 1 ? layersPattern.get(0) : layersPattern);
+        m.put("layers_to_transform", layersToTransform.isEmpty() ? null : layersToTransform);
+        m.put("loftq_config", Map.of());
+        m.put("lora_alpha", integral(loraAlpha));
+        m.put("lora_bias", loraBias);
+        m.put("lora_dropout", (double) loraDropout);
+        m.put("megatron_config", null);
+        m.put("megatron_core", "megatron.core");
+        m.put("modules_to_save", modulesToSave.isEmpty() ? null : modulesToSave);
+        m.put("peft_type", PEFT_TYPE);
+        m.put("r", r);
+        m.put("rank_pattern", rankPattern);
+        m.put("revision", null);
+        m.put("target_modules", targetModules == null ? null : targetModules.toPeft());
+        m.put("task_type", "CAUSAL_LM");
+        m.put("use_dora", useDora);
+        m.put("use_rslora", useRslora);
+        return m;
+    }
+
+    @Override public String describe() {
+        return "LoRA, r = " + r + ", alpha = " + integral(loraAlpha) + (useRslora ? " (rsLoRA)" : "") + ", dropout = " + loraDropout;
+    }
+
+    /** PEFT writes lora_alpha as the int the user gave; keep whole numbers integral. */
+    static Object integral(double v) {
+        return v == Math.rint(v) && Math.abs(v) < 1e15 ? (Object) (long) v : (Object) v;
     }
 
     /** The scalar fields whose errors name the interface they were set through. */

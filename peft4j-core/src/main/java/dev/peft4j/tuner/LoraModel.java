@@ -19,7 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-public final class LoraModel {
+public final class LoraModel implements AdapterModel {
     /** One touched module: either an adapter (target, adapter) or a modules_to_save copy (originals, copies). */
     record Entry(Linear linear, LoraPlan.Target target, LoraAdapter adapter,
                  Tensor originalWeight, Tensor originalBias, Tensor weightCopy, Tensor biasCopy) {
@@ -60,6 +60,8 @@ public final class LoraModel {
         for (Entry e : entries) if (e.isAdapter()) out.put(e.linear().name, e.adapter());
         return Collections.unmodifiableMap(out);
     }
+
+    @Override public Map<String, LoraAdapter> layers() { return adapters(); }
 
     /** Names of the modules trained in full (modules_to_save), in module order. */
     public List<String> modulesToSave() {

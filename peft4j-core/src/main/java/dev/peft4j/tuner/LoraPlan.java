@@ -200,7 +200,7 @@ public record LoraPlan(LoraConfig config, List<Target> targets, List<ModuleToSav
     }
 
     /** "Linear modules here: q_proj, ..., lm_head (full names like ...); or all-linear." */
-    static String available(ModelModules mm) {
+    public static String available(ModelModules mm) {
         List<Module> lin = mm.linears();
         return "linear modules in this " + mm.config().family().modelType + " model: " + String.join(", ", mm.linearSuffixes())
                 + " (full names like " + (lin.isEmpty() ? "?" : lin.get(0).name()) + "); or use all-linear";

@@ -1,18 +1,21 @@
 /*
- * PeftAdapter: writes a LoRA adapter exactly as HF PEFT's save_pretrained does, so Python PEFT,
- * vLLM and friends load it unchanged:
- *   adapter_config.json        PEFT's field names, keys sorted, peft_type LORA, task_type CAUSAL_LM,
- *                              inference_mode true
- *   adapter_model.safetensors  metadata {"format": "pt"}; base_model.model.<module>.lora_A.weight [r, in]
- *                              and .lora_B.weight [out, r] (the adapter name is not part of the key);
+ * PeftAdapter: writes an adapter of any PEFT method exactly as HF PEFT's save_pretrained does, so
+ * Python PEFT, vLLM and friends load it unchanged, and reads such directories back:
+ *   adapter_config.json        the method's config as PEFT's to_dict writes it (AdapterConfig.toPeftJson),
+ *                              keys sorted, base_model_name_or_path added
+ *   adapter_model.safetensors  metadata {"format": "pt"}; base_model.model.<module>.<suffix> for every
+ *                              tensor of every adapted module (AdapterLayer.stateDict: lora_A.weight
+ *                              [r, in], lora_B.weight [out, r], ia3_l, ...; the adapter name is not part
+ *                              of the key), the method's shared tensors under their own keys, and
  *                              modules_to_save tensors under their module name, in the base's layout
  *                              (GPT-2 Conv1D copies transposed back to [in, out])
  *   README.md                  a short model card
- * Every file is written to a temporary name and renamed into place.
+ * Every file is written to a temporary name and renamed into place, weights before the config.
  *
- * load() reads such a directory back (written by peft4j or by Python PEFT): unknown config keys are
- * ignored and missing optional ones take PEFT's defaults; every tensor is checked against the base
- * model (a missing module, an unexpected key or a wrong shape is an error naming the tensor).
+ * load() reads such a directory back (written by peft4j or by Python PEFT): peft_type picks the
+ * method from the registry (PeftMethods), unknown config keys are ignored and missing optional ones
+ * take PEFT's defaults; every tensor is checked against the base model (a missing module, an
+ * unexpected key or a wrong shape is an error naming the tensor).
  */
 package dev.peft4j.tuner;
 
@@ -24,7 +27,7 @@ import dev.peft4j.io.DType;
 import dev.peft4j.io.OutputDir;
 import dev.peft4j.io.SafeTensorsWriter;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.nn.LoraAdapter;
+import dev.peft4j.nn.AdapterLayer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -47,9 +50,9 @@ public final class PeftAdapter {
      * Writes the adapter's files into dir (created if needed), as PEFT's save_pretrained does:
      * weights first, then adapter_config.json, each file atomically, so a directory whose config is
      * present has its weights. A model directory is refused. To replace a whole directory only once
-     * the new adapter is complete, use {@link #save(LoraModel, OutputDir, String, Card)}.
+     * the new adapter is complete, use {@link #save(AdapterModel, OutputDir, String, Card)}.
      */
-    public static void save(LoraModel lm, Path dir, String baseModelNameOrPath, Card card) {
+    public static void save(AdapterModel lm, Path dir, String baseModelNameOrPath, Card card) {
         if (OutputDir.isModelDirectory(dir))
             throw new Peft4jException(dir + " is a model directory (config.json and model weights); an adapter saved there would be"
                     + " mixed with the model. Save it to a directory of its own");
@@ -59,11 +62,10 @@ public final class PeftAdapter {
             throw new Peft4jException("cannot create adapter directory " + dir + ": " + e.getMessage(), e);
         }
         List<SafeTensorsWriter.Tensor> tensors = new ArrayList<>();
-        for (Map.Entry<String, LoraAdapter> e : lm.adapters().entrySet()) {
-            String key = Lora.KEY_PREFIX + e.getKey();
-            tensors.add(tensor(key + ".lora_A.weight", e.getValue().A));
-            tensors.add(tensor(key + ".lora_B.weight", e.getValue().B));
-        }
+        for (Map.Entry<String, ? extends AdapterLayer> e : lm.layers().entrySet())
+            for (Map.Entry<String, Tensor> t : e.getValue().stateDict().entrySet())
+                tensors.add(tensor(Lora.KEY_PREFIX + e.getKey() + "." + t.getKey(), t.getValue()));
+        for (Map.Entry<String, Tensor> t : lm.sharedStateDict().entrySet()) tensors.add(tensor(t.getKey(), t.getValue()));
         for (String module : lm.modulesToSave()) {
             Linear lin = linear(lm, module);
             String key = Lora.KEY_PREFIX + module;
@@ -84,40 +86,14 @@ public final class PeftAdapter {
     }
 
     /** Writes the adapter into a prepared output (OutputDir.prepare with Kind.ADAPTER) and commits it. */
-    public static Path save(LoraModel lm, OutputDir out, String baseModelNameOrPath, Card card) {
+    public static Path save(AdapterModel lm, OutputDir out, String baseModelNameOrPath, Card card) {
         return out.write(dir -> save(lm, dir, baseModelNameOrPath, card));
     }
 
-    /** adapter_config.json as PEFT writes it (LoraConfig.to_dict, json.dumps(sort_keys=True, indent=2)). */
-    public static String configJson(LoraConfig c, String baseModelNameOrPath) {
-        Map<String, Object> m = new TreeMap<>();
-        m.put("alpha_pattern", c.alphaPattern());
-        m.put("auto_mapping", null);
+    /** adapter_config.json as PEFT writes it (the config's to_dict plus base_model_name_or_path, json.dumps(sort_keys=True, indent=2)). */
+    public static String configJson(AdapterConfig c, String baseModelNameOrPath) {
+        Map<String, Object> m = new TreeMap<>(c.toPeftJson());
         m.put("base_model_name_or_path", baseModelNameOrPath);
-        m.put("bias", c.bias());
-        m.put("exclude_modules", c.excludeModules() == null ? null : c.excludeModules().toPeft());
-        m.put("fan_in_fan_out", c.fanInFanOut());
-        m.put("inference_mode", true);
-        m.put("init_lora_weights", c.initLoraWeights().peftValue());
-        m.put("layer_replication", null);
-        m.put("layers_pattern", c.layersPattern() == null || c.layersPattern().isEmpty() ? null
-                : c.layersPattern().size() == 1 ? c.layersPattern().get(0) : c.layersPattern());
-        m.put("layers_to_transform", c.layersToTransform() == null || c.layersToTransform().isEmpty() ? null : c.layersToTransform());
-        m.put("loftq_config", Map.of());
-        m.put("lora_alpha", integral(c.loraAlpha()));
-        m.put("lora_bias", c.loraBias());
-        m.put("lora_dropout", (double) c.loraDropout());
-        m.put("megatron_config", null);
-        m.put("megatron_core", "megatron.core");
-        m.put("modules_to_save", c.modulesToSave() == null || c.modulesToSave().isEmpty() ? null : c.modulesToSave());
-        m.put("peft_type", "LORA");
-        m.put("r", c.r());
-        m.put("rank_pattern", c.rankPattern());
-        m.put("revision", null);
-        m.put("target_modules", c.targetModules() == null ? null : c.targetModules().toPeft());
-        m.put("task_type", "CAUSAL_LM");
-        m.put("use_dora", c.useDora());
-        m.put("use_rslora", c.useRslora());
         try {
             return new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
                     .configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true).writeValueAsString(m) + "\n";
@@ -126,31 +102,27 @@ public final class PeftAdapter {
         }
     }
 
-    /** PEFT writes lora_alpha as the int the user gave; keep whole numbers integral. */
-    private static Object integral(double v) {
-        return v == Math.rint(v) && Math.abs(v) < 1e15 ? (Object) (long) v : (Object) v;
-    }
-
-    private static String modelCard(LoraModel lm, String base, Card card) {
-        LoraConfig c = lm.config();
+    private static String modelCard(AdapterModel lm, String base, Card card) {
+        AdapterConfig c = lm.config();
+        Object targets = c.toPeftJson().get("target_modules");
         StringBuilder s = new StringBuilder();
-        s.append("---\nbase_model: ").append(base).append("\nlibrary_name: peft\ntags:\n- lora\n- peft4j\n---\n\n");
-        s.append("# LoRA adapter for ").append(base).append("\n\n");
+        s.append("---\nbase_model: ").append(base).append("\nlibrary_name: peft\ntags:\n- ")
+                .append(c.peftType().toLowerCase(java.util.Locale.ROOT)).append("\n- peft4j\n---\n\n");
+        s.append("# ").append(c.peftType()).append(" adapter for ").append(base).append("\n\n");
         s.append("Trained with [peft4j](https://github.com/peft4j/peft4j) (pure Java, CPU). Loads with HF PEFT:\n\n");
         s.append("```python\nfrom peft import PeftModel\nmodel = PeftModel.from_pretrained(base_model, \"<this directory>\")\n```\n\n");
         s.append("| | |\n|---|---|\n");
-        s.append("| method | LoRA, r = ").append(c.r()).append(", alpha = ").append(integral(c.loraAlpha()))
-                .append(c.useRslora() ? " (rsLoRA)" : "").append(", dropout = ").append(c.loraDropout()).append(" |\n");
-        s.append("| target modules | ").append(c.targetModules() == null ? "-" : c.targetModules().toPeft()).append(" |\n");
-        if (c.modulesToSave() != null && !c.modulesToSave().isEmpty()) s.append("| modules to save | ").append(c.modulesToSave()).append(" |\n");
+        s.append("| method | ").append(c.describe()).append(" |\n");
+        s.append("| target modules | ").append(targets == null ? "-" : targets).append(" |\n");
+        if (!c.modulesToSave().isEmpty()) s.append("| modules to save | ").append(c.modulesToSave()).append(" |\n");
         s.append("| parameters | ").append(lm.trainableSummary()).append(" |\n");
         if (card != null && card.data() != null) s.append("| data | ").append(card.data()).append(" |\n");
         if (card != null && card.metrics() != null) s.append("| final metrics | ").append(card.metrics()).append(" |\n");
         return s.toString();
     }
 
-    /** adapter_config.json → LoraConfig (PEFT's field names; unknown keys ignored, missing ones defaulted). */
-    public static LoraConfig readConfig(Path dir) {
+    /** adapter_config.json -> the config of its method (peft_type; PEFT's field names; unknown keys ignored, missing ones defaulted). */
+    public static AdapterConfig readConfig(Path dir) {
         Path file = dir.resolve(CONFIG);
         if (!Files.isRegularFile(file))
             throw new Peft4jException("no " + CONFIG + " in " + dir + "; expected a PEFT adapter directory "
@@ -162,22 +134,34 @@ public final class PeftAdapter {
             throw new Peft4jException("cannot parse " + file + " as JSON: " + e.getMessage(), e);
         }
         if (c == null || !c.isObject()) throw new Peft4jException(file + " is not a JSON object");
-        String type = c.path("peft_type").asText("LORA");
-        if (!type.equalsIgnoreCase("LORA"))
-            throw new Peft4jException(file + " holds a " + type + " adapter; peft4j loads LoRA adapters (peft_type LORA)");
+        if (c.has("peft_type") && !c.get("peft_type").isTextual())
+            throw new Peft4jException(file + ": \"peft_type\" must be a string such as \"LORA\" (got " + c.get("peft_type") + ")");
+        PeftMethod method = PeftMethods.of(c.path("peft_type").asText(LoraConfig.PEFT_TYPE), file);
         try {
-            LoraConfig cfg = readConfig(c, file);
-            if (cfg.loraAlpha() <= 0)      // PEFT loads it silently; the adapter is a no-op (0) or subtracted (< 0)
-                System.err.println("warning: " + file + ": \"lora_alpha\" is " + cfg.loraAlpha() + ", so the LoRA "
-                        + "scaling (lora_alpha / r) is " + (cfg.loraAlpha() == 0 ? "0 and this adapter changes nothing"
-                        : "negative and this adapter's update is subtracted") + "; expected a positive number such as 2 x r");
-            return cfg;
+            return method.readConfig(c, file);
         } catch (LoraConfig.Invalid e) {
             throw e.inFile(file);
         } catch (Peft4jException e) {
             if (e.getMessage() != null && e.getMessage().contains(file.toString())) throw e;
             throw new Peft4jException(file + ": " + e.getMessage(), e);
         }
+    }
+
+    /** readConfig for a directory that must hold a LoRA adapter. */
+    public static LoraConfig readLoraConfig(Path dir) {
+        AdapterConfig c = readConfig(dir);
+        if (c instanceof LoraConfig lc) return lc;
+        throw new Peft4jException(dir.resolve(CONFIG) + " holds a " + c.peftType() + " adapter; this needs a LoRA adapter (peft_type LORA)");
+    }
+
+    /** A LoRA adapter_config.json (already parsed) -> LoraConfig; PEFT loads lora_alpha <= 0 silently, peft4j warns. */
+    static LoraConfig readLora(com.fasterxml.jackson.databind.JsonNode c, Path file) {
+        LoraConfig cfg = readConfig(c, file);
+        if (cfg.loraAlpha() <= 0)      // PEFT loads it silently; the adapter is a no-op (0) or subtracted (< 0)
+            System.err.println("warning: " + file + ": \"lora_alpha\" is " + cfg.loraAlpha() + ", so the LoRA "
+                    + "scaling (lora_alpha / r) is " + (cfg.loraAlpha() == 0 ? "0 and this adapter changes nothing"
+                    : "negative and this adapter's update is subtracted") + "; expected a positive number such as 2 x r");
+        return cfg;
     }
 
     private static LoraConfig readConfig(com.fasterxml.jackson.databind.JsonNode c, Path file) {
@@ -247,10 +231,10 @@ public final class PeftAdapter {
 
     /**
      * Attaches the adapter stored in dir to model under adapterName (active on its modules, as after
-     * PEFT's set_adapter). Its tensors are trainable, so training can continue from them.
+     * PEFT's set_adapter), whatever its method. Its tensors are trainable, so training can continue from them.
      */
-    public static LoraModel load(dev.peft4j.model.CausalLM model, Path dir, String adapterName) {
-        LoraConfig cfg = readConfig(dir);
+    public static AdapterModel load(dev.peft4j.model.CausalLM model, Path dir, String adapterName) {
+        AdapterConfig cfg = readConfig(dir);
         Path weights = dir.resolve(WEIGHTS);
         if (!Files.isRegularFile(weights)) {
             if (Files.isRegularFile(dir.resolve("adapter_model.bin")))
@@ -258,14 +242,13 @@ public final class PeftAdapter {
                         + "Re-save it in Python with model.save_pretrained(dir, safe_serialization=True)");
             throw new Peft4jException("no " + WEIGHTS + " in " + dir);
         }
-        LoraModel lm = Lora.apply(model, cfg, adapterName, 0);
+        AdapterModel lm = PeftMethods.of(cfg.peftType(), dir.resolve(CONFIG)).apply(model, cfg, adapterName, 0);
         try (dev.peft4j.io.SafeTensorsFile f = dev.peft4j.io.SafeTensorsFile.open(weights)) {
             java.util.Set<String> expected = new java.util.TreeSet<>();
-            for (Map.Entry<String, LoraAdapter> e : lm.adapters().entrySet()) {
-                String key = Lora.KEY_PREFIX + e.getKey();
-                fill(f, key + ".lora_A.weight", e.getValue().A, dir, expected);
-                fill(f, key + ".lora_B.weight", e.getValue().B, dir, expected);
-            }
+            for (Map.Entry<String, ? extends AdapterLayer> e : lm.layers().entrySet())
+                for (Map.Entry<String, Tensor> t : e.getValue().stateDict().entrySet())
+                    fill(f, Lora.KEY_PREFIX + e.getKey() + "." + t.getKey(), t.getValue(), dir, expected);
+            for (Map.Entry<String, Tensor> t : lm.sharedStateDict().entrySet()) fill(f, t.getKey(), t.getValue(), dir, expected);
             for (String module : lm.modulesToSave()) {
                 Linear lin = linear(lm, module);
                 String key = savedKey(f, Lora.KEY_PREFIX + module, adapterName);
@@ -294,6 +277,12 @@ public final class PeftAdapter {
         return lm;
     }
 
+    /** load() for a directory that must hold a LoRA adapter (for LoRA-only operations such as combining). */
+    public static LoraModel loadLora(dev.peft4j.model.CausalLM model, Path dir, String adapterName) {
+        readLoraConfig(dir);
+        return (LoraModel) load(model, dir, adapterName);
+    }
+
     /** PEFT saves modules_to_save as <module>.weight; the long form <module>.modules_to_save.<name>.weight (a state_dict saved by hand) is accepted too. */
     private static String savedKey(dev.peft4j.io.SafeTensorsFile f, String key, String adapterName) {
         if (f.contains(key + ".weight")) return key;
@@ -320,7 +309,7 @@ public final class PeftAdapter {
         return f.readFloats(name);
     }
 
-    private static Linear linear(LoraModel lm, String module) {
+    private static Linear linear(AdapterModel lm, String module) {
         for (Linear l : lm.model().linears()) if (l.name.equals(module)) return l;
         throw new Peft4jException("module " + module + " not found in the model");
     }

@@ -1,5 +1,5 @@
 /*
- * PeftModel: several named LoRA adapters on one base model, as HF PEFT's PeftModel manages them —
+ * PeftModel: several named adapters (any PEFT method) on one base model, as HF PEFT's PeftModel manages them —
  * load or create adapters, choose which are active (one, or several whose outputs add up), disable
  * them all (base output), delete one, merge/unmerge into the base weights, merge-and-unload, and
  * combine adapters into a new one with weights (add_weighted_adapter: linear, cat, svd).
@@ -11,6 +11,7 @@ import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.Linear;
+import dev.peft4j.nn.AdapterLayer;
 import dev.peft4j.nn.LoraAdapter;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -20,7 +21,7 @@ import java.util.Map;
 
 public final class PeftModel {
     private final CausalLM model;
-    private final Map<String, LoraModel> adapters = new LinkedHashMap<>();
+    private final Map<String, AdapterModel> adapters = new LinkedHashMap<>();
     private List<String> active = List.of();
     private boolean disabled;
 
@@ -28,23 +29,28 @@ public final class PeftModel {
 
     public CausalLM model() { return model; }
 
-    public Map<String, LoraModel> adapters() { return java.util.Collections.unmodifiableMap(adapters); }
+    public Map<String, AdapterModel> adapters() { return java.util.Collections.unmodifiableMap(adapters); }
 
     public List<String> activeAdapters() { return disabled ? List.of() : active; }
 
     /** Loads a PEFT adapter directory under name and makes it the active adapter. */
-    public LoraModel loadAdapter(Path dir, String name) {
+    public AdapterModel loadAdapter(Path dir, String name) {
         checkNew(name);
-        LoraModel lm = PeftAdapter.load(model, dir, name);
+        AdapterModel lm = PeftAdapter.load(model, dir, name);
         adapters.put(name, lm);
         setAdapter(name);
         return lm;
     }
 
-    /** Creates a fresh adapter (to train) under name and makes it active. */
+    /** Creates a fresh LoRA adapter (to train) under name and makes it active. */
     public LoraModel addAdapter(LoraConfig cfg, String name, long seed) {
+        return (LoraModel) addAdapter((AdapterConfig) cfg, name, seed);
+    }
+
+    /** Creates a fresh adapter of the config's method (to train) under name and makes it active. */
+    public AdapterModel addAdapter(AdapterConfig cfg, String name, long seed) {
         checkNew(name);
-        LoraModel lm = Lora.apply(model, cfg, name, seed);
+        AdapterModel lm = PeftMethods.of(cfg.peftType(), null).apply(model, cfg, name, seed);
         adapters.put(name, lm);
         setAdapter(name);
         return lm;
@@ -75,7 +81,7 @@ public final class PeftModel {
 
     /** Removes an adapter (unmerged first if it was merged). */
     public void deleteAdapter(String name) {
-        LoraModel lm = require(name);
+        AdapterModel lm = require(name);
         unmerge(name);
         lm.unload();
         adapters.remove(name);
@@ -87,16 +93,16 @@ public final class PeftModel {
 
     /** Folds scaling·B·A of the adapter into each base weight (its low-rank path is then skipped). */
     public void merge(String name) {
-        LoraModel lm = require(name);
+        AdapterModel lm = require(name);
         if (!lm.modulesToSave().isEmpty())
             throw new Peft4jException("adapter '" + name + "' trains " + lm.modulesToSave() + " in full (modules_to_save); "
                     + "merge it with mergeAndUnload(), which keeps those trained copies as the new base weights");
-        for (String module : lm.adapters().keySet()) linear(module).mergeAdapter(name, true);
+        for (String module : lm.layers().keySet()) linear(module).mergeAdapter(name, true);
     }
 
     public void unmerge(String name) {
-        LoraModel lm = require(name);
-        for (String module : lm.adapters().keySet()) {
+        AdapterModel lm = require(name);
+        for (String module : lm.layers().keySet()) {
             Linear lin = linear(module);
             if (lin.adapters().get(name).merged()) lin.mergeAdapter(name, false);
         }
@@ -108,20 +114,20 @@ public final class PeftModel {
      */
     public CausalLM mergeAndUnload() {
         for (String name : activeAdapters()) {
-            LoraModel lm = adapters.get(name);
-            for (String module : lm.adapters().keySet()) linear(module).mergeAdapter(name, true);
+            AdapterModel lm = adapters.get(name);
+            for (String module : lm.layers().keySet()) linear(module).mergeAdapter(name, true);
         }
         for (String name : new ArrayList<>(adapters.keySet())) {
-            LoraModel lm = adapters.get(name);
+            AdapterModel lm = adapters.get(name);
             boolean keep = activeAdapters().contains(name);
             List<Tensor[]> copies = new ArrayList<>();
             for (String module : lm.modulesToSave()) {
                 Linear lin = linear(module);
                 copies.add(new Tensor[] {lin.weight(), lin.bias()});
             }
-            for (String module : lm.adapters().keySet()) {
+            for (String module : lm.layers().keySet()) {
                 Linear lin = linear(module);
-                LoraAdapter a = lin.adapters().get(name);
+                AdapterLayer a = lin.adapters().get(name);
                 if (a.merged() && !keep) lin.mergeAdapter(name, false);
                 forgetMerge(lin, name);
             }
@@ -155,7 +161,9 @@ public final class PeftModel {
             throw new Peft4jException(names.size() + " adapters but " + weights.length + " weights; give one weight per adapter");
         List<LoraModel> parts = new ArrayList<>();
         for (String n : names) {
-            LoraModel lm = require(n);
+            if (!(require(n) instanceof LoraModel lm))
+                throw new Peft4jException("adapter '" + n + "' is a " + require(n).config().peftType() + " adapter; combining adapters "
+                        + "(add_weighted_adapter) works on LoRA adapters only, as in PEFT");
             if (!lm.modulesToSave().isEmpty())
                 throw new Peft4jException("adapter '" + n + "' has modules_to_save " + lm.modulesToSave() + "; combining such adapters is not supported");
             parts.add(lm);
@@ -200,12 +208,12 @@ public final class PeftModel {
     }
 
     private static void forgetMerge(Linear lin, String name) {
-        LoraAdapter a = lin.adapters().get(name);
+        AdapterLayer a = lin.adapters().get(name);
         if (a != null && a.merged()) lin.markUnmerged(name);
     }
 
-    private LoraModel require(String name) {
-        LoraModel lm = adapters.get(name);
+    private AdapterModel require(String name) {
+        AdapterModel lm = adapters.get(name);
         if (lm == null) throw new Peft4jException("no adapter named '" + name + "'; loaded: " + adapters.keySet());
         return lm;
     }

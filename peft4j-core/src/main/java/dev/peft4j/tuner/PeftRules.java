@@ -49,9 +49,15 @@ public final class PeftRules {
      * resolved through the module itself: linear and not the output head.
      */
     public static Match check(LoraConfig c, TargetModules targets, ModelModules.Module module) {
+        return check(c.excludeModules(), c.modulesToSave(), c.layersToTransform(), c.layersPattern(), targets, module);
+    }
+
+    /** check() from the fields every method shares (exclude_modules, modules_to_save, layers_to_transform, layers_pattern). */
+    public static Match check(TargetModules exclude, List<String> modulesToSave, List<Integer> layersToTransform,
+                              List<String> layersPattern, TargetModules targets, ModelModules.Module module) {
         String key = module.name();
-        if (c.excludeModules() != null && matchesNamesOrRegex(c.excludeModules(), key)) return Match.EXCLUDED;
-        for (String m : c.modulesToSave())
+        if (exclude != null && matchesNamesOrRegex(exclude, key)) return Match.EXCLUDED;
+        for (String m : modulesToSave)
             if (Pattern.compile("(^|.*\\.)" + m + "($|\\..*)").matcher(key).lookingAt()) return Match.EXCLUDED;
         return switch (targets) {
             case TargetModules.AllLinear a -> module.linear() && !module.outputHead() ? Match.TARGETED : Match.UNMATCHED;
@@ -60,9 +66,9 @@ public final class PeftRules {
                 if (n.names().contains(key)) yield Match.TARGETED;                // exact: layers_to_transform not applied
                 boolean found = false;
                 for (String t : n.names()) if (key.endsWith("." + t)) { found = true; break; }
-                if (found && !c.layersToTransform().isEmpty()) {
-                    Integer idx = layerIndex(key, c.layersPattern());
-                    found = idx != null && c.layersToTransform().contains(idx);
+                if (found && !layersToTransform.isEmpty()) {
+                    Integer idx = layerIndex(key, layersPattern);
+                    found = idx != null && layersToTransform.contains(idx);
                 }
                 yield found ? Match.TARGETED : Match.UNMATCHED;
             }
@@ -70,7 +76,7 @@ public final class PeftRules {
     }
 
     /** Exclusion / target test shared by exclude_modules: regex full match, or exact / "." suffix. */
-    static boolean matchesNamesOrRegex(TargetModules t, String key) {
+    public static boolean matchesNamesOrRegex(TargetModules t, String key) {
         return switch (t) {
             case TargetModules.Regex rx -> rx.fullMatch(key);
             case TargetModules.Names n -> {

@@ -70,23 +70,23 @@ public sealed interface TargetModules permits TargetModules.Names, TargetModules
     /** The value PEFT stores in adapter_config.json: a list of names, or a string. */
     Object toPeft();
 
-    static TargetModules names(String... names) { return new Names(List.of(names)); }
+    public static TargetModules names(String... names) { return new Names(List.of(names)); }
 
-    static TargetModules names(Collection<String> names) { return new Names(new ArrayList<>(names)); }
+    public static TargetModules names(Collection<String> names) { return new Names(new ArrayList<>(names)); }
 
     /** A regex, except PEFT's "all-linear" shorthand (any case), which becomes {@link #ALL_LINEAR}. */
-    static TargetModules regex(String pattern) {
+    public static TargetModules regex(String pattern) {
         if (pattern != null && pattern.equalsIgnoreCase(ALL_LINEAR_SHORTHAND)) return ALL_LINEAR;
         return new Regex(pattern);
     }
 
-    static TargetModules allLinear() { return ALL_LINEAR; }
+    public static TargetModules allLinear() { return ALL_LINEAR; }
 
     /**
      * From the value of target_modules in an adapter_config.json (already parsed): a string is a regex
      * (or "all-linear"), a collection is a list of names.
      */
-    static TargetModules fromPeft(Object value) {
+    public static TargetModules fromPeft(Object value) {
         if (value instanceof String s) return regex(s);
         if (value instanceof Collection<?> c) {
             List<String> out = new ArrayList<>();
@@ -104,7 +104,7 @@ public sealed interface TargetModules permits TargetModules.Names, TargetModules
      * From a command-line value: "all-linear", "regex:PATTERN" for a regex, otherwise a comma-separated
      * list of names ("q_proj,v_proj").
      */
-    static TargetModules parse(String spec) {
+    public static TargetModules parse(String spec) {
         if (spec == null || spec.isBlank())
             throw new Peft4jException("lora.target_modules is empty; try --lora.target-modules q_proj,v_proj or all-linear");
         String s = spec.strip();

@@ -275,6 +275,43 @@ class GradCheckTest {
         }
     }
 
+    /** (IA)³: two active adapters (vectors multiply), input-side (feed-forward) and output-side (bias scaled too). */
+    @Test
+    void ia3LinearBothSidesTwoActiveAdapters() {
+        int in = 6, out = 5, rows = 4;
+        Tensor w = Tensor.frozen("w", rand(out * in, 1), out, in), bias = Tensor.frozen("b", rand(out, 1), out);
+        for (boolean ff : new boolean[] {true, false}) {
+            int n = ff ? in : out;
+            int[] shape = ff ? new int[] {1, n} : new int[] {n, 1};
+            Tensor x = Tensor.param("x", rand(rows * in, 1), rows, in);
+            Tensor l1 = Tensor.param("l1", rand(n, 2), shape), l2 = Tensor.param("l2", rand(n, 3), shape);
+            Linear lin = new Linear("m", w, bias, false);
+            lin.addAdapter("a", new dev.peft4j.tuner.ia3.Ia3Layer(l1, ff));
+            lin.addAdapter("b", new dev.peft4j.tuner.ia3.Ia3Layer(l2, ff));
+            lin.setActive(List.of("a", "b"));
+            float[] g = rand(rows * out, 4);
+            Tape tape = new Tape(0);
+            backward(tape, lin.forward(tape, x), g);
+            Function<double[][], double[]> f = a -> {
+                double[] s = new double[n];
+                for (int j = 0; j < n; j++) s[j] = a[1][j] * a[2][j];
+                if (ff) {
+                    double[] xs = a[0].clone();
+                    for (int r = 0; r < rows; r++) for (int j = 0; j < in; j++) xs[r * in + j] *= s[j];
+                    return refLinear(xs, d(w.data), d(bias.data), in, out);
+                }
+                double[] y = refLinear(a[0], d(w.data), d(bias.data), in, out);
+                for (int r = 0; r < rows; r++) for (int o = 0; o < out; o++) y[r * out + o] *= s[o];
+                return y;
+            };
+            double[][] inp = {d(x.data), d(l1.data), d(l2.data)};
+            check("ia3 dx ff=" + ff, x, inp, 0, g, f, TOL);
+            check("ia3 dl1 ff=" + ff, l1, inp, 1, g, f, TOL);
+            check("ia3 dl2 ff=" + ff, l2, inp, 2, g, f, TOL);
+            assertThat(w.hasGrad()).isFalse();
+        }
+    }
+
     @Test
     void attentionCausalGqaAndWindow() {
         int B = 2, T = 5, NH = 4, KVH = 2, HS = 3;

@@ -37,9 +37,9 @@ class AdapterConfigFuzzTest {
         setUp();
         FuzzFiles.write(adapterDir, PeftAdapter.CONFIG, data);
         return TypedErrors.check(() -> {
-            LoraConfig c = PeftAdapter.readConfig(adapterDir);
+            LoraConfig c = PeftAdapter.readLoraConfig(adapterDir);
             c.scaling(c.r(), c.loraAlpha());
-            LoraModel lm = PeftAdapter.load(model, adapterDir, "fuzz");
+            LoraModel lm = PeftAdapter.loadLora(model, adapterDir, "fuzz");
             lm.unload();
         });
     }

@@ -72,7 +72,7 @@ class AdapterConfigErrorsTest {
             System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
             LoraConfig cfg;
             try {
-                cfg = PeftAdapter.readConfig(dir);
+                cfg = PeftAdapter.readLoraConfig(dir);
             } finally {
                 System.setErr(old);
             }

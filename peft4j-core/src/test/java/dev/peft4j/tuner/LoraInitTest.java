@@ -97,7 +97,7 @@ class LoraInitTest {
         LoraModel lm = apply("llama", LoraConfig.builder().r(2).targetModules("q_proj", "v_proj").init(InitLoraWeights.RANDOM), seed);
         SplittableRandom rnd = new SplittableRandom(seed);
         for (Linear lin : lm.model().linears()) {
-            LoraAdapter ad = lin.adapters().get("default");
+            LoraAdapter ad = (LoraAdapter) lin.adapters().get("default");
             if (ad == null) continue;
             double ba = 1.0 / Math.sqrt(lin.in), bb = 1.0 / Math.sqrt(2);
             for (float v : ad.A.data) assertThat(v).isEqualTo((float) ((2 * rnd.nextDouble() - 1) * ba));

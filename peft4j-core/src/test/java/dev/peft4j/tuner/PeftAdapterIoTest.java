@@ -79,7 +79,7 @@ class PeftAdapterIoTest {
         assertThat(dir.resolve("README.md")).exists();
 
         CausalLM m2 = CausalLM.load(Golden.model(name));
-        LoraModel b = PeftAdapter.load(m2, dir, "default");
+        LoraModel b = PeftAdapter.loadLora(m2, dir, "default");
         List<Tensor> ta = a.trainableParameters(), tb = b.trainableParameters();
         assertThat(tb).hasSameSizeAs(ta);
         for (int i = 0; i < ta.size(); i++) assertThat(tb.get(i).data).as(ta.get(i).name).isEqualTo(ta.get(i).data);

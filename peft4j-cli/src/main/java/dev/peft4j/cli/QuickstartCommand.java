@@ -52,7 +52,7 @@ final class QuickstartCommand implements Callable<Integer> {
     Path model;
     @Option(names = "--data", paramLabel = "FILE", description = "Prompt/completion JSONL for --model (10% is held out).")
     Path data;
-    @Option(names = "--steps", description = "Training steps (default: 150 for the built-in task, 200 with --model).")
+    @Option(names = "--steps", description = "Training steps (default: 150 for the built-in task, 400 with --method ia3, 200 with --model).")
     Integer steps;
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = all cores.")
     int threads;
@@ -97,7 +97,7 @@ final class QuickstartCommand implements Callable<Integer> {
         Path baseDir, trainFile, testFile;
         boolean builtIn = model == null;
         if (builtIn) {
-            System.out.println("== peft4j quickstart: teach a small Llama-architecture model a task with LoRA ==");
+            System.out.println("== peft4j quickstart: teach a small Llama-architecture model a task with " + (method.equalsIgnoreCase("ia3") ? "(IA)³" : "LoRA") + " ==");
             System.out.println("task: animal sounds, e.g. \"Mia went to the farm and saw a cow. The cow said\" -> \" moo!\"");
             System.out.println("      test prompts use (name, place, animal) combinations never seen in training");
             baseDir = output.resolve("base-model");
@@ -138,9 +138,10 @@ final class QuickstartCommand implements Callable<Integer> {
             AdapterModel lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
             System.out.println("\n-- fine-tuning: " + lc.describe() + " on all linear layers --");
             System.out.println(lora.trainableSummary());
-            int total = steps != null ? steps : builtIn ? 150 : 200;
-            // (IA)³ rescales activations with a few thousand values: it wants a larger step than LoRA
-            double peakLr = lc instanceof Ia3Config ? (builtIn ? 3e-2 : 1e-2) : (builtIn ? 3e-3 : 1e-3);
+            // (IA)³ only rescales activations (a few hundred values here): it needs larger and more steps than LoRA
+            boolean ia3 = lc instanceof Ia3Config;
+            int total = steps != null ? steps : builtIn ? (ia3 ? 400 : 150) : 200;
+            double peakLr = ia3 ? (builtIn ? 0.1 : 1e-2) : (builtIn ? 3e-3 : 1e-3);
             TrainConfig tc = new TrainConfig(total, 0, peakLr, LrSchedule.Kind.COSINE, total / 10, 0, 16, 1,
                     1.0, 0.0, seed, Math.max(1, total / 5), 0, 8, 0, 0);
             Path adapterDir = output.resolve("adapter");

@@ -112,6 +112,9 @@ final class TrainCommand implements Callable<Integer> {
     int gradAccum;
     @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Global gradient-norm clip; 0 = off (default ${DEFAULT-VALUE}).")
     double maxGradNorm;
+    @Option(names = "--loraplus-lr-ratio", defaultValue = "0",
+            description = "LoRA+: lora_B learns at lr x this ratio (PEFT's create_loraplus_optimizer; e.g. 16); 0 = off (default).")
+    double loraPlusRatio;
     @Option(names = "--weight-decay", defaultValue = "0", description = "AdamW decoupled weight decay (default ${DEFAULT-VALUE}).")
     double weightDecay;
     @Option(names = "--seed", defaultValue = "42", description = "Seed for LoRA init, shuffling, dropout, split (default ${DEFAULT-VALUE}).")
@@ -183,6 +186,12 @@ final class TrainCommand implements Callable<Integer> {
             }
             default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora or ia3");
         };
+        if (loraPlusRatio < 0 || Double.isNaN(loraPlusRatio) || Double.isInfinite(loraPlusRatio))
+            throw new dev.peft4j.Peft4jException("--loraplus-lr-ratio must be a positive number (got " + loraPlusRatio
+                    + "), or 0 for off; the LoRA+ paper and PEFT suggest values >= 1, e.g. --loraplus-lr-ratio 16");
+        if (loraPlusRatio > 0 && loraPlusRatio < 1)
+            System.out.println("warning: --loraplus-lr-ratio " + loraPlusRatio + " < 1 makes lora_B learn slower than lora_A; "
+                    + "LoRA+ means ratios >= 1 (PEFT: \"Should be >= 1\"), e.g. 16");
         DataConfig dc = DataConfig.builder().format(dataFormat(format)).maxLength(maxLength).completionOnlyLoss(completionOnly)
                 .packing(packing).validationFraction(valFraction).validationFile(valData).seed(seed).skipMalformed(skipMalformed).addEos(addEos).build();
 
@@ -221,7 +230,9 @@ final class TrainCommand implements Callable<Integer> {
             String base = model.toString();
             Trainer trainer = new Trainer(lm, lora.trainableParameters(),
                     dir -> PeftAdapter.save(lora, dir, base, new PeftAdapter.Card(data.getFileName().toString(), null)),
-                    loader, ds.validation(), padId, tc, workDir, System.out);
+                    loader, ds.validation(), padId, tc, workDir, System.out).loraPlus(loraPlusRatio);
+            if (loraPlusRatio > 0)
+                System.out.printf("LoRA+: lora_B and 1-D tensors learn at lr x %s = %s%n", loraPlusRatio, lr * loraPlusRatio);
             Trainer.Result r = trainer.run(resume);
             PeftAdapter.save(lora, workDir, base, new PeftAdapter.Card(data.getFileName().toString(), String.format(
                     "train loss %.4f%s after %d steps", r.lastLoss(), r.valLoss() == null ? "" : String.format(", validation loss %.4f", r.valLoss()), r.steps())));

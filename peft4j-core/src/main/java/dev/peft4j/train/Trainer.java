@@ -73,6 +73,7 @@ public final class Trainer {
     private final PrintStream console;
     private StepListener listener = m -> {};
     private int stopAfter = Integer.MAX_VALUE;
+    private double loraPlusRatio;
     private final ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     public Trainer(CausalLM model, List<Tensor> trainable, AdapterWriter adapterWriter, DataLoader train,
@@ -91,13 +92,25 @@ public final class Trainer {
 
     public Trainer onStep(StepListener l) { this.listener = l; return this; }
 
+    /**
+     * LoRA+: lora_B (and 1-D) tensors learn at lr × ratio (PEFT's create_loraplus_optimizer; see LoraPlus).
+     * 0 (the default) = one learning rate for all.
+     */
+    public Trainer loraPlus(double ratio) {
+        if (ratio != 0) LoraPlus.groups(params, ratio, 0);        // validates the ratio now
+        this.loraPlusRatio = ratio;
+        return this;
+    }
+
     /** Ends the run after this optimizer step, as an interruption would (the checkpoint logic is unchanged). */
     public Trainer stopAfter(int step) { this.stopAfter = step; return this; }
 
     public Result run(boolean resume) {
         int total = cfg.totalSteps(train.batchesPerEpoch());
         LrSchedule schedule = new LrSchedule(cfg.schedule(), cfg.warmup(total), total);
-        AdamW opt = new AdamW(params, new AdamW.Hyper(0.9, 0.999, 1e-8, cfg.weightDecay()));
+        AdamW.Hyper hyper = new AdamW.Hyper(0.9, 0.999, 1e-8, cfg.weightDecay());
+        AdamW opt = loraPlusRatio > 0 ? new AdamW(params, hyper, LoraPlus.groups(params, loraPlusRatio, cfg.weightDecay()))
+                : new AdamW(params, hyper);
         createDirs(output);
         recoverLeftovers();
         int step = 0;

@@ -55,13 +55,25 @@ final class BenchCommand implements Runnable {
         @Option(names = "--gradient-checkpointing", arity = "0..1", defaultValue = "false", description = "Recompute blocks in the backward.")
         boolean checkpointing;
         @picocli.CommandLine.Mixin BaseModelOptions baseModel;
+        @Option(names = "--method", defaultValue = "lora", description = {"PEFT method (default ${DEFAULT-VALUE}: the PyTorch reference's LoRA setup);",
+                "others use the same targets (ia3: PEFT's default targets)."})
+        String method;
+
+        /** The method's config on the benchmark shapes: the reference LoRA targets, r and alpha where the method has them. */
+        static java.util.function.Function<dev.peft4j.model.ModelConfig, dev.peft4j.tuner.AdapterConfig> config(String method) {
+            return switch (method.toLowerCase(java.util.Locale.ROOT)) {
+                case "lora" -> null;
+                case "ia3" -> c -> dev.peft4j.tuner.ia3.Ia3Config.builder().build();
+                default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "' for bench train; use lora or ia3");
+            };
+        }
 
         @Override
         public Integer call() {
-            TrainBenchmark.Result r = TrainBenchmark.run(shape, batch, seq, steps, threads, checkpointing, baseModel::applyTo, System.out);
+            TrainBenchmark.Result r = TrainBenchmark.run(shape, config(method), batch, seq, steps, threads, checkpointing, baseModel::applyTo, System.out);
             double[] s = r.stepSeconds().clone();
             Arrays.sort(s);
-            System.out.printf("peft4j %s lora%s: trainable %d of %d params; B=%d T=%d threads=%d; step seconds min %.3f median %.3f max %.3f%n",
+            System.out.printf("peft4j %s " + method.toLowerCase(java.util.Locale.ROOT) + "%s: trainable %d of %d params; B=%d T=%d threads=%d; step seconds min %.3f median %.3f max %.3f%n",
                     r.shape(), (checkpointing ? " (gradient checkpointing)" : "") + baseModel.describe(), r.trainable(), r.all(), r.B(), r.T(), r.threads(), s[0], s[s.length / 2], s[s.length - 1]);
             System.out.printf("flops_per_token=%.3e peak_gflops=%.1f (measured FMA peak)%n", r.flopsPerToken(), r.peakGflops());
             System.out.printf("tokens_per_s=%.1f mfu=%.3f peak_rss_mb=%d%n", r.tokensPerSecond(), r.mfu(), r.peakRssMb());

@@ -49,6 +49,17 @@ public final class TrainBenchmark {
      */
     public static Result run(String shape, int B, int T, int steps, int threads, boolean checkpointing,
                              java.util.function.UnaryOperator<CausalLM> prepare, PrintStream log) {
+        return run(shape, null, B, T, steps, threads, checkpointing, prepare, log);
+    }
+
+    /**
+     * adapter: the PEFT method's config to attach (any method of the registry); null = the LoRA setup of
+     * the PyTorch reference (see the header). Other methods' extra FLOPs are counted as 6 per trainable
+     * parameter per token (an estimate; their step time relative to LoRA is the number to read).
+     */
+    public static Result run(String shape, java.util.function.Function<ModelConfig, dev.peft4j.tuner.AdapterConfig> adapter,
+                             int B, int T, int steps, int threads, boolean checkpointing,
+                             java.util.function.UnaryOperator<CausalLM> prepare, PrintStream log) {
         Parallel.setThreads(threads);
         ModelConfig cfg = switch (shape) {
             case "gpt2-124m", "gpt2" -> ModelFactory.gpt2Small();
@@ -61,7 +72,8 @@ public final class TrainBenchmark {
         LoraConfig lc = cfg.isGpt2()
                 ? LoraConfig.builder().r(8).alpha(16).dropout(0f).targetModules("c_attn").build()
                 : LoraConfig.builder().r(16).alpha(32).dropout(0f).targetModules("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj").build();
-        LoraModel lora = Lora.apply(model, lc, 0);
+        dev.peft4j.tuner.AdapterConfig ac = adapter == null ? lc : adapter.apply(cfg);
+        dev.peft4j.tuner.AdapterModel lora = dev.peft4j.tuner.PeftMethods.of(ac.peftType(), "benchmark").apply(model, ac, "default", 0);
         log.println(lora.trainableSummary());
         AdamW opt = new AdamW(lora.trainableParameters(), AdamW.Hyper.defaults());
         SplittableRandom rng = new SplittableRandom(0);
@@ -89,7 +101,9 @@ public final class TrainBenchmark {
         peak = Math.max(peak, measurePeakGflops(threads));               // again after: a start-up GC can disturb the first
         double total = Arrays.stream(secs).sum();
         double tps = (double) steps * B * T / total;
-        return new Result(shape, B, T, threads, lora.trainableParameterCount(), lora.allParameterCount(), tps, secs, flops,
+        long trainable = 0;
+        for (Tensor p : lora.trainableParameters()) trainable += p.size();
+        return new Result(shape, B, T, threads, trainable, model.parameterCount() + trainable, tps, secs, flops,
                 peak, tps * flops / (peak * 1e9), peakRssMb());
     }
 
@@ -122,14 +136,26 @@ public final class TrainBenchmark {
     }
 
     /** The documented FLOP count (see the header). */
+    public static double flopsPerToken(ModelConfig c, dev.peft4j.tuner.AdapterModel adapter, int T) {
+        if (adapter instanceof LoraModel lm) return flopsPerToken(c, lm, T);
+        double base = flopsPerToken(c, adapter.model(), T, 0);
+        long trainable = 0;
+        for (Tensor p : adapter.trainableParameters()) trainable += p.size();
+        return base + 6.0 * trainable;
+    }
+
     public static double flopsPerToken(ModelConfig c, LoraModel lora, int T) {
-        long pLin = 0;
-        for (var lin : lora.model().linears()) if (!lin.name.equals("lm_head")) pLin += (long) lin.in * lin.out;
-        double head = (double) c.vocabSize() * c.hiddenSize();
-        double attn = (double) T * c.numHeads() * c.headDim() * c.numLayers();
         double loraFlops = 0;
         for (var a : lora.adapters().values()) loraFlops += 6.0 * a.r * (a.A.dim(1) + a.B.dim(0));
-        return 4 * (pLin + head) + 12 * attn + loraFlops;
+        return flopsPerToken(c, lora.model(), T, loraFlops);
+    }
+
+    private static double flopsPerToken(ModelConfig c, CausalLM model, int T, double adapterFlops) {
+        long pLin = 0;
+        for (var lin : model.linears()) if (!lin.name.equals("lm_head")) pLin += (long) lin.in * lin.out;
+        double head = (double) c.vocabSize() * c.hiddenSize();
+        double attn = (double) T * c.numHeads() * c.headDim() * c.numLayers();
+        return 4 * (pLin + head) + 12 * attn + adapterFlops;
     }
 
     /** Peak FMA throughput, GFLOP/s, on `threads` threads: independent FMA chains held in registers. */

@@ -9,6 +9,9 @@ golden_common.py -- pieces shared by the golden-fixture scripts in this folder (
     (PEFT's lora.Linear.forward: result = base_layer(x) + lora_B(lora_A(dropout(x))) * scaling).
     module_name is the HF module path, e.g. "model.layers.0.self_attn.q_proj", "transformer.h.1.attn.c_attn".
     With lora=None the arithmetic is exactly what make_model_goldens.py always did.
+    A second, more general hook, layer(x, module_name, base) -> y, replaces the whole layer: base(z) is the
+    plain Linear / Conv1D (bias included), so a method that rescales the input or the output ((IA)^3) can be
+    written exactly as PEFT's forward. lora and layer are not used together.
 
 Importers set sys.dont_write_bytecode = True first, so no __pycache__ appears next to the scripts.
 """
@@ -149,7 +152,7 @@ def causal_attention(q, k, v):
     return y.transpose(1, 2).reshape(Bq, Tq, NH * HS)
 
 
-def llama_forward(cfg, W, ids, lora=None):
+def llama_forward(cfg, W, ids, lora=None, layer=None):
     """Llama / Mistral / Qwen2 decoder. W: {name: float64 tensor}; ids: (B, T) -> logits (B, T, V).
     lora: optional hook lora(x, module_name) -> delta added to each Linear's output (see the module docstring)."""
     C, NH, KVH = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
@@ -158,9 +161,14 @@ def llama_forward(cfg, W, ids, lora=None):
     Bx, Tx = ids.shape
     cos, sin = rope_tables(cfg, HS, Tx)  # (T, HS)
 
-    def lin(x, name):  # nn.Linear: x @ W^T (+ b)  [+ LoRA delta]
+    def base_lin(x, name):  # nn.Linear: x @ W^T (+ b)
         y = x @ W[name + ".weight"].T
-        y = y + W[name + ".bias"] if name + ".bias" in W else y
+        return y + W[name + ".bias"] if name + ".bias" in W else y
+
+    def lin(x, name):  # [+ LoRA delta] or [the layer hook]
+        if layer is not None:
+            return layer(x, name, lambda z: base_lin(z, name))
+        y = base_lin(x, name)
         return y if lora is None else y + lora(x, name)
 
     x = W["model.embed_tokens.weight"][ids]  # (B, T, C)
@@ -184,15 +192,20 @@ def llama_forward(cfg, W, ids, lora=None):
     return x @ head.T  # (B, T, V)
 
 
-def gpt2_forward(cfg, W, ids, lora=None):
+def gpt2_forward(cfg, W, ids, lora=None, layer=None):
     """GPT2LMHeadModel. Conv1D weights are [in, out]: y = x @ W + b. Tied head (wte).
     lora: optional hook lora(x, module_name) -> delta added to each Conv1D's output (see the module docstring)."""
     C, NH, eps = cfg["n_embd"], cfg["n_head"], cfg["layer_norm_epsilon"]
     HS = C // NH
     Bx, Tx = ids.shape
 
-    def conv1d(x, name):  # Conv1D: x @ W + b  [+ LoRA delta]
-        y = x @ W[name + ".weight"] + W[name + ".bias"]
+    def base_conv1d(x, name):  # Conv1D: x @ W + b
+        return x @ W[name + ".weight"] + W[name + ".bias"]
+
+    def conv1d(x, name):  # [+ LoRA delta] or [the layer hook]
+        if layer is not None:
+            return layer(x, name, lambda z: base_conv1d(z, name))
+        y = base_conv1d(x, name)
         return y if lora is None else y + lora(x, name)
 
     def ln(x, name):

@@ -1,0 +1,382 @@
+#!/usr/bin/env python3
+"""
+make_method_goldens.py -- golden forward / gradients / 10-step AdamW curve / merge fixtures for the PEFT methods
+other than LoRA (make_lora_goldens.py), one small Python class per method.
+
+Run:  /usr/bin/python3 scripts/golden/make_method_goldens.py [method ...]     (PyTorch 1.13 + numpy only)
+      (no argument: every method in METHODS)
+
+Reads the tiny base models written by make_model_goldens.py
+    peft4j-core/src/test/resources/golden/models/{llama,gpt2}/{config.json, model.safetensors}
+(llama: GQA, 4 query / 2 key-value heads, nn.Linear; gpt2: Conv1D layers, weight stored [in, out]) and writes
+    peft4j-core/src/test/resources/golden/methods/<method>/<model>/
+        init.safetensors    the method's initial parameters                                          (F32)
+        grads.safetensors   d loss / d parameter at init, same names; plus "logits" [B*T, V], the adapted
+                            forward output at init (unmerged)                                           (F32)
+        grads.json          loss, grad norm, batch, labels, modules (in/out features, feed-forward), spec
+        final.safetensors   the parameters after the 10 training steps                                  (F32)
+        curve.json          per step: loss (before the update), pre-clip grad norm, lr, clipped; hyper
+Everything is computed in float64 with torch autograd from the F32 base weights converted to float64.
+Tensor names are those PEFT's save_pretrained writes to adapter_model.safetensors:
+    base_model.model.<module>.<suffix>     (suffix e.g. "ia3_l"; the ".default" adapter name removed)
+
+A METHOD is a class with
+    name                       directory name under golden/methods/
+    targets(model, cfg)        {module: feedforward?} for that model
+    params(k, n_in, n_out, ff) {suffix: float64 tensor}, in the order the optimizer sees them; k = the module's
+                               ordinal in code-point order of the names; values rounded to float32
+    identity(P, ff)            parameters for which the adapted model must equal the base model bit for bit
+    layer(x, base, P, ff)      the adapted layer output exactly as PEFT's <method>.Linear.forward (unmerged);
+                               base(z) is the plain Linear / Conv1D, bias included
+    merge(w, b, P, ff, conv1d) PEFT's merge: the new (weight, bias) in the stored layout ([out, in] for nn.Linear,
+                               [in, out] for Conv1D)
+    spec                       one paragraph: what the method's math and init are
+    hyper                      overrides of the training HYPER (e.g. max_grad_norm, so that clipping is exercised)
+DoRA / VeRA / LoHa / LoKr are added as further classes; the driver (batch, loss, checks, training, files) is shared.
+
+SPEC (peft4j reproduces exactly this)
+-------------------------------------
+(IA)^3 (HF PEFT 0.14 src/peft/tuners/ia3/layer.py, checked):
+  * IA3Layer.update_layer: ia3_l = Parameter of shape (1, in_features) on a feed-forward module, (out_features, 1)
+    otherwise; for GPT-2's Conv1D in_features, out_features = weight.shape ([in, out]), so the shapes are the same.
+  * Linear.forward (unmerged): s = product of the active adapters' ia3_l.flatten();
+        feed-forward:  result = base_layer(x * s)               (the input is scaled; the bias is not)
+        otherwise:     result = base_layer(x) * s               (the output is scaled, bias included)
+  * merge: W * transpose(ia3_l, fan_in_fan_out) (columns of [out, in] for feed-forward, rows otherwise; Conv1D:
+    transposed); not feed-forward: bias * ia3_l.reshape(bias.shape) too.
+  * Targets (peft's TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING / ..._FEEDFORWARD_MODULES_MAPPING defaults):
+        llama: model.layers.{l}.self_attn.k_proj, .self_attn.v_proj, .mlp.down_proj (feed-forward), every layer
+        gpt2:  transformer.h.{l}.attn.c_attn, transformer.h.{l}.mlp.c_proj (feed-forward), every layer
+        (GPT-2's attn.c_proj is NOT a target: the module-name match is on "mlp.c_proj").
+  * Deterministic init (no RNG; PEFT's own init is ones = the identity, so the fixture departs from it on purpose):
+    module with ordinal k (0-based, code-point order of the target names), flat index j of ia3_l:
+        l[j] = 1 + 0.25 * sin(0.37 * j + 1.3 * k)    in double in that operation order, then ROUNDED TO FLOAT32.
+Batch and loss (identical to make_lora_goldens.py):
+  * input_ids [2, 8] = [[5, 17, 3, 22, 9, 41, 7, 30], [12, 6, 33, 2, 19, 8, 27, 14]]; no attention mask
+  * labels = input_ids with labels[0][0:3] = -100 and labels[1][5:8] = -100
+  * loss = cross_entropy(logits[:, :-1], labels[:, 1:], ignore_index=-100), mean over the 9 non-ignored targets.
+Fixture 1 (grads.*): logits, loss and d loss / d parameter of every module at init.
+Fixture 2 (curve.json, final.safetensors): 10 optimizer steps on the same batch, exactly as make_lora_goldens.py:
+  * parameters: every method parameter, sorted module order, per module in the class's params() order
+  * for step s = 0..9:  loss_s = loss(params); grads = backward;
+        grad_norm_s = sqrt(sum of g^2 over all parameters)                     [clip_grad_norm_, norm 2]
+        grads *= min(max_norm / (grad_norm_s + 1e-6), 1.0)                     (max_norm 0.5 unless overridden)
+        lr_s = 0.01 * lambda(s): linear warmup 3 steps then linear decay to step 10 (lambda(0) = 0, so step 0
+             does not move the parameters, but AdamW's m, v and t advance)
+        (IA)^3 overrides max_grad_norm to 0.3: its GPT-2 gradient norm (0.41) is under LoRA's 0.5, and the
+        fixture must exercise clipping; with 0.3 both models clip on every step.
+        AdamW (torch.optim.AdamW, betas (0.9, 0.999), eps 1e-8, weight_decay 0.01 on every parameter, decoupled,
+             applied first), t = s + 1:  p *= 1 - lr wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+             p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+Self-checks: (a) identity parameters give the base logits bit for bit, every target is reached and no other layer
+is changed; (b) autograd vs central finite differences in float64; (c) merged weights (method.merge) give the
+unmerged logits to 1e-12 relative; the hand-written AdamW / clip / schedule loop matches torch.optim.AdamW +
+clip_grad_norm_ + LambdaLR; every file is re-read and compared bit for bit; deterministic (one thread).
+"""
+import math
+import sys
+
+import torch
+
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+from golden_common import (F64, GOLDEN_DIR, ROOT, assert_same_bits, read_safetensors, write_json,  # noqa: E402
+                           write_safetensors)
+from make_lora_goldens import (HYPER as LORA_HYPER, INPUT_IDS, Setup as LoraSetup, causal_lm_loss,  # noqa: E402
+                               causal_lm_loss_by_hand, check_expected, in_out, lr_lambda, rel_close)
+
+OUT_DIR = GOLDEN_DIR / "methods"
+
+# The training spec of make_lora_goldens.py less its LoRA-only entries.
+HYPER = {k: v for k, v in LORA_HYPER.items()
+         if k not in ("r", "lora_alpha", "scaling", "lora_dropout", "use_rslora", "param_order")}
+HYPER["param_order"] = "sorted module names (Unicode code point); per module the method's parameter order"
+
+BATCH_SPEC = ("labels = input_ids with labels[0][0:3] = labels[1][5:8] = -100; loss = mean cross-entropy of "
+              "logits[:, :-1] vs labels[:, 1:] over non-ignored targets. Gradients in float64, stored as F32 under "
+              "PEFT adapter names. See scripts/golden/make_method_goldens.py.")
+
+
+def f32(t):
+    """float64 tensor holding the float32-rounded values."""
+    return t.to(torch.float32).to(F64)
+
+
+# ----------------------------------------------------------------------------------------------------
+# methods
+
+class Ia3:
+    name = "ia3"
+    spec = ("(IA)^3: ia3_l (1, in) on feed-forward modules, (out, 1) otherwise (also for GPT-2 Conv1D); "
+            "feed-forward y = base(x * l), otherwise y = base(x) * l (bias scaled too). Targets llama k_proj, "
+            "v_proj, down_proj (feed-forward); gpt2 c_attn, mlp.c_proj (feed-forward). Init: module k in code-point "
+            "order, flat index j: l[j] = 1 + 0.25*sin(0.37*j + 1.3*k), in double, rounded to float32. "
+            "Training: max_grad_norm 0.3.")
+    hyper = {"max_grad_norm": 0.3}
+
+    @staticmethod
+    def targets(model, cfg):
+        if model == "llama":
+            return {f"model.layers.{l}.{m}": m == "mlp.down_proj" for l in range(cfg["num_hidden_layers"])
+                    for m in ("self_attn.k_proj", "self_attn.v_proj", "mlp.down_proj")}
+        return {f"transformer.h.{l}.{m}": m == "mlp.c_proj" for l in range(cfg["n_layer"])
+                for m in ("attn.c_attn", "mlp.c_proj")}
+
+    @staticmethod
+    def params(k, n_in, n_out, ff):
+        shape = (1, n_in) if ff else (n_out, 1)
+        n = shape[0] * shape[1]
+        l = torch.tensor([1 + 0.25 * math.sin(0.37 * j + 1.3 * k) for j in range(n)], dtype=F64).reshape(shape)
+        return {"ia3_l": f32(l)}
+
+    @staticmethod
+    def identity(P, ff):
+        return {"ia3_l": torch.ones_like(P["ia3_l"])}
+
+    @staticmethod
+    def layer(x, base, P, ff):
+        s = P["ia3_l"].flatten()
+        return base(x * s) if ff else base(x) * s
+
+    @staticmethod
+    def merge(w, b, P, ff, conv1d):
+        l = P["ia3_l"]
+        w = w * (l.T if conv1d else l)  # PEFT: transpose(ia3_l, fan_in_fan_out)
+        if not ff and b is not None:
+            b = b * l.reshape(b.shape)
+        return w, b
+
+
+METHODS = {m.name: m for m in (Ia3,)}
+
+
+# ----------------------------------------------------------------------------------------------------
+# driver
+
+def peft_key(module, suffix):
+    return f"base_model.model.{module}.{suffix}"
+
+
+class Setup:
+    def __init__(self, method, model):
+        self.method, self.name = method, model
+        base = LoraSetup(model)  # config, float64 weights, forward, ids, labels (same batch as the LoRA fixtures)
+        self.cfg, self.W, self.forward, self.ids, self.labels = base.cfg, base.W, base.forward, base.ids, base.labels
+        self.ff = method.targets(model, self.cfg)
+        self.modules = sorted(self.ff)
+        assert all(m + ".weight" in self.W for m in self.modules)
+        self.conv1d = model == "gpt2"
+        self.init = {m: method.params(k, *in_out(model, self.W, m), self.ff[m]) for k, m in enumerate(self.modules)}
+
+    def logits(self, P, seen=None, W=None):
+        def layer(x, module, base):
+            if P is None or module not in P:
+                return base(x)
+            if seen is not None:
+                seen.add(module)
+            return self.method.layer(x, base, P[module], self.ff[module])
+        return self.forward(self.cfg, self.W if W is None else W, self.ids, layer=layer)
+
+    def loss(self, P):
+        return causal_lm_loss(self.logits(P), self.labels)
+
+    def leaves(self, P):
+        """Leaf copies with requires_grad, in the spec's order (sorted modules, the method's parameter order)."""
+        p = {m: {s: t.clone().requires_grad_(True) for s, t in P[m].items()} for m in self.modules}
+        return p, [t for m in self.modules for t in p[m].values()]
+
+    def merged_weights(self, P):
+        W = dict(self.W)
+        for m in self.modules:
+            b = W.get(m + ".bias")
+            w, b = self.method.merge(W[m + ".weight"], b, P[m], self.ff[m], self.conv1d)
+            W[m + ".weight"] = w
+            if b is not None:
+                W[m + ".bias"] = b
+        return W
+
+
+def to_st(d):
+    return {peft_key(m, s): t.detach().to(torch.float32).contiguous() for m, ps in d.items() for s, t in ps.items()}
+
+
+def save_st(path, tensors):
+    write_safetensors(path, tensors)
+    assert_same_bits(tensors, read_safetensors(path), str(path))
+
+
+def check_identity(s):
+    ident = {m: s.method.identity(P, s.ff[m]) for m, P in s.init.items()}
+    seen = set()
+    lo = s.logits(ident, seen)
+    base = s.logits(None)
+    assert seen == set(s.modules), sorted(set(s.modules) - seen)
+    assert torch.equal(lo, base), "identity parameters change the model"
+    moved = (s.logits(s.init) - base).abs().max().item()
+    print(f"  (a) identity parameters: logits identical to the base model (all {len(seen)} targets reached); "
+          f"with the spec init the logits move by up to {moved:.3e}")
+    assert moved > 1e-3
+
+
+def check_fd(s, grads):
+    worst = 0.0
+    picks = []
+    for module in (s.modules[0], s.modules[-1]):
+        for suffix, t in s.init[module].items():
+            picks += [(module, suffix, 1), (module, suffix, t.numel() - 1)]
+    for module, suffix, flat in picks:
+        h = 1e-5
+        vals = []
+        for sign in (1, -1):
+            t = s.init[module][suffix].clone()
+            t.view(-1)[flat] += sign * h
+            pert = dict(s.init)
+            pert[module] = dict(s.init[module], **{suffix: t})
+            vals.append(s.loss(pert).item())
+        fd = (vals[0] - vals[1]) / (2 * h)
+        ag = grads[module][suffix].reshape(-1)[flat].item()
+        rel = abs(fd - ag) / max(abs(ag), 1e-12)
+        worst = max(worst, rel)
+        print(f"  (b) FD {module}.{suffix}[{flat}]: autograd {ag:+.12e}  fd {fd:+.12e}  rel err {rel:.2e}")
+    assert worst < 1e-6, worst
+    return worst
+
+
+def check_merge(s, logits):
+    merged = s.forward(s.cfg, s.merged_weights(s.init), s.ids)
+    rel = ((merged - logits).abs().max() / logits.abs().max()).item()
+    print(f"  (c) merged weights vs unmerged adapter: max relative logit difference {rel:.2e}")
+    assert rel < 1e-12, rel
+
+
+def gradients(s):
+    p, flat = s.leaves(s.init)
+    logits = s.logits(p)
+    loss = causal_lm_loss(logits, s.labels)
+    assert torch.allclose(loss, causal_lm_loss_by_hand(logits, s.labels), rtol=1e-14, atol=0)
+    loss.backward()
+    grads = {m: {k: t.grad.detach().clone() for k, t in ps.items()} for m, ps in p.items()}
+    assert all(g.abs().max() > 0 for ps in grads.values() for g in ps.values()), "a parameter got no gradient"
+    norm = math.sqrt(sum(float((g * g).sum()) for ps in grads.values() for g in ps.values()))
+    return loss.item(), logits.detach(), grads, norm
+
+
+def train_torch(s, H):
+    p, flat = s.leaves(s.init)
+    opt = torch.optim.AdamW(flat, lr=H["lr"], betas=tuple(H["betas"]), eps=H["eps"],
+                            weight_decay=H["weight_decay"], amsgrad=False)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda st: lr_lambda(st, H["warmup_steps"], H["total_steps"]))
+    losses, norms, lrs = [], [], []
+    for _ in range(H["steps"]):
+        opt.zero_grad(set_to_none=True)
+        loss = s.loss(p)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(flat, H["max_grad_norm"])
+        lrs.append(opt.param_groups[0]["lr"])
+        losses.append(loss.item())
+        norms.append(norm.item())
+        opt.step()
+        sched.step()
+    with torch.no_grad():
+        after = s.loss(p).item()
+    return losses, norms, lrs, after, {m: {k: t.detach() for k, t in ps.items()} for m, ps in p.items()}
+
+
+def train_by_hand(s, H):
+    (b1, b2), eps, wd = H["betas"], H["eps"], H["weight_decay"]
+    p, flat = s.leaves(s.init)
+    m1 = [torch.zeros_like(t) for t in flat]
+    m2 = [torch.zeros_like(t) for t in flat]
+    losses, norms, lrs = [], [], []
+    for step in range(H["steps"]):
+        for t in flat:
+            t.grad = None
+        loss = s.loss(p)
+        loss.backward()
+        g = [t.grad.detach() for t in flat]
+        norm = math.sqrt(sum(float((x * x).sum()) for x in g))
+        coef = min(H["max_grad_norm"] / (norm + H["clip_eps"]), 1.0)
+        g = [x * coef for x in g]
+        lr = H["lr"] * lr_lambda(step, H["warmup_steps"], H["total_steps"])
+        t_ = step + 1
+        bc1, bc2 = 1 - b1 ** t_, 1 - b2 ** t_
+        with torch.no_grad():
+            for i, t in enumerate(flat):
+                t.mul_(1 - lr * wd)
+                m1[i] = b1 * m1[i] + (1 - b1) * g[i]
+                m2[i] = b2 * m2[i] + (1 - b2) * g[i] * g[i]
+                t.sub_((lr / bc1) * m1[i] / (m2[i].sqrt() / math.sqrt(bc2) + eps))
+        losses.append(loss.item())
+        norms.append(norm)
+        lrs.append(lr)
+    return losses, norms, lrs, {m: {k: t.detach() for k, t in ps.items()} for m, ps in p.items()}
+
+
+def make(method, model):
+    print(f"== {method.name} / {model}")
+    s = Setup(method, model)
+    d = OUT_DIR / method.name / model
+    d.mkdir(parents=True, exist_ok=True)
+    check_expected(s)
+    check_identity(s)
+
+    # ---- fixture 1: forward and gradients at init
+    loss, logits, grads, gnorm = gradients(s)
+    print(f"  loss at init {loss:.15g}, grad norm {gnorm:.15g}")
+    fd_err = check_fd(s, grads)
+    check_merge(s, logits)
+    save_st(d / "init.safetensors", to_st(s.init))
+    g = to_st(grads)
+    g["logits"] = logits.reshape(-1, logits.shape[-1]).to(torch.float32).contiguous()
+    save_st(d / "grads.safetensors", g)
+    modules = [{"name": m, "ordinal": k, "in_features": in_out(model, s.W, m)[0],
+                "out_features": in_out(model, s.W, m)[1], "feedforward": s.ff[m],
+                "params": {sfx: list(t.shape) for sfx, t in s.init[m].items()}} for k, m in enumerate(s.modules)]
+    write_json(d / "grads.json", {"model": f"golden/models/{model}", "method": method.name, "loss": loss,
+                                  "grad_norm": gnorm, "input_ids": INPUT_IDS, "labels": s.labels.tolist(),
+                                  "modules": modules, "spec": method.spec + " " + BATCH_SPEC})
+
+    # ---- fixture 2: 10-step curve
+    H = dict(HYPER, **getattr(method, "hyper", {}))
+    losses, norms, lrs, after, final = train_torch(s, H)
+    h_losses, h_norms, h_lrs, h_final = train_by_hand(s, H)
+    assert lrs == h_lrs, (lrs, h_lrs)
+    assert rel_close(losses, h_losses, 1e-13) and rel_close(norms, h_norms, 1e-13), "hand loop != torch"
+    diff = max((final[m][k] - h_final[m][k]).abs().max().item() for m in s.modules for k in final[m])
+    assert diff < 1e-14, diff
+    clipped = [n > H["max_grad_norm"] for n in norms]
+    assert losses[1] == losses[0], "step 0 (lr 0) must not move the parameters"
+    assert sum(clipped) >= 3, clipped  # clipping must really be exercised
+    assert after < losses[0], "training must lower the loss"
+    print(f"  hand-written AdamW/clip/schedule loop matches torch (max |param diff| {diff:.1e})")
+    print("  step  lr            loss               grad_norm (pre-clip)  clipped")
+    for i in range(H["steps"]):
+        print(f"  {i:4d}  {lrs[i]:.10f}  {losses[i]:.15f}  {norms[i]:.15f}     {clipped[i]}")
+    print(f"  loss after 10 steps {after:.15f}")
+    save_st(d / "final.safetensors", to_st(final))
+    write_json(d / "curve.json", {"model": f"golden/models/{model}", "method": method.name, "loss": losses,
+                                  "grad_norm": norms, "lr": lrs, "clipped": clipped, "loss_after": after,
+                                  "hyper": H, "input_ids": INPUT_IDS, "labels": s.labels.tolist(),
+                                  "spec": method.spec + " " + BATCH_SPEC + " Training: see hyper and the script header."})
+    return fd_err
+
+
+def main():
+    torch.set_num_threads(1)  # bitwise-reproducible reductions
+    names = sys.argv[1:] or sorted(METHODS)
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        sys.exit(f"unknown method(s) {unknown}: expected some of {sorted(METHODS)}")
+    worst = max(make(METHODS[n], model) for n in names for model in ("llama", "gpt2"))
+    print(f"worst finite-difference rel err {worst:.2e}")
+    total = 0
+    print("files:")
+    for n in names:
+        for f in sorted((OUT_DIR / n).rglob("*")):
+            if f.is_file():
+                total += f.stat().st_size
+                print(f"  {f.relative_to(ROOT)}  {f.stat().st_size}")
+    print(f"total {total} bytes")
+
+
+if __name__ == "__main__":
+    main()

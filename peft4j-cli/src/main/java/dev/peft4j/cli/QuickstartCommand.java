@@ -52,7 +52,7 @@ final class QuickstartCommand implements Callable<Integer> {
     Path model;
     @Option(names = "--data", paramLabel = "FILE", description = "Prompt/completion JSONL for --model (10% is held out).")
     Path data;
-    @Option(names = "--steps", description = "Training steps (default: 150 for the built-in task, 400 with --method ia3, 200 with --model).")
+    @Option(names = "--steps", description = "Training steps (default: 150 for the built-in task, 400 with --method ia3, 300 with loha or lokr, 200 with --model).")
     Integer steps;
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = all cores.")
     int threads;
@@ -133,6 +133,7 @@ final class QuickstartCommand implements Callable<Integer> {
                         ? LoraConfig.builder().r(16).alpha(32).dropout(0f).allLinear().build()
                         : LoraConfig.builder().r(8).alpha(16).dropout(0.05f).allLinear().build();
                 case "ia3" -> Ia3Config.builder().targetModules(TargetModules.allLinear()).build();
+                case "loha" -> dev.peft4j.tuner.loha.LoHaConfig.builder().r(8).alpha(16).targetModules(TargetModules.allLinear()).build();
                 default -> throw new Peft4jException("unknown --method '" + method + "'; use lora or ia3");
             };
             AdapterModel lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
@@ -142,6 +143,10 @@ final class QuickstartCommand implements Callable<Integer> {
             boolean ia3 = lc instanceof Ia3Config;
             int total = steps != null ? steps : builtIn ? (ia3 ? 400 : 150) : 200;
             double peakLr = ia3 ? (builtIn ? 0.1 : 1e-2) : (builtIn ? 3e-3 : 1e-3);
+            if (lc.peftType().equals("LOHA") || lc.peftType().equals("LOKR")) {   // ΔW is a product of factors: more lr, more steps
+                if (steps == null && builtIn) total = 300;
+                peakLr = builtIn ? 1e-2 : 3e-3;
+            }
             TrainConfig tc = new TrainConfig(total, 0, peakLr, LrSchedule.Kind.COSINE, total / 10, 0, 16, 1,
                     1.0, 0.0, seed, Math.max(1, total / 5), 0, 8, 0, 0);
             Path adapterDir = output.resolve("adapter");

@@ -74,6 +74,14 @@ final class TrainCommand implements Callable<Integer> {
             description = "(IA)³ targets that scale their input (default: PEFT's, e.g. down_proj).")
     String ia3Feedforward;
 
+    // LoHa
+    @Option(names = "--loha.target-modules", paramLabel = "LIST|REGEX", description = "LoHa targets (required: PEFT has no LoHa defaults), e.g. q_proj,v_proj or all-linear.")
+    String lohaTargets;
+    @Option(names = "--loha.r", defaultValue = "8", description = "LoHa rank (default ${DEFAULT-VALUE}).")
+    int lohaR;
+    @Option(names = "--loha.alpha", defaultValue = "8", description = "LoHa alpha; scaling = alpha / r (default ${DEFAULT-VALUE}).")
+    double lohaAlpha;
+
     // LoRA
     @Option(names = "--lora.r", defaultValue = "8", description = "LoRA rank (default ${DEFAULT-VALUE}).")
     int loraR;
@@ -183,6 +191,16 @@ final class TrainCommand implements Callable<Integer> {
                 if (ia3Feedforward != null) ib.feedforwardModules(TargetModules.parse(ia3Feedforward));
                 if (modulesToSave != null) ib.modulesToSave(modulesToSave);
                 yield ib.build();
+            }
+            case "loha" -> {
+                if (lohaTargets == null)
+                    throw new dev.peft4j.Peft4jException("--method loha needs --loha.target-modules (PEFT's LoHa has no default targets); "
+                            + "e.g. --loha.target-modules q_proj,v_proj or --loha.target-modules all-linear");
+                dev.peft4j.tuner.loha.LoHaConfig.Builder hb = dev.peft4j.tuner.loha.LoHaConfig.builder().r(lohaR).alpha(lohaAlpha)
+                        .targetModules(TargetModules.parse(lohaTargets));
+                if (modulesToSave != null) hb.modulesToSave(modulesToSave);
+                if (layersToTransform != null) hb.layersToTransform(layersToTransform);
+                yield hb.build();
             }
             default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora or ia3");
         };

@@ -66,6 +66,7 @@ class RealPeftInteropTest {
         return switch (method) {
             case "lora" -> LoraConfig.builder().r(4).alpha(8).targetModules(TARGETS.toArray(String[]::new)).build();
             case "ia3" -> Ia3Config.builder().targetModules(TARGETS.toArray(String[]::new)).feedforwardModules("down_proj").build();
+            case "loha" -> dev.peft4j.tuner.loha.LoHaConfig.builder().r(4).alpha(8).targetModules(TARGETS.toArray(String[]::new)).build();
             default -> throw new IllegalArgumentException(method);
         };
     }
@@ -81,7 +82,7 @@ class RealPeftInteropTest {
     static float[] logits(CausalLM m, int[] ids) { return m.forward(null, ids, 1, ids.length, null, null, false).data; }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "ia3"})
+    @ValueSource(strings = {"lora", "ia3", "loha"})
     void adapterSavedByPeftLoadsWithItsLogits(String method) throws Exception {
         Path runSh = realPeft(), stories = shared("models/stories260K"), out = tmp.resolve(method);
         run(runSh, tmp.resolve("make.log"), "make", method, out.toString(), "--base", stories.toString());
@@ -97,7 +98,7 @@ class RealPeftInteropTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "ia3"})
+    @ValueSource(strings = {"lora", "ia3", "loha"})
     void adapterSavedByPeft4jLoadsInPeftWithTheSameLogits(String method) throws Exception {
         Path runSh = realPeft(), stories = shared("models/stories260K"), out = tmp.resolve(method);
         int[] ids = {1, 403, 407, 261, 378, 1000 % 512, 77, 300};

@@ -63,8 +63,13 @@ final class BenchCommand implements Runnable {
         static java.util.function.Function<dev.peft4j.model.ModelConfig, dev.peft4j.tuner.AdapterConfig> config(String method) {
             return switch (method.toLowerCase(java.util.Locale.ROOT)) {
                 case "lora" -> null;
+                case "dora" -> c -> (c.isGpt2()                                        // the reference LoRA setup with use_dora
+                        ? dev.peft4j.tuner.LoraConfig.builder().r(8).alpha(16).targetModules("c_attn")
+                        : dev.peft4j.tuner.LoraConfig.builder().r(16).alpha(32)
+                                .targetModules("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
+                        .dropout(0f).useDora(true).build();
                 case "ia3" -> c -> dev.peft4j.tuner.ia3.Ia3Config.builder().build();
-                default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "' for bench train; use lora or ia3");
+                default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "' for bench train; use lora, dora or ia3");
             };
         }
 

@@ -56,7 +56,7 @@ final class QuickstartCommand implements Callable<Integer> {
     Integer steps;
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = all cores.")
     int threads;
-    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora or ia3 (default ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora or ia3 (default ${DEFAULT-VALUE}).")
     String method;
     @Option(names = "--seed", defaultValue = "42", description = "Seed for everything (default ${DEFAULT-VALUE}).")
     long seed;
@@ -97,7 +97,7 @@ final class QuickstartCommand implements Callable<Integer> {
         Path baseDir, trainFile, testFile;
         boolean builtIn = model == null;
         if (builtIn) {
-            System.out.println("== peft4j quickstart: teach a small Llama-architecture model a task with " + (method.equalsIgnoreCase("ia3") ? "(IA)³" : "LoRA") + " ==");
+            System.out.println("== peft4j quickstart: teach a small Llama-architecture model a task with " + (method.equalsIgnoreCase("ia3") ? "(IA)³" : method.equalsIgnoreCase("dora") ? "DoRA" : "LoRA") + " ==");
             System.out.println("task: animal sounds, e.g. \"Mia went to the farm and saw a cow. The cow said\" -> \" moo!\"");
             System.out.println("      test prompts use (name, place, animal) combinations never seen in training");
             baseDir = output.resolve("base-model");
@@ -132,9 +132,12 @@ final class QuickstartCommand implements Callable<Integer> {
                 case "lora" -> builtIn
                         ? LoraConfig.builder().r(16).alpha(32).dropout(0f).allLinear().build()
                         : LoraConfig.builder().r(8).alpha(16).dropout(0.05f).allLinear().build();
+                case "dora" -> builtIn                                     // LoRA's settings with use_dora
+                        ? LoraConfig.builder().r(16).alpha(32).dropout(0f).allLinear().useDora(true).build()
+                        : LoraConfig.builder().r(8).alpha(16).dropout(0.05f).allLinear().useDora(true).build();
                 case "ia3" -> Ia3Config.builder().targetModules(TargetModules.allLinear()).build();
                 case "loha" -> dev.peft4j.tuner.loha.LoHaConfig.builder().r(8).alpha(16).targetModules(TargetModules.allLinear()).build();
-                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora or ia3");
+                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora, dora or ia3");
             };
             AdapterModel lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
             System.out.println("\n-- fine-tuning: " + lc.describe() + " on all linear layers --");

@@ -64,7 +64,7 @@ final class TrainCommand implements Callable<Integer> {
             "replaces the --lora.* options)."})
     Path adapter;
 
-    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora or ia3 (default ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora or ia3 (default ${DEFAULT-VALUE}).")
     String method;
 
     // (IA)³
@@ -94,6 +94,9 @@ final class TrainCommand implements Callable<Integer> {
     String loraTargets;
     @Option(names = "--lora.use-rslora", arity = "0..1", defaultValue = "false", description = "Scale by alpha/sqrt(r) (rsLoRA).")
     boolean loraRslora;
+    @Option(names = "--lora.use-dora", arity = "0..1", defaultValue = "false",
+            description = "DoRA: a trained magnitude per output row (PEFT's use_dora; same as --method dora).")
+    boolean loraDora;
     @Option(names = "--lora.init", defaultValue = "default", description = "default (Kaiming-uniform A, zero B), gaussian, or random.")
     String loraInit;
     @Option(names = "--lora.modules-to-save", split = ",", description = "Modules trained in full, e.g. lm_head.")
@@ -178,9 +181,9 @@ final class TrainCommand implements Callable<Integer> {
         if (modulesToSave != null) lb.modulesToSave(modulesToSave);
         if (layersToTransform != null) lb.layersToTransform(layersToTransform);
         AdapterConfig lc = switch (method.toLowerCase(java.util.Locale.ROOT)) {
-            case "lora" -> {
+            case "lora", "dora" -> {
                 try {
-                    yield lb.build();
+                    yield lb.useDora(loraDora || method.equalsIgnoreCase("dora")).build();
                 } catch (LoraConfig.Invalid e) {
                     throw e.onCommandLine();     // name the --lora.* flag, not the builder method
                 }
@@ -202,7 +205,7 @@ final class TrainCommand implements Callable<Integer> {
                 if (layersToTransform != null) hb.layersToTransform(layersToTransform);
                 yield hb.build();
             }
-            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora or ia3");
+            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora or ia3");
         };
         if (loraPlusRatio < 0 || Double.isNaN(loraPlusRatio) || Double.isInfinite(loraPlusRatio))
             throw new dev.peft4j.Peft4jException("--loraplus-lr-ratio must be a positive number (got " + loraPlusRatio

@@ -8,6 +8,7 @@
  * The forward (FORWARD, shared by all LoRA adapters) is one fused op: the base product and every
  * active adapter's low-rank path share the input, and one backward produces
  * dx = dy·W + Σ scaling·(dy·B)·A and the adapters' dA, dB.
+ * DoraAdapter (use_dora) extends this class with its magnitude vector and its own forward.
  */
 package dev.peft4j.nn;
 
@@ -21,7 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-public final class LoraAdapter implements AdapterLayer {
+public class LoraAdapter implements AdapterLayer {
     public static final String PEFT_TYPE = "LORA";
 
     public final Tensor A;          // (r, in)
@@ -91,7 +92,10 @@ public final class LoraAdapter implements AdapterLayer {
     /** y: (rows, out) = x · Wᵀ + b + Σ scaling · (dropout(x) · Aᵀ) · Bᵀ over the given adapters. */
     static final Forward FORWARD = (tape, base, x, adapters) -> {
         List<LoraAdapter> lora = new ArrayList<>(adapters.size());
-        for (AdapterLayer a : adapters) lora.add((LoraAdapter) a);
+        for (AdapterLayer a : adapters) {
+            if (a instanceof DoraAdapter) return DoraAdapter.FORWARD.apply(tape, base, x, adapters);   // DoRA among them
+            lora.add((LoraAdapter) a);
+        }
         int in = base.in, out = base.out;
         Tensor weight = base.weight(), bias = base.bias();
         int rows = x.size() / in;

@@ -2,7 +2,8 @@
  * Lora: attaches a LoRA adapter to a loaded model, as PEFT's get_peft_model(model, LoraConfig) does
  * (peft/tuners/lora/model.py LoraModel, tuners_utils.py inject_adapter): plan the targets (LoraPlan),
  * give each targeted Linear a LoraAdapter named adapterName with freshly initialised A (r, in) and
- * B (out, r) as trainable tensors, make it the module's active adapter, and replace each
+ * B (out, r) as trainable tensors (with use_dora a DoraAdapter, whose magnitude vector starts at the
+ * row norms of W + scaling·B·A), make it the module's active adapter, and replace each
  * modules_to_save module's weight and bias by trainable copies (PEFT's ModulesToSaveWrapper: a deep
  * copy is trained, the original kept frozen; with tied embeddings this unties lm_head from
  * embed_tokens, exactly as the deep copy does in PEFT).
@@ -26,6 +27,7 @@ package dev.peft4j.tuner;
 import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
+import dev.peft4j.nn.DoraAdapter;
 import dev.peft4j.nn.Linear;
 import dev.peft4j.nn.LoraAdapter;
 import java.util.ArrayList;
@@ -121,6 +123,11 @@ public final class Lora {
         }
         Tensor A = Tensor.param(KEY_PREFIX + lin.name + ".lora_A.weight", a, r, lin.in);
         Tensor B = Tensor.param(KEY_PREFIX + lin.name + ".lora_B.weight", b, lin.out, r);
+        if (config.useDora()) {                                              // DoRA: m = ‖W + s·B·A‖ per output row
+            float[] m = DoraAdapter.weightNorm(lin.weight().floats(), a, b, lin.out, lin.in, r, t.scaling());
+            Tensor M = Tensor.param(KEY_PREFIX + lin.name + "." + DoraAdapter.MAGNITUDE_KEY, m, lin.out);
+            return new DoraAdapter(A, B, t.scaling(), config.loraDropout(), M);
+        }
         return new LoraAdapter(A, B, t.scaling(), config.loraDropout());
     }
 

@@ -60,7 +60,6 @@ public record LoraConfig(
             default -> throw new Invalid(Field.BIAS, "must be one of none, all, lora_only (got '" + bias
                     + "'); peft4j supports none", "use");
         }
-        if (useDora) throw new Invalid(Field.USE_DORA, "= true (DoRA) is not supported yet", "use");
         if (loraBias) throw new Invalid(Field.LORA_BIAS, "= true (a bias on LoRA B) is not supported yet", "use");
         if (targetModules instanceof TargetModules.Regex rx && rx.pattern().equalsIgnoreCase(TargetModules.ALL_LINEAR_SHORTHAND))
             targetModules = TargetModules.ALL_LINEAR;
@@ -107,7 +106,7 @@ public record LoraConfig(
 
     @Override public String peftType() { return PEFT_TYPE; }
 
-    @Override public String methodName() { return "LoRA"; }
+    @Override public String methodName() { return useDora ? "DoRA" : "LoRA"; }
 
     /** adapter_config.json as PEFT writes it (LoraConfig.to_dict), without base_model_name_or_path. */
     @Override public Map<String, Object> toPeftJson() {
@@ -115,6 +114,7 @@ public record LoraConfig(
         m.put("alpha_pattern", alphaPattern);
         m.put("auto_mapping", null);
         m.put("bias", bias);
+        m.put("eva_config", null);                                     // PEFT 0.14 writes it (EVA init is not supported)
         m.put("exclude_modules", excludeModules == null ? null : excludeModules.toPeft());
         m.put("fan_in_fan_out", fanInFanOut);
         m.put("inference_mode", true);
@@ -141,7 +141,7 @@ public record LoraConfig(
     }
 
     @Override public String describe() {
-        return "LoRA, r = " + r + ", alpha = " + integral(loraAlpha) + (useRslora ? " (rsLoRA)" : "") + ", dropout = " + loraDropout;
+        return (useDora ? "DoRA" : "LoRA") + ", r = " + r + ", alpha = " + integral(loraAlpha) + (useRslora ? " (rsLoRA)" : "") + ", dropout = " + loraDropout;
     }
 
     /** PEFT writes lora_alpha as the int the user gave; keep whole numbers integral. */

@@ -1,7 +1,7 @@
 /*
  * LoraModel: the handle Lora.apply returns — one adapter on one model. It lists the trainable tensors
  * in a fixed order (module order, as PEFT's named_parameters(): per adapted module lora_A then
- * lora_B; per modules_to_save module its weight copy then bias copy), counts parameters as PEFT's
+ * lora_B, and lora_magnitude_vector with DoRA; per modules_to_save module its weight copy then bias copy), counts parameters as PEFT's
  * get_nb_trainable_parameters does, and can switch the adapter off (base model behaviour, PEFT's
  * disable_adapter: adapters inactive, modules_to_save back to the original frozen tensors), on again,
  * or unload it for good (adapters removed, original tensors restored).
@@ -75,8 +75,7 @@ public final class LoraModel implements AdapterModel {
         List<Tensor> out = new ArrayList<>();
         for (Entry e : entries) {
             if (e.isAdapter()) {
-                out.add(e.adapter().A);
-                out.add(e.adapter().B);
+                out.addAll(e.adapter().parameters());                   // lora_A, lora_B (, lora_magnitude_vector with DoRA)
             } else {
                 out.add(e.weightCopy());
                 if (e.biasCopy() != null) out.add(e.biasCopy());

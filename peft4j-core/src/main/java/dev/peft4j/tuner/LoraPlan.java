@@ -140,10 +140,10 @@ public record LoraPlan(LoraConfig config, List<Target> targets, List<ModuleToSav
         return names;
     }
 
-    /** Σ r·(in + out) over the adapted modules. */
+    /** Σ r·(in + out) over the adapted modules, + out per module with DoRA (its magnitude vector). */
     public long adapterParameterCount() {
         long n = 0;
-        for (Target t : targets) n += t.parameterCount();
+        for (Target t : targets) n += t.parameterCount() + (config.useDora() ? t.out() : 0);
         return n;
     }
 

@@ -42,7 +42,7 @@ class AdapterConfigErrorsTest {
             "\"lora_dropout\": 1.5|\"lora_dropout\" must be in [0, 1) (got 1.5)|\"lora_dropout\": 0.05",
             "\"lora_alpha\": \"sixteen\"|\"lora_alpha\" must be a number|\"lora_alpha\"",
             "\"bias\": \"all\"|\"bias\" = 'all' is not supported yet|\"bias\": \"none\"",
-            "\"use_dora\": true|\"use_dora\" = true (DoRA) is not supported yet|\"use_dora\": false",
+            "\"lora_bias\": true|\"lora_bias\" = true (a bias on LoRA B) is not supported yet|\"lora_bias\": false",
             "\"rank_pattern\": {\"q_proj\": 0}|\"rank_pattern\" entry 'q_proj' must be > 0 (got 0)|\"rank_pattern\"",
     })
     void fileErrorsNameTheFileAndThePeftField(String fields, String problem, String fix) throws Exception {

@@ -58,7 +58,7 @@ class LoraConfigTest {
                 .hasMessageContaining("bias = 'all' is not supported yet").hasMessageContaining("LoraConfig.builder().bias(\"none\")");
         assertThatThrownBy(() -> LoraConfig.builder().bias("lora_only").build()).hasMessageContaining("not supported yet");
         assertThatThrownBy(() -> LoraConfig.builder().bias("some").build()).hasMessageContaining("must be one of none, all, lora_only");
-        assertThatThrownBy(() -> LoraConfig.builder().useDora(true).build()).hasMessageContaining("DoRA) is not supported yet");
+        assertThat(LoraConfig.builder().useDora(true).build().useDora()).as("DoRA is supported").isTrue();
         assertThatThrownBy(() -> LoraConfig.builder().loraBias(true).build()).hasMessageContaining("not supported yet");
         assertThatThrownBy(() -> InitLoraWeights.fromPeft("pissa_niter_4")).hasMessageContaining("'pissa_niter_4' is not supported yet");
         assertThatThrownBy(() -> InitLoraWeights.fromPeft("olora")).hasMessageContaining("not supported yet");

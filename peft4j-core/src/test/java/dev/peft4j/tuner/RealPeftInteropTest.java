@@ -65,6 +65,7 @@ class RealPeftInteropTest {
     static AdapterConfig config(String method) {
         return switch (method) {
             case "lora" -> LoraConfig.builder().r(4).alpha(8).targetModules(TARGETS.toArray(String[]::new)).build();
+            case "dora" -> LoraConfig.builder().r(4).alpha(8).useDora(true).targetModules(TARGETS.toArray(String[]::new)).build();
             case "ia3" -> Ia3Config.builder().targetModules(TARGETS.toArray(String[]::new)).feedforwardModules("down_proj").build();
             case "loha" -> dev.peft4j.tuner.loha.LoHaConfig.builder().r(4).alpha(8).targetModules(TARGETS.toArray(String[]::new)).build();
             default -> throw new IllegalArgumentException(method);
@@ -82,7 +83,7 @@ class RealPeftInteropTest {
     static float[] logits(CausalLM m, int[] ids) { return m.forward(null, ids, 1, ids.length, null, null, false).data; }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "ia3", "loha"})
+    @ValueSource(strings = {"lora", "dora", "ia3", "loha"})
     void adapterSavedByPeftLoadsWithItsLogits(String method) throws Exception {
         Path runSh = realPeft(), stories = shared("models/stories260K"), out = tmp.resolve(method);
         run(runSh, tmp.resolve("make.log"), "make", method, out.toString(), "--base", stories.toString());
@@ -91,14 +92,14 @@ class RealPeftInteropTest {
         for (int i = 0; i < ids.length; i++) ids[i] = expected.get("input_ids").get(i).asInt();
         CausalLM m = CausalLM.load(stories);
         AdapterModel am = PeftAdapter.load(m, out, "from_peft");
-        assertThat(am.config().peftType()).isEqualTo(method.toUpperCase(java.util.Locale.ROOT));
+        assertThat(am.config().peftType()).isEqualTo(method.equals("dora") ? "LORA" : method.toUpperCase(java.util.Locale.ROOT));
         double d = maxDiff(logits(m, ids), expected.get("logits"));
         System.out.printf("[realpeft] %s: PEFT -> peft4j max |logits diff| %.2e%n", method, d);
         assertThat(d).as("%s written by PEFT 0.14, logits in peft4j", method).isLessThan(1e-4);
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "ia3", "loha"})
+    @ValueSource(strings = {"lora", "dora", "ia3", "loha"})
     void adapterSavedByPeft4jLoadsInPeftWithTheSameLogits(String method) throws Exception {
         Path runSh = realPeft(), stories = shared("models/stories260K"), out = tmp.resolve(method);
         int[] ids = {1, 403, 407, 261, 378, 1000 % 512, 77, 300};

@@ -52,11 +52,11 @@ final class QuickstartCommand implements Callable<Integer> {
     Path model;
     @Option(names = "--data", paramLabel = "FILE", description = "Prompt/completion JSONL for --model (10% is held out).")
     Path data;
-    @Option(names = "--steps", description = "Training steps (default: 150 for the built-in task, 400 with --method ia3, 300 with loha or lokr, 200 with --model).")
+    @Option(names = "--steps", description = "Training steps (default: 150 for the built-in task, 400 with --method ia3, 300 with loha or lokr, 200 with --method vera or --model).")
     Integer steps;
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = all cores.")
     int threads;
-    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora or ia3 (default ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3 or vera (default ${DEFAULT-VALUE}).")
     String method;
     @Option(names = "--seed", defaultValue = "42", description = "Seed for everything (default ${DEFAULT-VALUE}).")
     long seed;
@@ -97,7 +97,7 @@ final class QuickstartCommand implements Callable<Integer> {
         Path baseDir, trainFile, testFile;
         boolean builtIn = model == null;
         if (builtIn) {
-            System.out.println("== peft4j quickstart: teach a small Llama-architecture model a task with " + (method.equalsIgnoreCase("ia3") ? "(IA)³" : method.equalsIgnoreCase("dora") ? "DoRA" : "LoRA") + " ==");
+            System.out.println("== peft4j quickstart: teach a small Llama-architecture model a task with " + (method.equalsIgnoreCase("ia3") ? "(IA)³" : method.equalsIgnoreCase("vera") ? "VeRA" : method.equalsIgnoreCase("dora") ? "DoRA" : "LoRA") + " ==");
             System.out.println("task: animal sounds, e.g. \"Mia went to the farm and saw a cow. The cow said\" -> \" moo!\"");
             System.out.println("      test prompts use (name, place, animal) combinations never seen in training");
             baseDir = output.resolve("base-model");
@@ -136,8 +136,9 @@ final class QuickstartCommand implements Callable<Integer> {
                         ? LoraConfig.builder().r(16).alpha(32).dropout(0f).allLinear().useDora(true).build()
                         : LoraConfig.builder().r(8).alpha(16).dropout(0.05f).allLinear().useDora(true).build();
                 case "ia3" -> Ia3Config.builder().targetModules(TargetModules.allLinear()).build();
+                case "vera" -> dev.peft4j.tuner.vera.VeraConfig.builder().r(256).targetModules(TargetModules.allLinear()).build();
                 case "loha" -> dev.peft4j.tuner.loha.LoHaConfig.builder().r(8).alpha(16).targetModules(TargetModules.allLinear()).build();
-                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora, dora or ia3");
+                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3 or vera");
             };
             AdapterModel lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
             System.out.println("\n-- fine-tuning: " + lc.describe() + " on all linear layers --");
@@ -146,6 +147,10 @@ final class QuickstartCommand implements Callable<Integer> {
             boolean ia3 = lc instanceof Ia3Config;
             int total = steps != null ? steps : builtIn ? (ia3 ? 400 : 150) : 200;
             double peakLr = ia3 ? (builtIn ? 0.1 : 1e-2) : (builtIn ? 3e-3 : 1e-3);
+            if (lc instanceof dev.peft4j.tuner.vera.VeraConfig) {  // VeRA trains only scaling vectors on frozen random projections: a high lr
+                total = steps != null ? steps : 200;                 // built-in task: 0/100 -> 100/100 (150 and 300 steps at 0.05 too)
+                peakLr = builtIn ? 0.05 : 1e-2;
+            }
             if (lc.peftType().equals("LOHA") || lc.peftType().equals("LOKR")) {   // ΔW is a product of factors: more lr, more steps
                 if (steps == null && builtIn) total = 300;
                 peakLr = builtIn ? 1e-2 : 3e-3;

@@ -64,7 +64,7 @@ final class TrainCommand implements Callable<Integer> {
             "replaces the --lora.* options)."})
     Path adapter;
 
-    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora or ia3 (default ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3 or vera (default ${DEFAULT-VALUE}).")
     String method;
 
     // (IA)³
@@ -81,6 +81,18 @@ final class TrainCommand implements Callable<Integer> {
     int lohaR;
     @Option(names = "--loha.alpha", defaultValue = "8", description = "LoHa alpha; scaling = alpha / r (default ${DEFAULT-VALUE}).")
     double lohaAlpha;
+
+    // VeRA
+    @Option(names = "--vera.target-modules", paramLabel = "LIST|REGEX", description = "VeRA targets (default: PEFT's for the model type, e.g. q_proj,v_proj).")
+    String veraTargets;
+    @Option(names = "--vera.r", defaultValue = "256", description = "Rank of VeRA's shared frozen projections (default ${DEFAULT-VALUE}; VeRA wants ranks far above LoRA's).")
+    int veraR;
+    @Option(names = "--vera.d-initial", defaultValue = "0.1", description = "Initial value of vera_lambda_d (default ${DEFAULT-VALUE}).")
+    double veraDInitial;
+    @Option(names = "--vera.dropout", defaultValue = "0", description = "Dropout on the VeRA input (default ${DEFAULT-VALUE}).")
+    float veraDropout;
+    @Option(names = "--vera.projection-prng-key", defaultValue = "0", description = "Seed of the shared projections, torch's generator as in PEFT (default ${DEFAULT-VALUE}).")
+    long veraPrngKey;
 
     // LoRA
     @Option(names = "--lora.r", defaultValue = "8", description = "LoRA rank (default ${DEFAULT-VALUE}).")
@@ -205,7 +217,15 @@ final class TrainCommand implements Callable<Integer> {
                 if (layersToTransform != null) hb.layersToTransform(layersToTransform);
                 yield hb.build();
             }
-            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora or ia3");
+            case "vera" -> {
+                dev.peft4j.tuner.vera.VeraConfig.Builder vb = dev.peft4j.tuner.vera.VeraConfig.builder().r(veraR).dInitial(veraDInitial)
+                        .veraDropout(veraDropout).projectionPrngKey(veraPrngKey);
+                if (veraTargets != null) vb.targetModules(TargetModules.parse(veraTargets));
+                if (modulesToSave != null) vb.modulesToSave(modulesToSave);
+                if (layersToTransform != null) vb.layersToTransform(layersToTransform);
+                yield vb.build();
+            }
+            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3 or vera");
         };
         if (loraPlusRatio < 0 || Double.isNaN(loraPlusRatio) || Double.isInfinite(loraPlusRatio))
             throw new dev.peft4j.Peft4jException("--loraplus-lr-ratio must be a positive number (got " + loraPlusRatio

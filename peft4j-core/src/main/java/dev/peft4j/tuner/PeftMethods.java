@@ -7,6 +7,7 @@ package dev.peft4j.tuner;
 
 import dev.peft4j.Peft4jException;
 import dev.peft4j.tuner.ia3.Ia3;
+import dev.peft4j.tuner.vera.Vera;
 import dev.peft4j.tuner.loha.LoHa;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -14,7 +15,7 @@ import java.util.Locale;
 import java.util.Map;
 
 public final class PeftMethods {
-    private static final List<PeftMethod> ALL = List.of(Lora.METHOD, Ia3.METHOD, LoHa.METHOD);
+    private static final List<PeftMethod> ALL = List.of(Lora.METHOD, Ia3.METHOD, LoHa.METHOD, Vera.METHOD);
     private static final Map<String, PeftMethod> BY_TYPE = new LinkedHashMap<>();
 
     static {

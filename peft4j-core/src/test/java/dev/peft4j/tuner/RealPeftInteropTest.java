@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.tuner.ia3.Ia3Config;
+import dev.peft4j.tuner.vera.VeraConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -68,6 +69,7 @@ class RealPeftInteropTest {
             case "dora" -> LoraConfig.builder().r(4).alpha(8).useDora(true).targetModules(TARGETS.toArray(String[]::new)).build();
             case "ia3" -> Ia3Config.builder().targetModules(TARGETS.toArray(String[]::new)).feedforwardModules("down_proj").build();
             case "loha" -> dev.peft4j.tuner.loha.LoHaConfig.builder().r(4).alpha(8).targetModules(TARGETS.toArray(String[]::new)).build();
+            case "vera" -> VeraConfig.builder().r(8).targetModules(TARGETS.toArray(String[]::new)).projectionPrngKey(0).build();
             default -> throw new IllegalArgumentException(method);
         };
     }
@@ -83,7 +85,7 @@ class RealPeftInteropTest {
     static float[] logits(CausalLM m, int[] ids) { return m.forward(null, ids, 1, ids.length, null, null, false).data; }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "dora", "ia3", "loha"})
+    @ValueSource(strings = {"lora", "dora", "ia3", "loha", "vera"})
     void adapterSavedByPeftLoadsWithItsLogits(String method) throws Exception {
         Path runSh = realPeft(), stories = shared("models/stories260K"), out = tmp.resolve(method);
         run(runSh, tmp.resolve("make.log"), "make", method, out.toString(), "--base", stories.toString());
@@ -99,7 +101,7 @@ class RealPeftInteropTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "dora", "ia3", "loha"})
+    @ValueSource(strings = {"lora", "dora", "ia3", "loha", "vera"})
     void adapterSavedByPeft4jLoadsInPeftWithTheSameLogits(String method) throws Exception {
         Path runSh = realPeft(), stories = shared("models/stories260K"), out = tmp.resolve(method);
         int[] ids = {1, 403, 407, 261, 378, 1000 % 512, 77, 300};

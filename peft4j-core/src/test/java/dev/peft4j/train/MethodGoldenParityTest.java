@@ -10,8 +10,10 @@ import dev.peft4j.autograd.Tensor;
 import dev.peft4j.io.SafeTensorsFile;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.AdapterLayer;
+import dev.peft4j.nn.DoraAdapter;
 import dev.peft4j.nn.Linear;
 import dev.peft4j.tuner.ia3.Ia3Layer;
+import dev.peft4j.tuner.loha.LoHaLayer;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
@@ -28,7 +30,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * on a GQA Llama and on GPT-2 (Conv1D): the adapted forward (logits and loss) and every adapter gradient
  * within 1e-4 relative, a 10-step AdamW curve (loss and pre-clip grad norm) within 1e-4 relative, the
  * final parameters, and merged forward == unmerged forward within 1e-4 relative. Cases are "method/model";
- * a method is added by a fixture directory and an entry in ATTACH.
+ * a method is added by a fixture directory and an entry in ATTACH. LoHa has no GPT-2 case: PEFT 0.14's LyCORIS
+ * tuners refuse GPT-2's Conv1D (and so does peft4j's).
  */
 class MethodGoldenParityTest {
     static final double TOL = 1e-4;
@@ -48,6 +51,25 @@ class MethodGoldenParityTest {
                 Tensor l = param(f, key + ".ia3_l");
                 params.add(l);
                 return new Ia3Layer(l, module.get("feedforward").asBoolean());
+            },
+            "dora", (lin, f, key, module, params) -> {
+                JsonNode cfg = module.get("config");
+                assertThat(cfg.get("lora_dropout").asDouble()).isZero();
+                assertThat(cfg.get("scaling").asDouble()).isEqualTo(cfg.get("lora_alpha").asDouble() / cfg.get("r").asDouble());
+                Tensor a = param(f, key + ".lora_A.weight"), b = param(f, key + ".lora_B.weight");
+                Tensor m = param(f, key + "." + DoraAdapter.MAGNITUDE_KEY);
+                params.addAll(List.of(a, b, m));
+                return new DoraAdapter(a, b, cfg.get("scaling").asDouble(), 0f, m);
+            },
+            "loha", (lin, f, key, module, params) -> {
+                JsonNode cfg = module.get("config");
+                List<Tensor> w = new ArrayList<>();
+                for (String s : List.of("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b")) w.add(param(f, key + "." + s));
+                params.addAll(w);
+                LoHaLayer layer = new LoHaLayer(w.get(0), w.get(1), w.get(2), w.get(3), cfg.get("alpha").asDouble(),
+                        cfg.get("rank_dropout").asDouble(), cfg.get("module_dropout").asDouble());
+                assertThat(layer.scaling).isEqualTo(cfg.get("scaling").asDouble());
+                return layer;
             });
 
     record Case(String method, String model, Path dir, JsonNode meta, int[] ids, int[] labels, int B, int T) {
@@ -105,7 +127,7 @@ class MethodGoldenParityTest {
     static float[] logits(CausalLM model, Case c) { return model.forward(null, c.ids, c.B, c.T, null, null, false).data; }
 
     @ParameterizedTest
-    @ValueSource(strings = {"ia3/llama", "ia3/gpt2"})
+    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama"})
     void forwardAndGradientsMatchPyTorch(String spec) throws Exception {
         Case c = Case.of(spec);
         CausalLM model = CausalLM.load(Golden.model(c.model));
@@ -137,7 +159,7 @@ class MethodGoldenParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"ia3/llama", "ia3/gpt2"})
+    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama"})
     void mergedForwardEqualsUnmerged(String spec) throws Exception {
         Case c = Case.of(spec);
         CausalLM model = CausalLM.load(Golden.model(c.model));
@@ -155,7 +177,7 @@ class MethodGoldenParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"ia3/llama", "ia3/gpt2"})
+    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama"})
     void tenStepAdamWCurveWithWarmupAndClippingMatchesPyTorch(String spec) throws Exception {
         Case c = Case.of(spec);
         JsonNode curve = new ObjectMapper().readTree(c.dir.resolve("curve.json").toFile());

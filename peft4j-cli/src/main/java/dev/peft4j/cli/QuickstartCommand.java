@@ -138,6 +138,7 @@ final class QuickstartCommand implements Callable<Integer> {
                 case "ia3" -> Ia3Config.builder().targetModules(TargetModules.allLinear()).build();
                 case "vera" -> dev.peft4j.tuner.vera.VeraConfig.builder().r(256).targetModules(TargetModules.allLinear()).build();
                 case "loha" -> dev.peft4j.tuner.loha.LoHaConfig.builder().r(8).alpha(16).targetModules(TargetModules.allLinear()).build();
+                case "lokr" -> dev.peft4j.tuner.lokr.LoKrConfig.builder().r(8).alpha(16).targetModules(TargetModules.allLinear()).build();
                 default -> throw new Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3 or vera");
             };
             AdapterModel lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);

@@ -74,6 +74,16 @@ final class TrainCommand implements Callable<Integer> {
             description = "(IA)³ targets that scale their input (default: PEFT's, e.g. down_proj).")
     String ia3Feedforward;
 
+    // LoKr
+    @Option(names = "--lokr.target-modules", paramLabel = "LIST|REGEX", description = "LoKr targets (required: PEFT has no LoKr defaults), e.g. q_proj,v_proj or all-linear.")
+    String lokrTargets;
+    @Option(names = "--lokr.r", defaultValue = "8", description = "LoKr rank (default ${DEFAULT-VALUE}).")
+    int lokrR;
+    @Option(names = "--lokr.alpha", defaultValue = "8", description = "LoKr alpha; scaling = alpha / r (default ${DEFAULT-VALUE}).")
+    double lokrAlpha;
+    @Option(names = "--lokr.decompose-factor", defaultValue = "-1", description = "LoKr Kronecker factor size; -1: near the square root (default ${DEFAULT-VALUE}).")
+    int lokrDecomposeFactor;
+
     // LoHa
     @Option(names = "--loha.target-modules", paramLabel = "LIST|REGEX", description = "LoHa targets (required: PEFT has no LoHa defaults), e.g. q_proj,v_proj or all-linear.")
     String lohaTargets;
@@ -224,6 +234,16 @@ final class TrainCommand implements Callable<Integer> {
                 if (modulesToSave != null) vb.modulesToSave(modulesToSave);
                 if (layersToTransform != null) vb.layersToTransform(layersToTransform);
                 yield vb.build();
+            }
+            case "lokr" -> {
+                if (lokrTargets == null)
+                    throw new dev.peft4j.Peft4jException("--method lokr needs --lokr.target-modules (PEFT's LoKr has no default targets); "
+                            + "e.g. --lokr.target-modules q_proj,v_proj or --lokr.target-modules all-linear");
+                dev.peft4j.tuner.lokr.LoKrConfig.Builder kb = dev.peft4j.tuner.lokr.LoKrConfig.builder().r(lokrR).alpha(lokrAlpha)
+                        .decomposeFactor(lokrDecomposeFactor).targetModules(TargetModules.parse(lokrTargets));
+                if (modulesToSave != null) kb.modulesToSave(modulesToSave);
+                if (layersToTransform != null) kb.layersToTransform(layersToTransform);
+                yield kb.build();
             }
             default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3 or vera");
         };

@@ -9,13 +9,14 @@ import dev.peft4j.Peft4jException;
 import dev.peft4j.tuner.ia3.Ia3;
 import dev.peft4j.tuner.vera.Vera;
 import dev.peft4j.tuner.loha.LoHa;
+import dev.peft4j.tuner.lokr.LoKr;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
 public final class PeftMethods {
-    private static final List<PeftMethod> ALL = List.of(Lora.METHOD, Ia3.METHOD, LoHa.METHOD, Vera.METHOD);
+    private static final List<PeftMethod> ALL = List.of(Lora.METHOD, Ia3.METHOD, LoHa.METHOD, LoKr.METHOD, Vera.METHOD);
     private static final Map<String, PeftMethod> BY_TYPE = new LinkedHashMap<>();
 
     static {

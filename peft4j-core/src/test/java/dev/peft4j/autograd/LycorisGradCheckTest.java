@@ -9,6 +9,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.peft4j.nn.Linear;
 import dev.peft4j.tuner.loha.LoHaLayer;
+import dev.peft4j.tuner.lokr.LoKrLayer;
 import java.util.List;
 import java.util.Random;
 import java.util.SplittableRandom;
@@ -116,5 +117,58 @@ class LycorisGradCheckTest {
         lin.setActive(List.of("a"));
         assertThat(lin.forward(new Tape(1), x).data).containsExactly(base);
         assertThat(lin.forward(null, x).data).isNotEqualTo(base);
+    }
+    /** kron(a (m, n), b (p, q)) in double: (m·p, n·q). */
+    static double[] kron(double[] a, double[] b, int m, int n, int p, int q) {
+        double[] c = new double[m * p * n * q];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                for (int k = 0; k < p; k++)
+                    for (int l = 0; l < q; l++) c[(i * p + k) * (n * q) + j * q + l] = a[i * n + j] * b[k * q + l];
+        return c;
+    }
+
+    /**
+     * LoKr, both factor layouts on one layer (out 6 = 2·3, in 8 = 2·4, r 2): adapter a has a full w1 and
+     * w2 = w2_a·w2_b with rank_dropout 0.5 (mask not rescaled: rank_dropout_scale false), adapter b
+     * w1 = w1_a·w1_b (decompose_both) and a full w2.
+     */
+    @Test
+    void lokrFullAndLowRankFactorsWithRankDropout() {
+        int in = 8, out = 6, rows = 3, r = 2, oL = 2, oK = 3, iM = 2, iN = 4;
+        Tensor w = Tensor.frozen("w", rand(out * in, 1), out, in), bias = Tensor.frozen("b", rand(out, 1), out);
+        Tensor x = Tensor.param("x", rand(rows * in, 1), rows, in);
+        Tensor aW1 = Tensor.param("aw1", rand(oL * iM, 0.7), oL, iM), aW2a = Tensor.param("aw2a", rand(oK * r, 0.7), oK, r),
+                aW2b = Tensor.param("aw2b", rand(r * iN, 0.7), r, iN);
+        Tensor bW1a = Tensor.param("bw1a", rand(oL * r, 0.7), oL, r), bW1b = Tensor.param("bw1b", rand(r * iM, 0.7), r, iM),
+                bW2 = Tensor.param("bw2", rand(oK * iN, 0.7), oK, iN);
+        double alphaA = 3, alphaB = 5;
+        Linear lin = new Linear("m", w, bias, false);
+        lin.addAdapter("a", new LoKrLayer(r, alphaA, 0.5, 0, false, oL, oK, iM, iN, aW1, null, null, null, aW2a, aW2b));
+        lin.addAdapter("b", new LoKrLayer(r, alphaB, 0, 0, false, oL, oK, iM, iN, null, bW1a, bW1b, bW2, null, null));
+        lin.setActive(List.of("a", "b"));
+        float[] g = rand(rows * out, 1);
+        long seed = 2;
+        Tape tape = new Tape(seed);
+        backward(tape, lin.forward(tape, x), g);
+        double[] mask = replayMask(new SplittableRandom(seed), 0.5, out, false);
+        assertThat(mask).as("the check needs some rows dropped and some kept").contains(0.0, 1.0);
+        Function<double[][], double[]> ref = a -> {
+            double[] y = refLinear(a[0], d(w.data), d(bias.data), in, out);
+            double[] da = kron(a[1], mm(a[2], a[3], oK, r, iN), oL, iM, oK, iN);
+            double[] db = kron(mm(a[4], a[5], oL, r, iM), a[6], oL, iM, oK, iN);
+            for (int i = 0; i < da.length; i++) {
+                da[i] *= alphaA / r * mask[i / in];
+                db[i] *= alphaB / r;
+            }
+            addDelta(y, a[0], da, in, out);
+            addDelta(y, a[0], db, in, out);
+            return y;
+        };
+        Tensor[] ts = {x, aW1, aW2a, aW2b, bW1a, bW1b, bW2};
+        double[][] inp = new double[ts.length][];
+        for (int k = 0; k < ts.length; k++) inp[k] = d(ts[k].data);
+        for (int k = 0; k < ts.length; k++) check("lokr " + ts[k].name, ts[k], inp, k, g, ref, TOL);
+        assertThat(w.hasGrad()).isFalse();
     }
 }

@@ -70,6 +70,7 @@ class RealPeftInteropTest {
             case "ia3" -> Ia3Config.builder().targetModules(TARGETS.toArray(String[]::new)).feedforwardModules("down_proj").build();
             case "loha" -> dev.peft4j.tuner.loha.LoHaConfig.builder().r(4).alpha(8).targetModules(TARGETS.toArray(String[]::new)).build();
             case "vera" -> VeraConfig.builder().r(8).targetModules(TARGETS.toArray(String[]::new)).projectionPrngKey(0).build();
+            case "lokr" -> dev.peft4j.tuner.lokr.LoKrConfig.builder().r(4).alpha(8).targetModules(TARGETS.toArray(String[]::new)).build();
             default -> throw new IllegalArgumentException(method);
         };
     }
@@ -85,7 +86,7 @@ class RealPeftInteropTest {
     static float[] logits(CausalLM m, int[] ids) { return m.forward(null, ids, 1, ids.length, null, null, false).data; }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "dora", "ia3", "loha", "vera"})
+    @ValueSource(strings = {"lora", "dora", "ia3", "loha", "vera", "lokr"})
     void adapterSavedByPeftLoadsWithItsLogits(String method) throws Exception {
         Path runSh = realPeft(), stories = shared("models/stories260K"), out = tmp.resolve(method);
         run(runSh, tmp.resolve("make.log"), "make", method, out.toString(), "--base", stories.toString());
@@ -101,7 +102,7 @@ class RealPeftInteropTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "dora", "ia3", "loha", "vera"})
+    @ValueSource(strings = {"lora", "dora", "ia3", "loha", "vera", "lokr"})
     void adapterSavedByPeft4jLoadsInPeftWithTheSameLogits(String method) throws Exception {
         Path runSh = realPeft(), stories = shared("models/stories260K"), out = tmp.resolve(method);
         int[] ids = {1, 403, 407, 261, 378, 1000 % 512, 77, 300};

@@ -55,8 +55,9 @@ final class BenchCommand implements Runnable {
         @Option(names = "--gradient-checkpointing", arity = "0..1", defaultValue = "false", description = "Recompute blocks in the backward.")
         boolean checkpointing;
         @picocli.CommandLine.Mixin BaseModelOptions baseModel;
-        @Option(names = "--method", defaultValue = "lora", description = {"PEFT method (default ${DEFAULT-VALUE}: the PyTorch reference's LoRA setup);",
-                "others use the same targets (ia3: PEFT's default targets)."})
+        @Option(names = "--method", defaultValue = "lora", description = {"lora, dora, ia3, vera, loha or lokr (default ${DEFAULT-VALUE}: the PyTorch",
+                "reference's LoRA setup); the others use the same targets, r and alpha where they have them (ia3: PEFT's default",
+                "targets; vera: PEFT's r 256; loha/lokr: Linear layers only, as in PEFT, so not GPT-2's Conv1D)."})
         String method;
 
         /** The method's config on the benchmark shapes: the reference LoRA targets, r and alpha where the method has them. */
@@ -69,8 +70,19 @@ final class BenchCommand implements Runnable {
                                 .targetModules("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
                         .dropout(0f).useDora(true).build();
                 case "ia3" -> c -> dev.peft4j.tuner.ia3.Ia3Config.builder().build();
-                default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "' for bench train; use lora, dora or ia3");
+                case "vera" -> c -> dev.peft4j.tuner.vera.VeraConfig.builder().targetModules(targets(c)).build();   // PEFT's r 256
+                case "loha" -> c -> dev.peft4j.tuner.loha.LoHaConfig.builder().r(c.isGpt2() ? 8 : 16).alpha(c.isGpt2() ? 16 : 32)
+                        .targetModules(targets(c)).build();
+                case "lokr" -> c -> dev.peft4j.tuner.lokr.LoKrConfig.builder().r(c.isGpt2() ? 8 : 16).alpha(c.isGpt2() ? 16 : 32)
+                        .targetModules(targets(c)).build();
+                default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method
+                        + "' for bench train; use lora, dora, ia3, vera, loha or lokr");
             };
+        }
+
+        /** The reference LoRA targets of the shape. */
+        static String[] targets(dev.peft4j.model.ModelConfig c) {
+            return c.isGpt2() ? new String[] {"c_attn"} : new String[] {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
         }
 
         @Override

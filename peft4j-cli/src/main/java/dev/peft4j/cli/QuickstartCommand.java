@@ -56,7 +56,7 @@ final class QuickstartCommand implements Callable<Integer> {
     Integer steps;
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = all cores.")
     int threads;
-    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3 or vera (default ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha or lokr (default ${DEFAULT-VALUE}).")
     String method;
     @Option(names = "--seed", defaultValue = "42", description = "Seed for everything (default ${DEFAULT-VALUE}).")
     long seed;
@@ -139,7 +139,7 @@ final class QuickstartCommand implements Callable<Integer> {
                 case "vera" -> dev.peft4j.tuner.vera.VeraConfig.builder().r(256).targetModules(TargetModules.allLinear()).build();
                 case "loha" -> dev.peft4j.tuner.loha.LoHaConfig.builder().r(8).alpha(16).targetModules(TargetModules.allLinear()).build();
                 case "lokr" -> dev.peft4j.tuner.lokr.LoKrConfig.builder().r(8).alpha(16).targetModules(TargetModules.allLinear()).build();
-                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3 or vera");
+                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha or lokr");
             };
             AdapterModel lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
             System.out.println("\n-- fine-tuning: " + lc.describe() + " on all linear layers --");

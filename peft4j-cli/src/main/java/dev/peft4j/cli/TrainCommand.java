@@ -64,7 +64,7 @@ final class TrainCommand implements Callable<Integer> {
             "replaces the --lora.* options)."})
     Path adapter;
 
-    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3 or vera (default ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha or lokr (default ${DEFAULT-VALUE}).")
     String method;
 
     // (IA)³
@@ -245,7 +245,7 @@ final class TrainCommand implements Callable<Integer> {
                 if (layersToTransform != null) kb.layersToTransform(layersToTransform);
                 yield kb.build();
             }
-            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3 or vera");
+            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha or lokr");
         };
         if (loraPlusRatio < 0 || Double.isNaN(loraPlusRatio) || Double.isInfinite(loraPlusRatio))
             throw new dev.peft4j.Peft4jException("--loraplus-lr-ratio must be a positive number (got " + loraPlusRatio

@@ -37,7 +37,10 @@ A METHOD is a class with
     fd_freeze(P, P0, w, b)     (optional) for finite differences: P with its detached quantities taken at P0
     config                     (optional) written into every module entry of grads.json (r, alpha, scaling, ...)
     models                     (optional) the models it applies to, default ("llama", "gpt2")
-Classes: Ia3, Dora, LoHa (their spec strings, also in grads.json, state the math, targets and init); the driver
+    uses_shared, shared(dims)  (optional) model-level frozen tensors {full PEFT key: tensor} from {module: (in, out)}
+                               (VeRA's vera_A / vera_B), written into init.safetensors under those keys and listed in
+                               grads.json "shared"; params, identity, layer and merge get them as keyword shared
+Classes: Ia3, Dora, LoHa, Vera, LoKr (their spec strings, also in grads.json, state the math, targets and init); the driver
 (batch, loss, checks, training, files) is shared.
 
 SPEC (peft4j reproduces exactly this)
@@ -78,7 +81,11 @@ DoRA (lora/dora.py DoraLinearLayer + lora/layer.py Linear.forward, lora_dropout 
   y = base(x) + (c - 1)*(base(x) - bias) + c*s*(x A^T B^T), c = m / ||W + s*B@A||_row, the norm computed with B@A
   detached and detached itself (its finite differences hold it at the unperturbed A, B: fd_freeze); merge
   W <- c*(W + s*B@A). LoHa (loha/layer.py): y = base(x) + x dW^T, dW = (w1_a@w1_b)*(w2_a@w2_b)*alpha/r; llama
-  only (LyCORIS tuners wrap torch.nn.Linear, GPT-2's Conv1D is refused). Inits in the classes' spec strings.
+  only (LyCORIS tuners wrap torch.nn.Linear, GPT-2's Conv1D is refused). VeRA (vera/layer.py): y = base(x) +
+  lambda_b * ((lambda_d * (x A_s^T)) B_s^T), A_s = vera_A[:, :in], B_s = vera_B[:out, :] of one frozen model-level
+  pair (deterministic values stored under base_model.vera_A / vera_B), llama and gpt2 (Conv1D). LoKr
+  (lokr/layer.py): dW = kron(w1, w2)*alpha/r, w1 / w2 full or rank-r products by update_layer's rules; llama only.
+  Inits in the classes' spec strings.
 Self-checks: (a) identity parameters give the base logits bit for bit, every target is reached and no other layer
 is changed; (b) autograd vs central finite differences in float64; (c) merged weights (method.merge) give the
 unmerged logits to 1e-12 relative; (d) conditioning (check_conditioning); the hand-written AdamW / clip / schedule loop matches torch.optim.AdamW +
@@ -280,7 +287,157 @@ class LoHa:
         return w + LoHa.delta(P), b
 
 
-METHODS = {m.name: m for m in (Ia3, Dora, LoHa)}
+class Vera:
+    name = "vera"
+    R = 8
+    config = {"r": R, "vera_dropout": 0.0, "projection_keys": ["base_model.vera_A", "base_model.vera_B"]}
+    uses_shared = True
+    hyper = {"eps": 1e-4}  # check_conditioning: with eps 1e-8 GPT-2's final parameters move by 1.25e-4 under the noise
+    spec = ("VeRA (vera/layer.py Linear, PEFT 0.14): r 8, vera_dropout 0; ONE frozen pair vera_A [r, max_in], "
+            "vera_B [max_out, r] for the model (max over the targets, PEFT's _find_dim), stored in init.safetensors "
+            "under PEFT's keys base_model.vera_A / base_model.vera_B; per module A_s = vera_A[:, :in], "
+            "B_s = vera_B[:out, :]; trainable vera_lambda_b [out], vera_lambda_d [r]; y = base(x) + lambda_b * "
+            "((lambda_d * (x A_s^T)) B_s^T). Merge: W <- W + (lambda_b B_s)(lambda_d A_s) ([out, in]; Conv1D "
+            "transposed). Targets llama q_proj, v_proj, down_proj; gpt2 c_attn, mlp.c_proj; every layer. Init "
+            "(deterministic instead of PEFT's kaiming draw and zero lambda_b): vera_A[i][j] = "
+            "0.5*sin(0.41*(i*max_in+j) + 0.3), vera_B[o][i] = 0.5*cos(0.19*(o*r+i) + 0.6); module k in code-point "
+            "order: lambda_b[o] = 0.5*sin(0.37*o + 1.3*k), lambda_d[i] = 0.1 + 0.05*cos(0.23*i + 0.7*k); in "
+            "double, rounded to float32. Training: AdamW eps 1e-4.")
+
+    @staticmethod
+    def targets(model, cfg):
+        if model == "llama":
+            return {f"model.layers.{l}.{m}": False for l in range(cfg["num_hidden_layers"])
+                    for m in ("self_attn.q_proj", "self_attn.v_proj", "mlp.down_proj")}
+        return {f"transformer.h.{l}.{m}": False for l in range(cfg["n_layer"])
+                for m in ("attn.c_attn", "mlp.c_proj")}
+
+    @staticmethod
+    def shared(dims):
+        r = Vera.R
+        max_in = max(i for i, _ in dims.values())
+        max_out = max(o for _, o in dims.values())
+        A = [[0.5 * math.sin(0.41 * (i * max_in + j) + 0.3) for j in range(max_in)] for i in range(r)]
+        B = [[0.5 * math.cos(0.19 * (o * r + i) + 0.6) for i in range(r)] for o in range(max_out)]
+        return {"base_model.vera_A": f32(torch.tensor(A, dtype=F64)), "base_model.vera_B": f32(torch.tensor(B, dtype=F64))}
+
+    @staticmethod
+    def params(k, n_in, n_out, ff, shared):
+        lb = torch.tensor([0.5 * math.sin(0.37 * o + 1.3 * k) for o in range(n_out)], dtype=F64)
+        ld = torch.tensor([0.1 + 0.05 * math.cos(0.23 * i + 0.7 * k) for i in range(Vera.R)], dtype=F64)
+        return {"vera_lambda_b": f32(lb), "vera_lambda_d": f32(ld)}
+
+    @staticmethod
+    def identity(P, ff, shared):
+        return dict(P, vera_lambda_b=torch.zeros_like(P["vera_lambda_b"]))
+
+    @staticmethod
+    def sliced(P, n_in, shared):
+        n_out = P["vera_lambda_b"].numel()
+        return shared["base_model.vera_A"][:, :n_in], shared["base_model.vera_B"][:n_out, :]
+
+    @staticmethod
+    def layer(x, base, P, ff, shared):
+        A, B = Vera.sliced(P, x.shape[-1], shared)
+        return base(x) + P["vera_lambda_b"] * ((P["vera_lambda_d"] * (x @ A.T)) @ B.T)
+
+    @staticmethod
+    def merge(w, b, P, ff, conv1d, shared):
+        n_in = w.shape[0] if conv1d else w.shape[1]
+        A, B = Vera.sliced(P, n_in, shared)
+        delta = (P["vera_lambda_b"].view(-1, 1) * B) @ (P["vera_lambda_d"].view(-1, 1) * A)
+        return w + (delta.T if conv1d else delta), b
+
+
+def lokr_factorization(dimension, factor=-1):
+    """PEFT's lycoris_utils factorization: (m, n), m * n = dimension, m <= n, m + n minimal within factor."""
+    if factor > 0 and dimension % factor == 0:
+        return factor, dimension // factor
+    if factor == -1:
+        factor = dimension
+    m, n = 1, dimension
+    length = m + n
+    while m < n:
+        new_m = m + 1
+        while dimension % new_m != 0:
+            new_m += 1
+        new_n = dimension // new_m
+        if new_m + new_n > length or new_m > factor:
+            break
+        m, n = new_m, new_n
+    return (n, m) if m > n else (m, n)
+
+
+class LoKr:
+    name = "lokr"
+    R, ALPHA = 4, 8
+    config = {"r": R, "alpha": ALPHA, "scaling": ALPHA / R, "rank_dropout": 0.0, "module_dropout": 0.0,
+              "decompose_both": True, "decompose_factor": -1, "rank_dropout_scale": False}
+    models = ("llama",)  # PEFT 0.14's LyCORIS tuners wrap torch.nn.Linear / Conv2d only: GPT-2's Conv1D is refused
+    spec = ("LoKr (lokr/layer.py Linear, PEFT 0.14): r 4, alpha 8, scaling alpha/r = 2, decompose_both true, "
+            "decompose_factor -1, rank_dropout and module_dropout 0. update_layer's shapes: (out_l, out_k) = "
+            "factorization(out), (in_m, in_n) = factorization(in); lokr_w1 [out_l, in_m] full unless decompose_both "
+            "and r < max(out_l, in_m)/2 (then lokr_w1_a [out_l, r] @ lokr_w1_b [r, in_m]); lokr_w2 [out_k, in_n] "
+            "full unless r < max(out_k, in_n)/2 (then lokr_w2_a [out_k, r] @ lokr_w2_b [r, in_n]). Here q_proj and "
+            "v_proj get full w1, w2 and down_proj (in 96 = 8 x 12) full w1 and low-rank w2. dW = kron(w1, w2) * "
+            "scaling; y = base(x) + x dW^T. Merge: W <- W + dW. Targets llama q_proj, v_proj, down_proj, every "
+            "layer (llama only: PEFT refuses GPT-2's Conv1D). Init: module k in code-point order, each factor "
+            "tensor f with flat index q and its ordinal t in the module's parameter order: "
+            "f[q] = 0.2*sin((0.37 + 0.06*t)*q + 1.3*k + 0.5*t), in double, rounded to float32.")
+
+    @staticmethod
+    def targets(model, cfg):
+        assert model == "llama", "LoKr: PEFT 0.14 refuses GPT-2's Conv1D"
+        return {f"model.layers.{l}.{m}": False for l in range(cfg["num_hidden_layers"])
+                for m in ("self_attn.q_proj", "self_attn.v_proj", "mlp.down_proj")}
+
+    @staticmethod
+    def shapes(n_in, n_out):
+        c = LoKr.config
+        r = c["r"]
+        out_l, out_k = lokr_factorization(n_out, c["decompose_factor"])
+        in_m, in_n = lokr_factorization(n_in, c["decompose_factor"])
+        shapes = {}
+        if c["decompose_both"] and r < max(out_l, in_m) / 2:
+            shapes.update(lokr_w1_a=(out_l, r), lokr_w1_b=(r, in_m))
+        else:
+            shapes["lokr_w1"] = (out_l, in_m)
+        if r < max(out_k, in_n) / 2:
+            shapes.update(lokr_w2_a=(out_k, r), lokr_w2_b=(r, in_n))
+        else:
+            shapes["lokr_w2"] = (out_k, in_n)
+        return shapes
+
+    @staticmethod
+    def params(k, n_in, n_out, ff):
+        P = {}
+        for t, (name, (rows, cols)) in enumerate(LoKr.shapes(n_in, n_out).items()):
+            v = [0.2 * math.sin((0.37 + 0.06 * t) * q + 1.3 * k + 0.5 * t) for q in range(rows * cols)]
+            P[name] = f32(torch.tensor(v, dtype=F64).reshape(rows, cols))
+        return P
+
+    @staticmethod
+    def identity(P, ff):
+        key = "lokr_w1" if "lokr_w1" in P else "lokr_w1_a"
+        return dict(P, **{key: torch.zeros_like(P[key])})
+
+    @staticmethod
+    def delta(P):
+        w1 = P["lokr_w1"] if "lokr_w1" in P else P["lokr_w1_a"] @ P["lokr_w1_b"]
+        w2 = P["lokr_w2"] if "lokr_w2" in P else P["lokr_w2_a"] @ P["lokr_w2_b"]
+        return torch.kron(w1, w2) * LoKr.config["scaling"]
+
+    @staticmethod
+    def layer(x, base, P, ff):
+        return base(x) + x @ LoKr.delta(P).T
+
+    @staticmethod
+    def merge(w, b, P, ff, conv1d):
+        assert not conv1d
+        return w + LoKr.delta(P), b
+
+
+METHODS = {m.name: m for m in (Ia3, Dora, LoHa, Vera, LoKr)}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -299,16 +456,19 @@ class Setup:
         self.modules = sorted(self.ff)
         assert all(m + ".weight" in self.W for m in self.modules)
         self.conv1d = model == "gpt2"
+        self.shared = (method.shared({m: in_out(model, self.W, m) for m in self.modules})
+                       if getattr(method, "uses_shared", False) else {})
         self.init = {m: method.params(k, *in_out(model, self.W, m), self.ff[m], **self.extra(m))
                      for k, m in enumerate(self.modules)}
 
     def extra(self, module):
         """For a method with uses_weight: the base layer's float64 weight as [out, in] (Conv1D transposed) and
         its bias (None without one), passed as keyword arguments w, b to params, identity and layer."""
+        kw = {"shared": self.shared} if getattr(self.method, "uses_shared", False) else {}
         if not getattr(self.method, "uses_weight", False):
-            return {}
+            return kw
         w = self.W[module + ".weight"]
-        return {"w": w.T if self.conv1d else w, "b": self.W.get(module + ".bias")}
+        return dict(kw, w=w.T if self.conv1d else w, b=self.W.get(module + ".bias"))
 
     def logits(self, P, seen=None, W=None):
         def layer(x, module, base):
@@ -331,7 +491,8 @@ class Setup:
         W = dict(self.W)
         for m in self.modules:
             b = W.get(m + ".bias")
-            w, b = self.method.merge(W[m + ".weight"], b, P[m], self.ff[m], self.conv1d)
+            kw = {"shared": self.shared} if getattr(self.method, "uses_shared", False) else {}
+            w, b = self.method.merge(W[m + ".weight"], b, P[m], self.ff[m], self.conv1d, **kw)
             W[m + ".weight"] = w
             if b is not None:
                 W[m + ".bias"] = b
@@ -494,7 +655,9 @@ def make(method, model):
     print(f"  loss at init {loss:.15g}, grad norm {gnorm:.15g}")
     fd_err = check_fd(s, grads)
     check_merge(s, logits)
-    save_st(d / "init.safetensors", to_st(s.init))
+    init_st = to_st(s.init)
+    init_st.update({k: t.to(torch.float32).contiguous() for k, t in s.shared.items()})  # frozen, full PEFT keys
+    save_st(d / "init.safetensors", init_st)
     g = to_st(grads)
     g["logits"] = logits.reshape(-1, logits.shape[-1]).to(torch.float32).contiguous()
     save_st(d / "grads.safetensors", g)
@@ -504,7 +667,8 @@ def make(method, model):
                 **({"config": method.config} if hasattr(method, "config") else {})} for k, m in enumerate(s.modules)]
     write_json(d / "grads.json", {"model": f"golden/models/{model}", "method": method.name, "loss": loss,
                                   "grad_norm": gnorm, "input_ids": INPUT_IDS, "labels": s.labels.tolist(),
-                                  "modules": modules, "spec": method.spec + " " + BATCH_SPEC})
+                                  "modules": modules, "spec": method.spec + " " + BATCH_SPEC,
+                                  **({"shared": {k: list(t.shape) for k, t in s.shared.items()}} if s.shared else {})})
 
     # ---- fixture 2: 10-step curve
     H = dict(HYPER, **getattr(method, "hyper", {}))

@@ -14,6 +14,10 @@ import dev.peft4j.nn.DoraAdapter;
 import dev.peft4j.nn.Linear;
 import dev.peft4j.tuner.ia3.Ia3Layer;
 import dev.peft4j.tuner.loha.LoHaLayer;
+import dev.peft4j.tuner.lokr.LoKr;
+import dev.peft4j.tuner.lokr.LoKrLayer;
+import dev.peft4j.tuner.vera.Vera;
+import dev.peft4j.tuner.vera.VeraLayer;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
@@ -30,8 +34,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * on a GQA Llama and on GPT-2 (Conv1D): the adapted forward (logits and loss) and every adapter gradient
  * within 1e-4 relative, a 10-step AdamW curve (loss and pre-clip grad norm) within 1e-4 relative, the
  * final parameters, and merged forward == unmerged forward within 1e-4 relative. Cases are "method/model";
- * a method is added by a fixture directory and an entry in ATTACH. LoHa has no GPT-2 case: PEFT 0.14's LyCORIS
- * tuners refuse GPT-2's Conv1D (and so does peft4j's).
+ * a method is added by a fixture directory and an entry in ATTACH. LoHa and LoKr have no GPT-2 case: PEFT 0.14's
+ * LyCORIS tuners refuse GPT-2's Conv1D (and so do peft4j's). VeRA's frozen vera_A / vera_B pair is read from the
+ * fixture (PEFT's keys base_model.vera_A / base_model.vera_B), not regenerated.
  */
 class MethodGoldenParityTest {
     static final double TOL = 1e-4;
@@ -68,6 +73,45 @@ class MethodGoldenParityTest {
                 params.addAll(w);
                 LoHaLayer layer = new LoHaLayer(w.get(0), w.get(1), w.get(2), w.get(3), cfg.get("alpha").asDouble(),
                         cfg.get("rank_dropout").asDouble(), cfg.get("module_dropout").asDouble());
+                assertThat(layer.scaling).isEqualTo(cfg.get("scaling").asDouble());
+                return layer;
+            },
+            "vera", (lin, f, key, module, params) -> {
+                JsonNode cfg = module.get("config");
+                assertThat(cfg.get("vera_dropout").asDouble()).isZero();
+                // the model's one frozen pair, under PEFT's keys, sliced per layer by VeraLayer
+                Tensor a = Tensor.frozen(Vera.KEY_A, f.readFloats(Vera.KEY_A), f.info(Vera.KEY_A).shapeInts());
+                Tensor b = Tensor.frozen(Vera.KEY_B, f.readFloats(Vera.KEY_B), f.info(Vera.KEY_B).shapeInts());
+                assertThat(a.dim(0)).isEqualTo(cfg.get("r").asInt());
+                Tensor lb = param(f, key + ".vera_lambda_b"), ld = param(f, key + ".vera_lambda_d");
+                params.addAll(List.of(lb, ld));
+                VeraLayer layer = new VeraLayer(lb, ld, a, b, 0f);
+                layer.checkFits(lin);
+                return layer;
+            },
+            "lokr", (lin, f, key, module, params) -> {
+                JsonNode cfg = module.get("config");
+                int r = cfg.get("r").asInt();
+                // peft4j's own update_layer shapes must be the ones the fixture (PEFT's rules in Python) chose
+                LoKr.Shapes sh = LoKr.shapes(lin.out, lin.in, r, cfg.get("decompose_both").asBoolean(), cfg.get("decompose_factor").asInt());
+                Map<String, int[]> expected = new java.util.LinkedHashMap<>();
+                if (sh.fullW1()) expected.put("lokr_w1", new int[] {sh.outL(), sh.inM()});
+                else { expected.put("lokr_w1_a", new int[] {sh.outL(), r}); expected.put("lokr_w1_b", new int[] {r, sh.inM()}); }
+                if (sh.fullW2()) expected.put("lokr_w2", new int[] {sh.outK(), sh.inN()});
+                else { expected.put("lokr_w2_a", new int[] {sh.outK(), r}); expected.put("lokr_w2_b", new int[] {r, sh.inN()}); }
+                List<String> names = new ArrayList<>();
+                module.get("params").fieldNames().forEachRemaining(names::add);
+                assertThat(names).as("%s LoKr factors", lin.name).containsExactlyElementsOf(expected.keySet());
+                Map<String, Tensor> w = new HashMap<>();
+                for (String n : names) {
+                    Tensor t = param(f, key + "." + n);
+                    assertThat(t.shape).as("%s %s", lin.name, n).isEqualTo(expected.get(n));
+                    w.put(n, t);
+                    params.add(t);
+                }
+                LoKrLayer layer = new LoKrLayer(r, cfg.get("alpha").asDouble(), cfg.get("rank_dropout").asDouble(),
+                        cfg.get("module_dropout").asDouble(), cfg.get("rank_dropout_scale").asBoolean(), sh.outL(), sh.outK(), sh.inM(), sh.inN(),
+                        w.get("lokr_w1"), w.get("lokr_w1_a"), w.get("lokr_w1_b"), w.get("lokr_w2"), w.get("lokr_w2_a"), w.get("lokr_w2_b"));
                 assertThat(layer.scaling).isEqualTo(cfg.get("scaling").asDouble());
                 return layer;
             });
@@ -127,7 +171,7 @@ class MethodGoldenParityTest {
     static float[] logits(CausalLM model, Case c) { return model.forward(null, c.ids, c.B, c.T, null, null, false).data; }
 
     @ParameterizedTest
-    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama"})
+    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama", "vera/llama", "vera/gpt2", "lokr/llama"})
     void forwardAndGradientsMatchPyTorch(String spec) throws Exception {
         Case c = Case.of(spec);
         CausalLM model = CausalLM.load(Golden.model(c.model));
@@ -159,7 +203,7 @@ class MethodGoldenParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama"})
+    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama", "vera/llama", "vera/gpt2", "lokr/llama"})
     void mergedForwardEqualsUnmerged(String spec) throws Exception {
         Case c = Case.of(spec);
         CausalLM model = CausalLM.load(Golden.model(c.model));
@@ -177,7 +221,7 @@ class MethodGoldenParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama"})
+    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama", "vera/llama", "vera/gpt2", "lokr/llama"})
     void tenStepAdamWCurveWithWarmupAndClippingMatchesPyTorch(String spec) throws Exception {
         Case c = Case.of(spec);
         JsonNode curve = new ObjectMapper().readTree(c.dir.resolve("curve.json").toFile());

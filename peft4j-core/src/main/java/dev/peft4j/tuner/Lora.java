@@ -132,12 +132,12 @@ public final class Lora {
     }
 
     /** x[i] = (2u − 1)·bound, u = nextDouble(): U(−bound, bound), as torch's uniform_. */
-    static void uniform(float[] x, double bound, SplittableRandom rnd) {
+    public static void uniform(float[] x, double bound, SplittableRandom rnd) {
         for (int i = 0; i < x.length; i++) x[i] = (float) ((2.0 * rnd.nextDouble() - 1.0) * bound);
     }
 
     /** x[i] ~ N(0, std) by Box–Muller over pairs of uniforms (StrictMath: reproducible everywhere). */
-    static void normal(float[] x, double std, SplittableRandom rnd) {
+    public static void normal(float[] x, double std, SplittableRandom rnd) {
         for (int i = 0; i < x.length; i += 2) {
             double u1 = 1.0 - rnd.nextDouble(), u2 = rnd.nextDouble();    // u1 ∈ (0, 1]: log is finite
             double rad = StrictMath.sqrt(-2.0 * StrictMath.log(u1)), th = 2.0 * StrictMath.PI * u2;

@@ -1,9 +1,10 @@
 /*
  * AdapterConfigFuzzTest: coverage-guided fuzzing (Jazzer) of a PEFT adapter's adapter_config.json:
- * PeftAdapter.readConfig (PEFT's field names into a validated LoraConfig) and then PeftAdapter.load
- * onto a tiny random Llama, which resolves target_modules / exclude_modules / layers_to_transform /
- * rank_pattern / alpha_pattern / modules_to_save against real module names and checks the fixed
- * adapter_model.safetensors (r 2 on q_proj, v_proj) against what the config implies.
+ * PeftAdapter.readConfig (peft_type picks the method from the registry: LoRA/DoRA, IA3, VeRA, LoHa, LoKr
+ * configs into their validated records) and then PeftAdapter.load onto a tiny random Llama, which
+ * resolves target_modules / exclude_modules / layers_to_transform / rank_pattern / alpha_pattern /
+ * modules_to_save against real module names and checks the fixed adapter_model.safetensors (LoRA r 2
+ * on q_proj, v_proj) against what the config implies.
  * Oracle: TypedErrors (only a Peft4jException with a message may escape).
  * Seeds: src/test/resources/dev/peft4j/fuzz/AdapterConfigFuzzTestInputs/adapterConfig/; fuzzing: bin/fuzz.
  */
@@ -37,10 +38,8 @@ class AdapterConfigFuzzTest {
         setUp();
         FuzzFiles.write(adapterDir, PeftAdapter.CONFIG, data);
         return TypedErrors.check(() -> {
-            LoraConfig c = PeftAdapter.readLoraConfig(adapterDir);
-            c.scaling(c.r(), c.loraAlpha());
-            LoraModel lm = PeftAdapter.loadLora(model, adapterDir, "fuzz");
-            lm.unload();
+            if (PeftAdapter.readConfig(adapterDir) instanceof LoraConfig c) c.scaling(c.r(), c.loraAlpha());
+            PeftAdapter.load(model, adapterDir, "fuzz").unload();
         });
     }
 

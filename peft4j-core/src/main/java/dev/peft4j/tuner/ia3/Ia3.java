@@ -149,7 +149,7 @@ public final class Ia3 {
             int n = t.feedforward() ? lin.in : lin.out;
             float[] v = new float[n];
             if (config.initIa3Weights()) java.util.Arrays.fill(v, 1f);
-            else gaussian(v, rnd);
+            else Lora.normal(v, 1.0, rnd);
             Tensor l = t.feedforward() ? Tensor.param(Lora.KEY_PREFIX + lin.name + ".ia3_l", v, 1, n)
                     : Tensor.param(Lora.KEY_PREFIX + lin.name + ".ia3_l", v, n, 1);
             Ia3Layer layer = new Ia3Layer(l, t.feedforward());
@@ -159,16 +159,6 @@ public final class Ia3 {
             linears.put(lin.name, lin);
         }
         return new Ia3Model(model, adapterName, plan, layers, linears);
-    }
-
-    /** N(0, 1) by Box–Muller with StrictMath (reproducible everywhere), like torch.randn's distribution. */
-    private static void gaussian(float[] x, SplittableRandom rnd) {
-        for (int i = 0; i < x.length; i += 2) {
-            double u1 = 1.0 - rnd.nextDouble(), u2 = rnd.nextDouble();
-            double rad = StrictMath.sqrt(-2.0 * StrictMath.log(u1)), th = 2.0 * StrictMath.PI * u2;
-            x[i] = (float) (rad * StrictMath.cos(th));
-            if (i + 1 < x.length) x[i + 1] = (float) (rad * StrictMath.sin(th));
-        }
     }
 
     /** An IA3 adapter_config.json (already parsed) -> Ia3Config; errors name the file and the field. */

@@ -178,8 +178,7 @@ public final class Lycoris {
     /** torch's kaiming_uniform_(a=√5) on a (rows, cols) tensor: U(−1/√cols, 1/√cols) (fan_in = cols). */
     public static float[] kaimingUniform(int rows, int cols, SplittableRandom rnd) {
         float[] x = new float[rows * cols];
-        double bound = 1.0 / Math.sqrt(cols);
-        for (int i = 0; i < x.length; i++) x[i] = (float) ((2.0 * rnd.nextDouble() - 1.0) * bound);
+        dev.peft4j.tuner.Lora.uniform(x, 1.0 / Math.sqrt(cols), rnd);
         return x;
     }
 

@@ -163,7 +163,7 @@ public final class Vera {
                 Arrays.fill(d, (float) config.dInitial());      // reset_vera_parameters: lambda_b zeros, lambda_d d_initial
             } else {
                 Arrays.fill(b, 1f);                              // update_layer: torch.ones(out), torch.randn(r)
-                gaussian(d, rnd);
+                Lora.normal(d, 1.0, rnd);
             }
             VeraLayer layer = new VeraLayer(Tensor.param(Lora.KEY_PREFIX + lin.name + ".vera_lambda_b", b, lin.out),
                     Tensor.param(Lora.KEY_PREFIX + lin.name + ".vera_lambda_d", d, r), veraA, veraB, config.veraDropout());
@@ -194,16 +194,6 @@ public final class Vera {
     static double kaimingBound(int fanIn) {
         double std = Math.sqrt(2) / Math.sqrt(fanIn);
         return Math.sqrt(3.0) * std;
-    }
-
-    /** N(0, 1) by Box–Muller with StrictMath (reproducible everywhere), like torch.randn's distribution. */
-    private static void gaussian(float[] x, SplittableRandom rnd) {
-        for (int i = 0; i < x.length; i += 2) {
-            double u1 = 1.0 - rnd.nextDouble(), u2 = rnd.nextDouble();
-            double rad = StrictMath.sqrt(-2.0 * StrictMath.log(u1)), th = 2.0 * StrictMath.PI * u2;
-            x[i] = (float) (rad * StrictMath.cos(th));
-            if (i + 1 < x.length) x[i + 1] = (float) (rad * StrictMath.sin(th));
-        }
     }
 
     /** A VERA adapter_config.json (already parsed) -> VeraConfig; errors name the file and the field. */

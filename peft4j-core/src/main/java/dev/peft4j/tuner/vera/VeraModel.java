@@ -10,36 +10,22 @@ package dev.peft4j.tuner.vera;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.tuner.AdapterModel;
-import java.util.ArrayList;
-import java.util.Collections;
+import dev.peft4j.tuner.LayerAdapterModel;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-public final class VeraModel implements AdapterModel {
-    private final CausalLM model;
-    private final String adapterName;
+public final class VeraModel extends LayerAdapterModel<VeraLayer> {
     private final Vera.Plan plan;
-    private final Map<String, VeraLayer> layers;
-    private final Map<String, Linear> linears;
     private final Tensor veraA, veraB;
-    private boolean unloaded;
 
     VeraModel(CausalLM model, String adapterName, Vera.Plan plan, Map<String, VeraLayer> layers, Map<String, Linear> linears,
               Tensor veraA, Tensor veraB) {
-        this.model = model;
-        this.adapterName = adapterName;
+        super(model, adapterName, layers, linears);
         this.plan = plan;
-        this.layers = Collections.unmodifiableMap(layers);
-        this.linears = linears;
         this.veraA = veraA;
         this.veraB = veraB;
     }
-
-    @Override public CausalLM model() { return model; }
-
-    @Override public String adapterName() { return adapterName; }
 
     /** The resolved configuration (default targets filled in, fan_in_fan_out corrected): what PEFT saves. */
     @Override public VeraConfig config() { return plan.config(); }
@@ -54,10 +40,6 @@ public final class VeraModel implements AdapterModel {
 
     @Override public List<String> warnings() { return plan.warnings(); }
 
-    @Override public Map<String, VeraLayer> layers() { return layers; }
-
-    @Override public List<String> modulesToSave() { return List.of(); }
-
     /** The projections, keyed as PEFT 0.14 saves them with save_projection true. */
     @Override public Map<String, Tensor> sharedStateDict() {
         Map<String, Tensor> m = new LinkedHashMap<>();
@@ -66,41 +48,10 @@ public final class VeraModel implements AdapterModel {
         return m;
     }
 
-    @Override public List<Tensor> trainableParameters() {
-        List<Tensor> out = new ArrayList<>();
-        for (VeraLayer l : layers.values()) out.addAll(l.parameters());
-        return out;
-    }
-
     @Override public String trainableSummary() { return plan.trainableSummary(); }
 
-    @Override public void disable() {
-        check();
-        for (Linear lin : linears.values()) {
-            List<String> active = new ArrayList<>(lin.active());
-            active.remove(adapterName);
-            lin.setActive(active);
-        }
-    }
-
-    @Override public void enable() {
-        check();
-        for (Linear lin : linears.values()) lin.setActive(List.of(adapterName));
-    }
-
-    @Override public void unload() {
-        check();
-        for (Linear lin : linears.values()) lin.removeAdapter(adapterName);
-        unloaded = true;
-    }
-
-    private void check() {
-        if (unloaded) throw new IllegalStateException("adapter '" + adapterName + "' was unloaded from the model; apply it again to use it");
-    }
-
     @Override public String toString() {
-        return "VeraModel(adapter '" + adapterName + "', " + layers.size() + " adapted modules, projections vera_A "
-                + java.util.Arrays.toString(veraA.shape) + " / vera_B " + java.util.Arrays.toString(veraB.shape) + "; "
-                + trainableSummary() + ")";
+        return super.toString() + ", projections vera_A " + java.util.Arrays.toString(veraA.shape) + " / vera_B "
+                + java.util.Arrays.toString(veraB.shape);
     }
 }

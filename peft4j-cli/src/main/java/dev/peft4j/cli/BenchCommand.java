@@ -93,7 +93,8 @@ final class BenchCommand implements Runnable {
             System.out.printf("peft4j %s " + method.toLowerCase(java.util.Locale.ROOT) + "%s: trainable %d of %d params; B=%d T=%d threads=%d; step seconds min %.3f median %.3f max %.3f%n",
                     r.shape(), (checkpointing ? " (gradient checkpointing)" : "") + baseModel.describe(), r.trainable(), r.all(), r.B(), r.T(), r.threads(), s[0], s[s.length / 2], s[s.length - 1]);
             System.out.printf("flops_per_token=%.3e peak_gflops=%.1f (measured FMA peak)%n", r.flopsPerToken(), r.peakGflops());
-            System.out.printf("tokens_per_s=%.1f mfu=%.3f peak_rss_mb=%d%n", r.tokensPerSecond(), r.mfu(), r.peakRssMb());
+            System.out.printf("tokens_per_s=%.1f mfu=%.3f peak_rss_mb=%d adapter_file_bytes=%d%n", r.tokensPerSecond(), r.mfu(),
+                    r.peakRssMb(), r.adapterFileBytes());
             return 0;
         }
     }

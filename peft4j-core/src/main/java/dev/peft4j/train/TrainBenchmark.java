@@ -39,7 +39,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 public final class TrainBenchmark {
     public record Result(String shape, int B, int T, int threads, long trainable, long all, double tokensPerSecond,
-                         double[] stepSeconds, double flopsPerToken, double peakGflops, double mfu, long peakRssMb) {}
+                         double[] stepSeconds, double flopsPerToken, double peakGflops, double mfu, long peakRssMb,
+                         long adapterFileBytes) {}
 
     private TrainBenchmark() {}
 
@@ -104,7 +105,24 @@ public final class TrainBenchmark {
         long trainable = 0;
         for (Tensor p : lora.trainableParameters()) trainable += p.size();
         return new Result(shape, B, T, threads, trainable, model.parameterCount() + trainable, tps, secs, flops,
-                peak, tps * flops / (peak * 1e9), peakRssMb());
+                peak, tps * flops / (peak * 1e9), peakRssMb(), savedAdapterBytes(lora));
+    }
+
+    /** Size of adapter_model.safetensors as PeftAdapter saves it (written to a temporary directory, then deleted). */
+    static long savedAdapterBytes(dev.peft4j.tuner.AdapterModel adapter) {
+        try {
+            java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("peft4j-bench-adapter");
+            try {
+                dev.peft4j.tuner.PeftAdapter.save(adapter, dir, "benchmark", null);
+                return java.nio.file.Files.size(dir.resolve(dev.peft4j.tuner.PeftAdapter.WEIGHTS));
+            } finally {
+                try (var files = java.nio.file.Files.walk(dir)) {
+                    files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                }
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("benchmark: could not save the adapter to measure its size", e);
+        }
     }
 
     /** Weight memory of a model of this shape: computed from the tensors and measured as live heap after GC. */

@@ -241,6 +241,51 @@ public final class Ops {
     }
 
     /**
+     * Joins two sequences per batch row: a (B*Ta, C) then b (B*Tb, C) -> (B*(Ta+Tb), C), row b of the
+     * result being a's Ta rows of b followed by b's Tb rows of b (virtual tokens or key/value prefixes
+     * placed before the input). Backward: each input takes its own slice of dy.
+     */
+    public static Tensor concatSeq(Tape tape, Tensor a, int Ta, Tensor b, int Tb, int B) {
+        int C = a.size() / (B * Ta);
+        if (b.size() != B * Tb * C)
+            throw new IllegalArgumentException("concatSeq: b has " + b.size() + " values, expected " + B + " x " + Tb + " x " + C);
+        int T = Ta + Tb;
+        float[] out = new float[B * T * C];
+        for (int r = 0; r < B; r++) {
+            System.arraycopy(a.data, r * Ta * C, out, r * T * C, Ta * C);
+            System.arraycopy(b.data, r * Tb * C, out, (r * T + Ta) * C, Tb * C);
+        }
+        Tensor y = Tensor.activation(out, Tape.needed(tape, a, b), B * T, C);
+        Tensor.GradRef ga = a.gradRef(), gb = b.gradRef(), gy = y.gradRef();
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = gy.gradOrNull();
+            if (dy == null) return;
+            for (int r = 0; r < B; r++) {
+                if (ga.requiresGrad()) Kernels.axpy(ga.grad(), r * Ta * C, 1f, dy, r * T * C, Ta * C);
+                if (gb.requiresGrad()) Kernels.axpy(gb.grad(), r * Tb * C, 1f, dy, (r * T + Ta) * C, Tb * C);
+            }
+        });
+        return y;
+    }
+
+    /** Rows [from, from+len) of each batch row of x (B*T, C) -> (B*len, C). Backward: dy back into those rows. */
+    public static Tensor sliceSeq(Tape tape, Tensor x, int B, int T, int from, int len) {
+        int C = x.size() / (B * T);
+        if (from < 0 || len < 0 || from + len > T)
+            throw new IllegalArgumentException("sliceSeq: rows [" + from + ", " + (from + len) + ") outside [0, " + T + ")");
+        float[] out = new float[B * len * C];
+        for (int r = 0; r < B; r++) System.arraycopy(x.data, (r * T + from) * C, out, r * len * C, len * C);
+        Tensor y = Tensor.activation(out, Tape.needed(tape, x), B * len, C);
+        Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = gy.gradOrNull();
+            if (dy == null) return;
+            for (int r = 0; r < B; r++) Kernels.axpy(gx.grad(), (r * T + from) * C, 1f, dy, r * len * C, len * C);
+        });
+        return y;
+    }
+
+    /**
      * y = x · Wᵀ + b with W: (out, in). Backward: dx += dy · W (the only half a frozen W needs);
      * dW += dyᵀ · x and db += Σ_rows dy when W, b are trainable.
      */

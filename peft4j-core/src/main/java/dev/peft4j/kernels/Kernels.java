@@ -194,28 +194,42 @@ public final class Kernels {
      * q:   (B, T, NH, HS)         queries of the T new positions, RoPE already applied
      * k,v: (B, KVH, maxT, HS)     the cache, already holding the T new keys/values at [start, start+T)
      * out: (B, T, NH, HS)
-     * Query t of batch b sits at cache index start+t and sees keys [pad[b], start+t] (pad[b] = number of
-     * left-padding slots of row b; pad may be null), and with a sliding window W > 0 (Mistral) only the
-     * last W of those. Query head h reads KV head h / (NH/KVH).
+     * Query t of batch b sits at cache index start+t and sees keys [0, start+t] except row b's
+     * left-padding slots [virt, virt + pad[b]) (pad may be null; virt = the virtual-token / prefix slots a
+     * prompt-learning adapter put before the padding, 0 without one), and with a sliding window W > 0
+     * (Mistral) only the last W slots. A padding query sees only itself (its output is unused).
+     * Query head h reads KV head h / (NH/KVH).
      */
     public static void attention(float[] out, float[] q, float[] k, float[] v, int[] pad,
+                                 int B, int T, int NH, int KVH, int HS, int maxT, int start, int window) {
+        attention(out, q, k, v, pad, 0, B, T, NH, KVH, HS, maxT, start, window);
+    }
+
+    public static void attention(float[] out, float[] q, float[] k, float[] v, int[] pad, int virt,
                                  int B, int T, int NH, int KVH, int HS, int maxT, int start, int window) {
         float scale = (float) (1.0 / Math.sqrt(HS));
         int group = NH / KVH;
         Parallel.forEachChunk(B * NH, bh -> {
             int b = bh / NH, h = bh % NH, kvh = h / group;
-            int first = pad == null ? 0 : pad[b];
+            int padHi = virt + (pad == null ? 0 : pad[b]);          // masked slots: [virt, padHi)
             float[] scores = ATT_SCRATCH.get();
             if (scores.length < maxT) { scores = new float[maxT]; ATT_SCRATCH.set(scores); }
             int kvBase = (b * KVH + kvh) * maxT * HS;
             for (int t = 0; t < T; t++) {
                 int qo = ((b * T + t) * NH + h) * HS, last = start + t;
-                int from = window > 0 ? Math.max(first, last - window + 1) : first;
-                from = Math.min(from, last);   // a padding query sees only itself (its output is unused)
-                for (int j = from; j <= last; j++) scores[j] = Gemm.dot(q, qo, k, kvBase + j * HS, HS) * scale;
-                softmax(scores, from, last - from + 1);
+                boolean paddingQuery = last >= virt && last < padHi;   // sees only itself (its output is unused)
+                int lo = paddingQuery ? last : window > 0 ? Math.max(0, last - window + 1) : 0;
+                // two runs of visible slots: [lo, aEnd) before the padding, [bLo, last] after it
+                int aEnd = paddingQuery ? lo : Math.max(lo, Math.min(virt, last + 1));
+                int bLo = paddingQuery ? lo : Math.max(lo, padHi);
+                int n = 0;
+                for (int j = lo; j < aEnd; j++) scores[n++] = Gemm.dot(q, qo, k, kvBase + j * HS, HS) * scale;
+                for (int j = bLo; j <= last; j++) scores[n++] = Gemm.dot(q, qo, k, kvBase + j * HS, HS) * scale;
+                softmax(scores, 0, n);
                 java.util.Arrays.fill(out, qo, qo + HS, 0f);
-                for (int j = from; j <= last; j++) axpy(out, qo, scores[j], v, kvBase + j * HS, HS);
+                n = 0;
+                for (int j = lo; j < aEnd; j++) axpy(out, qo, scores[n++], v, kvBase + j * HS, HS);
+                for (int j = bLo; j <= last; j++) axpy(out, qo, scores[n++], v, kvBase + j * HS, HS);
             }
         });
     }

@@ -62,26 +62,35 @@ public final class KernelsScalar {
 
     public static void attention(float[] out, float[] q, float[] k, float[] v, int[] pad,
                                  int B, int T, int NH, int KVH, int HS, int maxT, int start, int window) {
+        attention(out, q, k, v, pad, 0, B, T, NH, KVH, HS, maxT, start, window);
+    }
+
+    /** Slot j is visible to query slot `last` when j <= last, j is not padding ([virt, virt+pad[b])), and inside the window. */
+    public static void attention(float[] out, float[] q, float[] k, float[] v, int[] pad, int virt,
+                                 int B, int T, int NH, int KVH, int HS, int maxT, int start, int window) {
         int group = NH / KVH;
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++)
                 for (int t = 0; t < T; t++) {
-                    int last = start + t, from = pad == null ? 0 : pad[b];
-                    if (window > 0) from = Math.max(from, last - window + 1);
-                    from = Math.min(from, last);
+                    int last = start + t, padLo = virt, padHi = virt + (pad == null ? 0 : pad[b]);
+                    boolean paddingQuery = last >= padLo && last < padHi;
                     int qo = ((b * T + t) * NH + h) * HS, kvBase = (b * KVH + h / group) * maxT * HS;
                     double[] s = new double[last + 1];
+                    boolean[] visible = new boolean[last + 1];
                     double max = Double.NEGATIVE_INFINITY, sum = 0;
-                    for (int j = from; j <= last; j++) {
+                    for (int j = 0; j <= last; j++) {
+                        visible[j] = paddingQuery ? j == last
+                                : !(j >= padLo && j < padHi) && (window <= 0 || j > last - window);
+                        if (!visible[j]) continue;
                         double d = 0;
                         for (int i = 0; i < HS; i++) d += (double) q[qo + i] * k[kvBase + j * HS + i];
                         s[j] = d / Math.sqrt(HS);
                         max = Math.max(max, s[j]);
                     }
-                    for (int j = from; j <= last; j++) { s[j] = Math.exp(s[j] - max); sum += s[j]; }
+                    for (int j = 0; j <= last; j++) if (visible[j]) { s[j] = Math.exp(s[j] - max); sum += s[j]; }
                     for (int i = 0; i < HS; i++) {
                         double acc = 0;
-                        for (int j = from; j <= last; j++) acc += s[j] / sum * v[kvBase + j * HS + i];
+                        for (int j = 0; j <= last; j++) if (visible[j]) acc += s[j] / sum * v[kvBase + j * HS + i];
                         out[qo + i] = (float) acc;
                     }
                 }

@@ -15,7 +15,10 @@ import java.util.List;
 public sealed interface CausalLM permits Llama, Gpt2 {
     ModelConfig config();
 
-    /** A cache for batch sequences of up to capacity positions in total (prompt + generated). */
+    /**
+     * A cache for batch sequences of up to capacity positions in total (prompt + generated); an
+     * installed virtual prompt's positions are added to that capacity.
+     */
     KvCache newCache(int batch, int capacity);
 
     /**
@@ -35,6 +38,15 @@ public sealed interface CausalLM permits Llama, Gpt2 {
      * input for the backward and is recomputed there — far less activation memory, one more forward.
      */
     void setGradientCheckpointing(boolean on);
+
+    /**
+     * Installs a prompt-learning adapter's virtual tokens or key/value prefixes (see VirtualPrompt);
+     * null removes it. Every later forward — training, evaluation, generation — runs with it.
+     */
+    void setPrompt(VirtualPrompt prompt);
+
+    /** The installed virtual prompt, or null. */
+    VirtualPrompt prompt();
 
     /** The output head ("lm_head"; its weight is the token embedding when tied). */
     Linear lmHead();

@@ -32,6 +32,7 @@ public final class Gpt2 implements CausalLM {
     final Tensor lnFW, lnFB;   // (C)      transformer.ln_f
     final Linear lmHead;       // (V, C)   lm_head, shares wte when tied
     private boolean checkpointing;
+    private VirtualPrompt prompt;    // a prompt-learning adapter's virtual tokens / prefixes, or null
 
     Gpt2(ModelConfig cfg, Tensor wte, Tensor wpe, Block[] blocks, Tensor lnFW, Tensor lnFB, Linear lmHead) {
         this.cfg = cfg;
@@ -46,8 +47,11 @@ public final class Gpt2 implements CausalLM {
     @Override public ModelConfig config() { return cfg; }
 
     @Override public KvCache newCache(int batch, int capacity) {
-        return new KvCache(cfg.numLayers(), batch, capacity, cfg.numHeads(), cfg.headDim());
+        return new KvCache(cfg.numLayers(), batch, capacity + (prompt == null ? 0 : prompt.length()), cfg.numHeads(), cfg.headDim());
     }
+
+    @Override public void setPrompt(VirtualPrompt p) { this.prompt = p; }
+    @Override public VirtualPrompt prompt() { return prompt; }
 
     @Override
     public Tensor forward(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
@@ -59,31 +63,46 @@ public final class Gpt2 implements CausalLM {
     @Override
     public Tensor hidden(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
         float eps = cfg.normEps();
-        int start = cache == null ? 0 : cache.length();
-        if (start + T > cfg.maxPositions())
+        // A virtual prompt enters once: in every cache-less forward, or in the first forward over a cache.
+        VirtualPrompt vp = cache == null || cache.length() == 0 ? prompt : null;
+        int P = vp == null ? 0 : vp.length();
+        if (cache != null && P > 0) cache.setVirtualTokens(P);
+        int virt = cache != null ? cache.virtualTokens() : P;
+        int start = cache == null ? 0 : cache.length();                                // slot of the first new row
+        if (vp instanceof VirtualPrompt.Prefix) start = P;                             // the prefix holds slots [0, P)
+        int Tn = vp instanceof VirtualPrompt.Tokens ? P + T : T;                        // rows per sequence in the blocks
+        if (start + Tn > cfg.maxPositions())
             throw new Peft4jException("GPT-2 has learned positions for " + cfg.maxPositions() + " tokens; this call needs "
-                    + (start + T) + ". Shorten the input (or --max-new-tokens)");
-        int[] pos = Positions.of(B, T, start, pad);
+                    + (start + Tn) + (P > 0 ? " (" + P + " of them virtual tokens of the prompt adapter)" : "")
+                    + ". Shorten the input (or --max-new-tokens)");
+        int[] pos = Positions.of(B, Tn, start, pad, virt);
 
-        Tensor x = Ops.add(tape, Ops.embedding(tape, wte, tokens), Ops.embedding(tape, wpe, pos)); // (B*T, C)
+        Tensor x = Ops.embedding(tape, wte, tokens);                                     // (B*T, C)
+        if (vp instanceof VirtualPrompt.Tokens vt) x = Ops.concatSeq(tape, vt.embeddings(tape, B), P, x, T, B);
+        x = Ops.add(tape, x, Ops.embedding(tape, wpe, pos));                            // (B*Tn, C)
+        VirtualPrompt.Prefix prefix = vp instanceof VirtualPrompt.Prefix pf ? pf : null;
+        final int first = start, rows = Tn;
         for (int l = 0; l < blocks.length; l++) {
             final int layer = l;
-            BiFunction<Tape, Tensor, Tensor> block = (t, in) -> block(t, in, layer, cache, pad, B, T);
+            BiFunction<Tape, Tensor, Tensor> block = (t, in) -> block(t, in, layer, prefix, cache, first, pad, B, rows);
             x = checkpointing ? Checkpoint.apply(tape, x, block) : block.apply(tape, x);
         }
-        if (cache != null) cache.advance(T);
-        if (lastOnly) x = Ops.lastRows(tape, x, B, T);                              // (B, C)
+        if (cache != null) cache.advance(start + Tn - cache.length());
+        if (lastOnly) x = Ops.lastRows(tape, x, B, Tn);                              // (B, C)
+        else if (Tn != T) x = Ops.sliceSeq(tape, x, B, Tn, P, T);                   // drop the virtual rows: (B*T, C)
         return Ops.layernorm(tape, x, lnFW, lnFB, eps);                                 // (rows, C)
     }
 
     /** Block l: x (B*T, C) -> x + attn(ln_1(x)) -> that + mlp(ln_2(that)). */
-    private Tensor block(Tape tape, Tensor x, int l, KvCache cache, int[] pad, int B, int T) {
+    private Tensor block(Tape tape, Tensor x, int l, VirtualPrompt.Prefix prefix, KvCache cache, int start, int[] pad,
+                         int B, int T) {
         int C = cfg.hiddenSize(), NH = cfg.numHeads(), HS = cfg.headDim();
         float eps = cfg.normEps();
         Block blk = blocks[l];
         Tensor h = Ops.layernorm(tape, x, blk.ln1W(), blk.ln1B(), eps);                     // (B*T, C)
         Tensor[] qkv = Ops.split3(tape, blk.cAttn().forward(tape, h), C);                   // 3 x (B*T, NH*HS)
-        Tensor att = Positions.attention(tape, qkv[0], qkv[1], qkv[2], cache, l, pad, B, T, NH, NH, HS, 0);
+        Tensor[] kvPrefix = prefix == null ? null : prefix.keysValues(tape, l, B);          // 2 x (B*P, NH*HS)
+        Tensor att = Positions.attention(tape, qkv[0], qkv[1], qkv[2], kvPrefix, cache, start, l, pad, B, T, NH, NH, HS, 0);
         x = Ops.add(tape, x, blk.cProj().forward(tape, att));
         h = Ops.layernorm(tape, x, blk.ln2W(), blk.ln2B(), eps);
         Tensor fc = Ops.geluTanh(tape, blk.cFc().forward(tape, h));                          // (B*T, 4C)

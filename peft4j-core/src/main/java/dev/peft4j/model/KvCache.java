@@ -1,7 +1,9 @@
 /*
  * KvCache: keys and values of every layer for B sequences, laid out (B, KVH, capacity, HS) so one
  * key is HS contiguous floats for the attention dot products. length() is the number of cache
- * slots filled so far (the same for every row: shorter prompts are left-padded).
+ * slots filled so far (the same for every row: shorter prompts are left-padded). A prompt-learning
+ * adapter's virtual tokens or key/value prefixes take the first virtualTokens() slots of every row,
+ * before the padding: row b's slots are [virtual | pad[b] padding | its tokens].
  */
 package dev.peft4j.model;
 
@@ -10,7 +12,7 @@ import dev.peft4j.Peft4jException;
 public final class KvCache {
     final float[][] k, v;     // [layer] -> (B, KVH, capacity, HS)
     final int batch, capacity, kvHeads, headDim;
-    private int length;
+    private int length, virtualTokens;
 
     KvCache(int layers, int batch, int capacity, int kvHeads, int headDim) {
         long perLayer = (long) batch * kvHeads * capacity * headDim;
@@ -31,6 +33,14 @@ public final class KvCache {
     public int length() { return length; }
     public int capacity() { return capacity; }
     public int batch() { return batch; }
+    /** Slots [0, virtualTokens()) hold a prompt adapter's virtual tokens / prefixes (0: none). */
+    public int virtualTokens() { return virtualTokens; }
+
+    /** Marks the first p slots as virtual (called once, by the forward that fills them). */
+    void setVirtualTokens(int p) {
+        if (length != 0) throw new IllegalStateException("virtual tokens go first; the cache already holds " + length + " slots");
+        virtualTokens = p;
+    }
 
     /** Bytes held by this cache. */
     public long bytes() { return 2L * k.length * k[0].length * Float.BYTES; }
@@ -38,15 +48,18 @@ public final class KvCache {
     void advance(int t) { length += t; }
 
     /** Copies the new keys/values (B*T rows of KVH*HS) into slots [length, length+T) of layer l. */
-    void store(int l, float[] newK, float[] newV, int T) {
-        if (length + T > capacity)
-            throw new Peft4jException("KV cache full: " + length + " + " + T + " positions exceed its capacity "
+    void store(int l, float[] newK, float[] newV, int T) { store(l, newK, newV, T, length); }
+
+    /** Copies B*T rows of keys/values into slots [at, at+T) of layer l. */
+    void store(int l, float[] newK, float[] newV, int T, int at) {
+        if (at + T > capacity)
+            throw new Peft4jException("KV cache full: " + at + " + " + T + " positions exceed its capacity "
                     + capacity + "; create the cache with a larger capacity");
         int HS = headDim, KVH = kvHeads;
         for (int b = 0; b < batch; b++)
             for (int t = 0; t < T; t++)
                 for (int h = 0; h < KVH; h++) {
-                    int src = ((b * T + t) * KVH + h) * HS, dst = ((b * KVH + h) * capacity + length + t) * HS;
+                    int src = ((b * T + t) * KVH + h) * HS, dst = ((b * KVH + h) * capacity + at + t) * HS;
                     System.arraycopy(newK, src, k[l], dst, HS);
                     System.arraycopy(newV, src, v[l], dst, HS);
                 }

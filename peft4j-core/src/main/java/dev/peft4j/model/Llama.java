@@ -33,6 +33,7 @@ public final class Llama implements CausalLM {
     final Linear lmHead;      // (V, C)     lm_head; shares embed's tensor when tie_word_embeddings
     private final Rope rope;
     private boolean checkpointing;   // recompute each block in the backward instead of keeping its activations
+    private VirtualPrompt prompt;    // a prompt-learning adapter's virtual tokens / prefixes, or null
 
     Llama(ModelConfig cfg, Tensor embed, Block[] blocks, Tensor finalNorm, Linear lmHead) {
         this.cfg = cfg;
@@ -46,8 +47,11 @@ public final class Llama implements CausalLM {
     @Override public ModelConfig config() { return cfg; }
 
     @Override public KvCache newCache(int batch, int capacity) {
-        return new KvCache(cfg.numLayers(), batch, capacity, cfg.numKvHeads(), cfg.headDim());
+        return new KvCache(cfg.numLayers(), batch, capacity + (prompt == null ? 0 : prompt.length()), cfg.numKvHeads(), cfg.headDim());
     }
+
+    @Override public void setPrompt(VirtualPrompt p) { this.prompt = p; }
+    @Override public VirtualPrompt prompt() { return prompt; }
 
     @Override
     public Tensor forward(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
@@ -59,23 +63,39 @@ public final class Llama implements CausalLM {
     @Override
     public Tensor hidden(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
         float eps = cfg.normEps();
-        int start = cache == null ? 0 : cache.length();
-        int[] pos = Positions.of(B, T, start, pad);
-        rope.ensure(start + T);
+        // A virtual prompt enters once: in every cache-less forward, or in the first forward over a cache.
+        VirtualPrompt vp = cache == null || cache.length() == 0 ? prompt : null;
+        int P = vp == null ? 0 : vp.length();
+        if (cache != null && P > 0) cache.setVirtualTokens(P);
+        int virt = cache != null ? cache.virtualTokens() : P;
+        int start = cache == null ? 0 : cache.length();                            // slot of the first new row
 
         Tensor x = Ops.embedding(tape, embed, tokens);                              // (B*T, C)
+        int Tn = T;                                                                 // rows per sequence in the blocks
+        if (vp instanceof VirtualPrompt.Tokens vt) {                                 // [virtual | input] (B*(P+T), C)
+            x = Ops.concatSeq(tape, vt.embeddings(tape, B), P, x, T, B);
+            Tn = P + T;
+        } else if (vp instanceof VirtualPrompt.Prefix) {
+            start = P;                                                              // the prefix holds slots [0, P)
+        }
+        VirtualPrompt.Prefix prefix = vp instanceof VirtualPrompt.Prefix pf ? pf : null;
+        int[] pos = Positions.of(B, Tn, start, pad, virt);
+        rope.ensure(start + Tn);
+        final int first = start, rows = Tn;
         for (int l = 0; l < blocks.length; l++) {
             final int layer = l;
-            BiFunction<Tape, Tensor, Tensor> block = (t, in) -> block(t, in, layer, pos, cache, pad, B, T);
+            BiFunction<Tape, Tensor, Tensor> block = (t, in) -> block(t, in, layer, pos, prefix, cache, first, pad, B, rows);
             x = checkpointing ? Checkpoint.apply(tape, x, block) : block.apply(tape, x);
         }
-        if (cache != null) cache.advance(T);
-        if (lastOnly) x = Ops.lastRows(tape, x, B, T);                              // (B, C)
+        if (cache != null) cache.advance(start + Tn - cache.length());
+        if (lastOnly) x = Ops.lastRows(tape, x, B, Tn);                             // (B, C)
+        else if (Tn != T) x = Ops.sliceSeq(tape, x, B, Tn, P, T);                   // drop the virtual rows: (B*T, C)
         return Ops.rmsnorm(tape, x, finalNorm, eps);                                 // (rows, C)
     }
 
     /** Decoder block l: x (B*T, C) -> x + attention(norm(x)) -> that + mlp(norm(that)). */
-    private Tensor block(Tape tape, Tensor x, int l, int[] pos, KvCache cache, int[] pad, int B, int T) {
+    private Tensor block(Tape tape, Tensor x, int l, int[] pos, VirtualPrompt.Prefix prefix, KvCache cache, int start,
+                         int[] pad, int B, int T) {
         int NH = cfg.numHeads(), KVH = cfg.numKvHeads(), HS = cfg.headDim();
         float eps = cfg.normEps();
         Block blk = blocks[l];
@@ -85,7 +105,8 @@ public final class Llama implements CausalLM {
         Tensor v = blk.v().forward(tape, h);                                        // (B*T, KVH*HS)
         q = Ops.rope(tape, q, pos, rope.cos(), rope.sin(), NH, HS);
         k = Ops.rope(tape, k, pos, rope.cos(), rope.sin(), KVH, HS);
-        Tensor att = Positions.attention(tape, q, k, v, cache, l, pad, B, T, NH, KVH, HS, cfg.slidingWindow());
+        Tensor[] kvPrefix = prefix == null ? null : prefix.keysValues(tape, l, B);  // 2 x (B*P, KVH*HS)
+        Tensor att = Positions.attention(tape, q, k, v, kvPrefix, cache, start, l, pad, B, T, NH, KVH, HS, cfg.slidingWindow());
         x = Ops.add(tape, x, blk.o().forward(tape, att));                           // (B*T, C)
         h = Ops.rmsnorm(tape, x, blk.mlpNorm(), eps);
         Tensor g = blk.gate().forward(tape, h);                                     // (B*T, I)

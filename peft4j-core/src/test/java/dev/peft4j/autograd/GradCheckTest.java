@@ -159,6 +159,29 @@ class GradCheckTest {
     }
 
     @Test
+    void concatAndSliceSequences() {
+        int B = 2, Ta = 3, Tb = 4, C = 5, from = 2, len = 4;       // keeps rows [2, 6) of each 7-row sequence
+        Tensor a = Tensor.param("a", rand(B * Ta * C, 1), B * Ta, C), b = Tensor.param("b", rand(B * Tb * C, 1), B * Tb, C);
+        float[] g = rand(B * len * C, 1);
+        Tape tape = new Tape(0);
+        backward(tape, Ops.sliceSeq(tape, Ops.concatSeq(tape, a, Ta, b, Tb, B), B, Ta + Tb, from, len), g);
+        Function<double[][], double[]> f = in -> {
+            int T = Ta + Tb;
+            double[] y = new double[B * len * C];
+            for (int r = 0; r < B; r++)
+                for (int t = 0; t < len; t++) {
+                    int src = from + t;
+                    for (int c = 0; c < C; c++)
+                        y[(r * len + t) * C + c] = src < Ta ? in[0][(r * Ta + src) * C + c] : in[1][(r * Tb + src - Ta) * C + c];
+                }
+            return y;
+        };
+        double[][] in = {d(a.data), d(b.data)};
+        check("concatSeq/sliceSeq da", a, in, 0, g, f, TOL);
+        check("concatSeq/sliceSeq db", b, in, 1, g, f, TOL);
+    }
+
+    @Test
     void embeddingAddAndSplit() {
         int V = 5, C = 6;
         int[] ids = {3, 1, 3, 0};

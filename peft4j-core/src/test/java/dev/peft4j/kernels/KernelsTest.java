@@ -69,5 +69,11 @@ class KernelsTest {
             KernelsScalar.attention(s, q, k, v, pad, B, T, NH, KVH, HS, maxT, start, window);
             close(f, s, 1e-5, "attention window " + window);
         }
+        // a prompt adapter's 2 virtual slots before the padding: row 1's padding is [2, 5)
+        for (int window : new int[] {0, 4}) {
+            Kernels.attention(f, q, k, v, pad, 2, B, T, NH, KVH, HS, maxT, 0, window);
+            KernelsScalar.attention(s, q, k, v, pad, 2, B, T, NH, KVH, HS, maxT, 0, window);
+            close(f, s, 1e-5, "attention with virtual slots, window " + window);
+        }
     }
 }

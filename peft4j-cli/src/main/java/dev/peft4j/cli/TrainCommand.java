@@ -119,8 +119,15 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--lora.use-dora", arity = "0..1", defaultValue = "false",
             description = "DoRA: a trained magnitude per output row (PEFT's use_dora; same as --method dora).")
     boolean loraDora;
-    @Option(names = "--lora.init", defaultValue = "default", description = "default (Kaiming-uniform A, zero B), gaussian, or random.")
+    @Option(names = "--lora.init", defaultValue = "default", description = "default (Kaiming-uniform A, zero B), gaussian, random, "
+            + "pissa (A, B from the top-r SVD of W; W residualised), pissa_niter_K (the same by a fast randomized SVD with K "
+            + "iterations) or olora (A, B from the QR of W; W residualised). PEFT's init_lora_weights (true/false also accepted).")
     String loraInit;
+    @Option(names = "--lora.convert-to-lora", arity = "0..1", defaultValue = "true",
+            description = "With --lora.init pissa|pissa_niter_K|olora: save the final adapter converted to a plain LoRA of rank 2r "
+                    + "relative to the ORIGINAL base (PEFT's path_initial_model_for_weight_conversion), so it works on the unmodified "
+                    + "model (default ${DEFAULT-VALUE}). false saves the PiSSA/OLoRA form, which PEFT and peft4j re-residualise on load.")
+    boolean loraConvertToLora;
     @Option(names = "--lora.modules-to-save", split = ",", description = "Modules trained in full, e.g. lm_head.")
     List<String> modulesToSave;
     @Option(names = "--lora.layers-to-transform", split = ",", description = "Only these layer indices, e.g. 0,1,2.")
@@ -284,6 +291,19 @@ final class TrainCommand implements Callable<Integer> {
             } else {
                 lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
             }
+            dev.peft4j.tuner.LoraConversion.Initial initial = null;          // PiSSA/OLoRA: A0, B0 for the conversion on save
+            if (adapter == null && loraConvertToLora && lora instanceof dev.peft4j.tuner.LoraModel plm && plm.config().initLoraWeights().residualisesBase()) {
+                dev.peft4j.tuner.LoraConversion.convertedConfig(plm.config());  // refuses DoRA / modules_to_save now, not after training
+                initial = dev.peft4j.tuner.LoraConversion.initial(plm);
+                System.out.println("lora.init " + plm.config().initLoraWeights() + ": base weights residualised; the final adapter is saved "
+                        + "converted to a plain LoRA of rank " + 2 * plm.config().r() + " for the original base (--lora.convert-to-lora false keeps the "
+                        + plm.config().initLoraWeights() + " form; checkpoints keep it too)");
+            } else if (adapter == null && lora instanceof dev.peft4j.tuner.LoraModel plm
+                    && plm.config().initLoraWeights().kind() == InitLoraWeights.Kind.PISSA_NITER) {
+                System.out.println("warning: lora.init " + plm.config().initLoraWeights() + " without conversion: loading this adapter "
+                        + "re-runs the randomized SVD on the original base (PEFT: torch's unseeded RNG), which does not give back this "
+                        + "residual; keep --lora.convert-to-lora true to use the adapter elsewhere");
+            }
             lora.warnings().forEach(w -> System.out.println("warning: " + w));
             System.out.println(lora.trainableSummary());
             int padId = DataLoader.padIdOf(tok);
@@ -295,8 +315,11 @@ final class TrainCommand implements Callable<Integer> {
             if (loraPlusRatio > 0)
                 System.out.printf("LoRA+: lora_B and 1-D tensors learn at lr x %s = %s%n", loraPlusRatio, lr * loraPlusRatio);
             Trainer.Result r = trainer.run(resume);
-            PeftAdapter.save(lora, workDir, base, new PeftAdapter.Card(data.getFileName().toString(), String.format(
-                    "train loss %.4f%s after %d steps", r.lastLoss(), r.valLoss() == null ? "" : String.format(", validation loss %.4f", r.valLoss()), r.steps())));
+            if (initial != null)
+                dev.peft4j.tuner.LoraConversion.save((dev.peft4j.tuner.LoraModel) lora, initial, workDir, base);
+            else
+                PeftAdapter.save(lora, workDir, base, new PeftAdapter.Card(data.getFileName().toString(), String.format(
+                        "train loss %.4f%s after %d steps", r.lastLoss(), r.valLoss() == null ? "" : String.format(", validation loss %.4f", r.valLoss()), r.steps())));
             Cli.writeJson(workDir.resolve("train_config.json"), resolved);
             System.out.printf("done: %d steps, final train loss %.4f%s, %.0f tokens/s; adapter in %s%n", r.steps(), r.lastLoss(),
                     r.valLoss() == null ? "" : String.format(", validation loss %.4f", r.valLoss()), r.meanTokensPerSecond(), output);

@@ -15,7 +15,8 @@
  *   normal  N(0, σ):   Box–Muller on pairs (u1 = 1 − nextDouble(), u2 = nextDouble()):
  *                      √(−2 ln u1)·cos(2π u2), then √(−2 ln u1)·sin(2π u2), computed with StrictMath
  * so a seed gives bit-identical adapters on every JVM and machine. (PEFT draws from torch's global RNG,
- * so values cannot match PEFT's; distributions and shapes do.)
+ * so values cannot match PEFT's; distributions and shapes do.) pissa / pissa_niter_K / olora take A and B
+ * from the base weight and residualise it (LoraInit; pissa_niter_K draws its Gaussian test matrix here).
  *
  * Tensor names are PEFT's saved keys: base_model.model.<module>.lora_A.weight / .lora_B.weight, and
  * base_model.model.<module>.weight / .bias for modules_to_save copies (the key PEFT ≥ 0.15's
@@ -113,12 +114,17 @@ public final class Lora {
     static LoraAdapter newAdapter(Linear lin, LoraPlan.Target t, LoraConfig config, SplittableRandom rnd) {
         int r = t.r();
         float[] a = new float[r * lin.in], b = new float[lin.out * r];
-        switch (config.initLoraWeights()) {
+        switch (config.initLoraWeights().kind()) {
             case DEFAULT -> uniform(a, 1.0 / Math.sqrt(lin.in), rnd);          // kaiming_uniform_(a=√5): bound 1/√fan_in
             case GAUSSIAN -> normal(a, 1.0 / r, rnd);                          // normal_(std=1/r)
             case RANDOM -> {                                                    // torch.nn.Linear's own init for both
                 uniform(a, 1.0 / Math.sqrt(lin.in), rnd);
                 uniform(b, 1.0 / Math.sqrt(r), rnd);
+            }
+            case PISSA, PISSA_NITER, OLORA -> {                                 // from W; W <- W - s.B.A (LoraInit)
+                LoraInit.Factors f = LoraInit.factors(lin, r, t.scaling(), config.initLoraWeights(), rnd);
+                a = f.a(); b = f.b();
+                LoraInit.residualise(lin, f, r, t.scaling());
             }
         }
         Tensor A = Tensor.param(KEY_PREFIX + lin.name + ".lora_A.weight", a, r, lin.in);

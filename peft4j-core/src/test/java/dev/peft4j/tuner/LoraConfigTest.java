@@ -60,8 +60,8 @@ class LoraConfigTest {
         assertThatThrownBy(() -> LoraConfig.builder().bias("some").build()).hasMessageContaining("must be one of none, all, lora_only");
         assertThat(LoraConfig.builder().useDora(true).build().useDora()).as("DoRA is supported").isTrue();
         assertThatThrownBy(() -> LoraConfig.builder().loraBias(true).build()).hasMessageContaining("not supported yet");
-        assertThatThrownBy(() -> InitLoraWeights.fromPeft("pissa_niter_4")).hasMessageContaining("'pissa_niter_4' is not supported yet");
-        assertThatThrownBy(() -> InitLoraWeights.fromPeft("olora")).hasMessageContaining("not supported yet");
+        assertThatThrownBy(() -> InitLoraWeights.fromPeft("loftq")).hasMessageContaining("'loftq' is not supported yet");
+        assertThatThrownBy(() -> InitLoraWeights.fromPeft("eva")).hasMessageContaining("not supported yet");
         assertThatThrownBy(() -> InitLoraWeights.fromPeft("kaiming")).hasMessageContaining("unknown initialization 'kaiming'");
     }
 

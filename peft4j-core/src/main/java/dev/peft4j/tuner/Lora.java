@@ -99,12 +99,9 @@ public final class Lora {
                 continue;
             }
             LoraPlan.ModuleToSave m = toSave.get(lin.name);
-            if (m != null) {
-                Tensor w0 = lin.weight(), b0 = lin.bias();
-                Tensor w = Tensor.param(KEY_PREFIX + lin.name + ".weight", w0.floats().clone(), lin.out, lin.in);
-                Tensor b = b0 == null ? null : Tensor.param(KEY_PREFIX + lin.name + ".bias", b0.data.clone(), lin.out);
-                lin.setBase(w, b);
-                entries.add(new LoraModel.Entry(lin, null, null, w0, b0, w, b));
+            if (m != null) {                                        // the trainable copy every method makes (ModulesToSave)
+                ModulesToSave.Copy c = ModulesToSave.copy(lin);
+                entries.add(new LoraModel.Entry(lin, null, null, c.originalWeight(), c.originalBias(), c.weight(), c.bias()));
             }
         }
         return new LoraModel(model, adapterName, plan, entries);

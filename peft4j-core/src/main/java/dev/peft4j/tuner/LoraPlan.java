@@ -105,25 +105,9 @@ public record LoraPlan(LoraConfig config, List<Target> targets, List<ModuleToSav
 
         Set<String> targeted = new LinkedHashSet<>();
         for (Target t : out) targeted.add(t.module());
-        List<ModuleToSave> toSave = new ArrayList<>();
-        Set<String> usedEntries = new LinkedHashSet<>();
-        for (Module m : mm.modules()) {
-            if (!PeftRules.isModuleToSave(cfg.modulesToSave(), m.name())) continue;
-            for (String e : cfg.modulesToSave()) if (m.name().endsWith(e)) usedEntries.add(e);
-            if (!m.linear())
-                throw new Peft4jException("lora.modules_to_save " + cfg.modulesToSave() + " matches " + m.name() + " (" + m.type()
-                        + "); training a full copy of a " + m.type() + " is not supported yet — peft4j supports modules_to_save on "
-                        + "linear layers, e.g. lm_head");
-            if (targeted.contains(m.name()))
-                throw new Peft4jException("module " + m.name() + " is both a LoRA target and in lora.modules_to_save "
-                        + cfg.modulesToSave() + " (PEFT refuses this too: modules_to_save cannot wrap a LoRA layer); "
-                        + "remove it from one of the two");
-            toSave.add(new ModuleToSave(m.name(), m.in(), m.out(), m.bias()));
-        }
-        for (String e : cfg.modulesToSave())
-            if (!usedEntries.contains(e))
-                throw new Peft4jException("lora.modules_to_save entry '" + e + "' matches no module of this " + mc.family().modelType
-                        + " model (PEFT would silently ignore it; peft4j refuses it to catch typos); " + available(mm));
+        List<ModuleToSave> toSave = new ArrayList<>();            // the rules every method shares (ModulesToSave)
+        for (ModulesToSave.Module m : ModulesToSave.select(mm, cfg.modulesToSave(), targeted, "lora", "LoRA"))
+            toSave.add(new ModuleToSave(m.module(), m.in(), m.out(), m.bias()));
 
         TargetModules resolvedTargets = targets;
         if (targets instanceof TargetModules.AllLinear) {   // PEFT stores the expanded set of module names

@@ -132,8 +132,8 @@ class LoHaTest {
         assertThatThrownBy(() -> LoHaConfig.builder().build()).isInstanceOf(Peft4jException.class)
                 .hasMessageContaining("target_modules is required");
         assertThatThrownBy(() -> LoHaConfig.builder().targetModules("q_proj").r(0).build()).hasMessageContaining("positive");
-        assertThatThrownBy(() -> LoHaConfig.builder().targetModules("q_proj").modulesToSave(List.of("lm_head")).build())
-                .hasMessageContaining("modules_to_save");
+        assertThatThrownBy(() -> LoHaConfig.builder().targetModules("q_proj").modulesToSave(List.of("")).build())
+                .hasMessageContaining("loha.modules_to_save entries must be non-empty");     // lm_head itself: ModulesToSaveTest
         assertThatThrownBy(() -> LoHa.plan(ModelModules.of(Fixtures.gpt2_124m()), LoHaConfig.builder().targetModules("c_attn").build()))
                 .hasMessageContaining("Conv1D");
     }

@@ -247,7 +247,8 @@ class VeraTest {
 
     @Test
     void unsupportedOptionsAreRefusedByName() {
-        assertThatThrownBy(() -> VeraConfig.builder().modulesToSave(List.of("lm_head")).build()).hasMessageContaining("modules_to_save");
+        assertThatThrownBy(() -> VeraConfig.builder().modulesToSave(List.of("")).build())
+                .hasMessageContaining("vera.modules_to_save entries must be non-empty");     // lm_head itself: ModulesToSaveTest
         assertThatThrownBy(() -> VeraConfig.builder().bias("vera_only").build()).hasMessageContaining("bias").hasMessageContaining("none");
         assertThatThrownBy(() -> VeraConfig.builder().r(0).build()).hasMessageContaining("positive");
         assertThatThrownBy(() -> VeraConfig.builder().layersPattern(List.of("layers")).build()).hasMessageContaining("layers_to_transform");

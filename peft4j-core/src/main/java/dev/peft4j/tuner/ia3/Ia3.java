@@ -24,6 +24,7 @@ import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.Lora;
 import dev.peft4j.tuner.LoraPlan;
 import dev.peft4j.tuner.ModelModules;
+import dev.peft4j.tuner.ModulesToSave;
 import dev.peft4j.tuner.PeftMethod;
 import dev.peft4j.tuner.PeftRules;
 import dev.peft4j.tuner.TargetModules;
@@ -94,7 +95,7 @@ public final class Ia3 {
         List<String> targeted = new ArrayList<>();
         boolean fanInFanOut = cfg.fanInFanOut();
         for (ModelModules.Module m : mm.modules()) {
-            if (PeftRules.check(cfg.excludeModules(), List.of(), List.of(), List.of(), targets, m) != PeftRules.Match.TARGETED) continue;
+            if (PeftRules.check(cfg.excludeModules(), cfg.modulesToSave(), List.of(), List.of(), targets, m) != PeftRules.Match.TARGETED) continue;
             if (!m.linear())
                 throw new Peft4jException("ia3 target_modules '" + targets + "' matches " + m.name() + " (" + m.type() + "); (IA)³ "
                         + "applies to linear layers (Linear, Conv1D) only. Narrow the targets; " + LoraPlan.available(mm));
@@ -133,9 +134,12 @@ public final class Ia3 {
     public static Ia3Model apply(CausalLM model, Ia3Config config, String adapterName, long seed) {
         if (adapterName == null || adapterName.isEmpty() || adapterName.contains("."))
             throw new Peft4jException("adapter name must be non-empty and contain no '.' (got '" + adapterName + "'); e.g. default");
-        Plan plan = plan(ModelModules.of(model), config);
+        ModelModules mm = ModelModules.of(model);
+        Plan plan = plan(mm, config);
         Map<String, Target> byModule = new LinkedHashMap<>();
         for (Target t : plan.targets()) byModule.put(t.module(), t);
+        List<ModulesToSave.Module> toSave = ModulesToSave.select(mm, config.modulesToSave(), byModule.keySet(), "ia3", config.methodName());
+        ModulesToSave.checkFree(model, toSave);
         for (Linear lin : model.linears())
             if (byModule.containsKey(lin.name) && lin.adapters().containsKey(adapterName))
                 throw new Peft4jException("module " + lin.name + " already has an adapter named '" + adapterName
@@ -158,7 +162,7 @@ public final class Ia3 {
             layers.put(lin.name, layer);
             linears.put(lin.name, lin);
         }
-        return new Ia3Model(model, adapterName, plan, layers, linears);
+        return new Ia3Model(model, adapterName, plan, layers, linears, ModulesToSave.apply(model, toSave));
     }
 
     /** An IA3 adapter_config.json (already parsed) -> Ia3Config; errors name the file and the field. */

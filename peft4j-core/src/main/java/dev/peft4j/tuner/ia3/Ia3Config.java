@@ -24,10 +24,7 @@ public record Ia3Config(TargetModules targetModules, TargetModules excludeModule
     public static final String PEFT_TYPE = "IA3";
 
     public Ia3Config {
-        modulesToSave = modulesToSave == null ? List.of() : List.copyOf(modulesToSave);
-        if (!modulesToSave.isEmpty())
-            throw new Peft4jException("ia3 modules_to_save " + modulesToSave + " is not supported yet; peft4j trains the (IA)³ "
-                    + "vectors only. Remove modules_to_save, or use LoRA for a full copy of " + modulesToSave);
+        modulesToSave = dev.peft4j.tuner.ModulesToSave.validate(modulesToSave, "ia3");
         if (excludeModules instanceof TargetModules.AllLinear)
             throw new Peft4jException("ia3 exclude_modules cannot be all-linear; list module names or give a regex");
         if (feedforwardModules instanceof TargetModules.AllLinear)
@@ -38,7 +35,7 @@ public record Ia3Config(TargetModules targetModules, TargetModules excludeModule
 
     public Builder toBuilder() {
         return new Builder().targetModules(targetModules).excludeModules(excludeModules).feedforwardModules(feedforwardModules)
-                .fanInFanOut(fanInFanOut).initIa3Weights(initIa3Weights);
+                .fanInFanOut(fanInFanOut).initIa3Weights(initIa3Weights).modulesToSave(modulesToSave);
     }
 
     @Override public String peftType() { return PEFT_TYPE; }
@@ -54,7 +51,7 @@ public record Ia3Config(TargetModules targetModules, TargetModules excludeModule
         m.put("feedforward_modules", feedforwardModules == null ? null : feedforwardModules.toPeft());
         m.put("inference_mode", true);
         m.put("init_ia3_weights", initIa3Weights);
-        m.put("modules_to_save", null);
+        m.put("modules_to_save", modulesToSave.isEmpty() ? null : modulesToSave);
         m.put("peft_type", PEFT_TYPE);
         m.put("revision", null);
         m.put("target_modules", targetModules == null ? null : targetModules.toPeft());

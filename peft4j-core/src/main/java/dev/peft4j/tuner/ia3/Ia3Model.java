@@ -14,8 +14,9 @@ import java.util.Map;
 public final class Ia3Model extends LayerAdapterModel<Ia3Layer> {
     private final Ia3.Plan plan;
 
-    Ia3Model(CausalLM model, String adapterName, Ia3.Plan plan, Map<String, Ia3Layer> layers, Map<String, Linear> linears) {
-        super(model, adapterName, layers, linears);
+    Ia3Model(CausalLM model, String adapterName, Ia3.Plan plan, Map<String, Ia3Layer> layers, Map<String, Linear> linears,
+             dev.peft4j.tuner.ModulesToSave saved) {
+        super(model, adapterName, layers, linears, saved);
         this.plan = plan;
     }
 
@@ -26,5 +27,6 @@ public final class Ia3Model extends LayerAdapterModel<Ia3Layer> {
 
     @Override public List<String> warnings() { return plan.warnings(); }
 
-    @Override public String trainableSummary() { return plan.trainableSummary(); }
+    /** PEFT's line: the vectors plus any modules_to_save copies. */
+    @Override public String trainableSummary() { return trainableSummary(plan.trainableParameterCount(), plan.baseParameterCount()); }
 }

@@ -4,8 +4,8 @@
  * r 8, alpha 8, rank_dropout 0, module_dropout 0, use_effective_conv2d false (Conv2d only; kept and
  * saved), target_modules required (PEFT has no LoHa defaults per model type), exclude_modules none,
  * init_weights true (hada_w2_b zero: the adapter starts as the identity), layers_to_transform /
- * layers_pattern none, rank_pattern / alpha_pattern empty, modules_to_save none (refused when set:
- * peft4j trains the factors only).
+ * layers_pattern none, rank_pattern / alpha_pattern empty, modules_to_save none (when set: full
+ * trainable copies, tuner.ModulesToSave).
  */
 package dev.peft4j.tuner.loha;
 

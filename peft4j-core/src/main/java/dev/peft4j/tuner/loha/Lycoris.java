@@ -72,9 +72,7 @@ public final class Lycoris {
                 if (e.getValue() == null || !Double.isFinite(e.getValue()))
                     throw new Peft4jException(m + ".alpha_pattern entry '" + e.getKey() + "' must be a finite number (got " + e.getValue() + ")");
             }
-            if (!modulesToSave.isEmpty())
-                throw new Peft4jException(m + " modules_to_save " + modulesToSave + " is not supported yet; peft4j trains the " + m
-                        + " factors only. Remove modules_to_save, or use LoRA for a full copy of " + modulesToSave);
+            dev.peft4j.tuner.ModulesToSave.validate(modulesToSave, m);
         }
 
         /** Canonical copies (null lists / maps become empty, insertion order kept). */
@@ -96,7 +94,7 @@ public final class Lycoris {
             m.put("layers_pattern", layersPattern.isEmpty() ? null : layersPattern.size() == 1 ? layersPattern.get(0) : layersPattern);
             m.put("layers_to_transform", layersToTransform.isEmpty() ? null : layersToTransform);
             m.put("module_dropout", moduleDropout);
-            m.put("modules_to_save", null);
+            m.put("modules_to_save", modulesToSave.isEmpty() ? null : modulesToSave);
             m.put("r", r);
             m.put("rank_dropout", rankDropout);
             m.put("rank_pattern", new LinkedHashMap<>(rankPattern));
@@ -160,7 +158,7 @@ public final class Lycoris {
     public static List<ModelModules.Module> targets(String method, ModelModules mm, Common c) {
         List<ModelModules.Module> out = new ArrayList<>();
         for (ModelModules.Module m : mm.modules()) {
-            if (PeftRules.check(c.excludeModules(), List.of(), c.layersToTransform(), c.layersPattern(), c.targetModules(), m)
+            if (PeftRules.check(c.excludeModules(), c.modulesToSave(), c.layersToTransform(), c.layersPattern(), c.targetModules(), m)
                     != PeftRules.Match.TARGETED) continue;
             if (!m.linear() || m.conv1d())
                 throw new Peft4jException(method + " target_modules '" + c.targetModules() + "' matches " + m.name() + " (" + m.type()

@@ -33,7 +33,13 @@ public final class LycorisModel<L extends LycorisLayer> extends LayerAdapterMode
     private final Plan<?> plan;
 
     public LycorisModel(CausalLM model, String adapterName, Plan<?> plan, Map<String, L> layers, Map<String, Linear> linears) {
-        super(model, adapterName, layers, linears);
+        this(model, adapterName, plan, layers, linears, dev.peft4j.tuner.ModulesToSave.NONE);
+    }
+
+    /** As above, with the modules_to_save copies in place (ModulesToSave.apply). */
+    public LycorisModel(CausalLM model, String adapterName, Plan<?> plan, Map<String, L> layers, Map<String, Linear> linears,
+                        dev.peft4j.tuner.ModulesToSave saved) {
+        super(model, adapterName, layers, linears, saved);
         this.plan = plan;
     }
 
@@ -44,5 +50,6 @@ public final class LycorisModel<L extends LycorisLayer> extends LayerAdapterMode
 
     @Override public List<String> warnings() { return plan.warnings(); }
 
-    @Override public String trainableSummary() { return plan.trainableSummary(); }
+    /** PEFT's line: the factors plus any modules_to_save copies. */
+    @Override public String trainableSummary() { return trainableSummary(plan.trainableParameterCount(), plan.baseParameterCount()); }
 }

@@ -101,9 +101,12 @@ public final class LoKr {
     public static LycorisModel<LoKrLayer> apply(CausalLM model, LoKrConfig config, String adapterName, long seed) {
         if (adapterName == null || adapterName.isEmpty() || adapterName.contains("."))
             throw new Peft4jException("adapter name must be non-empty and contain no '.' (got '" + adapterName + "'); e.g. default");
-        LycorisModel.Plan<LoKrConfig> plan = plan(ModelModules.of(model), config);
+        ModelModules mm = ModelModules.of(model);
+        LycorisModel.Plan<LoKrConfig> plan = plan(mm, config);
         Map<String, LycorisModel.Target> byModule = new LinkedHashMap<>();
         for (LycorisModel.Target t : plan.targets()) byModule.put(t.module(), t);
+        List<dev.peft4j.tuner.ModulesToSave.Module> toSave = dev.peft4j.tuner.ModulesToSave.select(mm, config.modulesToSave(), byModule.keySet(), "lokr", config.methodName());
+        dev.peft4j.tuner.ModulesToSave.checkFree(model, toSave);
         for (Linear lin : model.linears())
             if (byModule.containsKey(lin.name) && lin.adapters().containsKey(adapterName))
                 throw new Peft4jException("module " + lin.name + " already has an adapter named '" + adapterName
@@ -139,7 +142,7 @@ public final class LoKr {
             layers.put(lin.name, layer);
             linears.put(lin.name, lin);
         }
-        return new LycorisModel<>(model, adapterName, plan, layers, linears);
+        return new LycorisModel<>(model, adapterName, plan, layers, linears, dev.peft4j.tuner.ModulesToSave.apply(model, toSave));
     }
 
     /** A LOKR adapter_config.json (already parsed) -> LoKrConfig; errors name the file and the field. */

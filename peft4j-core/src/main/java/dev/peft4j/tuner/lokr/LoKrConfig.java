@@ -7,7 +7,7 @@
  * rank_dropout_scale false, target_modules required (no LoKr defaults per model type),
  * exclude_modules none, init_weights true (lokr_w1 zero: the identity at start; false: all random;
  * "lycoris": lokr_w2 zero instead), layers_to_transform / layers_pattern none, rank_pattern /
- * alpha_pattern empty, modules_to_save none (refused when set).
+ * alpha_pattern empty, modules_to_save none (when set: full trainable copies, tuner.ModulesToSave).
  */
 package dev.peft4j.tuner.lokr;
 

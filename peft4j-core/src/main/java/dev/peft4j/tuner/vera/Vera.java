@@ -110,7 +110,7 @@ public final class Vera {
         boolean fanInFanOut = cfg.fanInFanOut();
         int maxIn = 0, maxOut = 0;
         for (ModelModules.Module m : mm.modules()) {
-            if (PeftRules.check(null, List.of(), cfg.layersToTransform(), cfg.layersPattern(), targets, m) != PeftRules.Match.TARGETED)
+            if (PeftRules.check(null, cfg.modulesToSave(), cfg.layersToTransform(), cfg.layersPattern(), targets, m) != PeftRules.Match.TARGETED)
                 continue;
             if (!m.linear())
                 throw new Peft4jException("vera target_modules '" + targets + "' matches " + m.name() + " (" + m.type() + "); VeRA "
@@ -142,9 +142,12 @@ public final class Vera {
     public static VeraModel apply(CausalLM model, VeraConfig config, String adapterName, long seed) {
         if (adapterName == null || adapterName.isEmpty() || adapterName.contains("."))
             throw new Peft4jException("adapter name must be non-empty and contain no '.' (got '" + adapterName + "'); e.g. default");
-        Plan plan = plan(ModelModules.of(model), config);
+        ModelModules mm = ModelModules.of(model);
+        Plan plan = plan(mm, config);
         Map<String, Target> byModule = new LinkedHashMap<>();
         for (Target t : plan.targets()) byModule.put(t.module(), t);
+        List<dev.peft4j.tuner.ModulesToSave.Module> toSave = dev.peft4j.tuner.ModulesToSave.select(mm, config.modulesToSave(), byModule.keySet(), "vera", config.methodName());
+        dev.peft4j.tuner.ModulesToSave.checkFree(model, toSave);
         for (Linear lin : model.linears())
             if (byModule.containsKey(lin.name) && lin.adapters().containsKey(adapterName))
                 throw new Peft4jException("module " + lin.name + " already has an adapter named '" + adapterName
@@ -173,7 +176,7 @@ public final class Vera {
             layers.put(lin.name, layer);
             linears.put(lin.name, lin);
         }
-        return new VeraModel(model, adapterName, plan, layers, linears, veraA, veraB);
+        return new VeraModel(model, adapterName, plan, layers, linears, veraA, veraB, dev.peft4j.tuner.ModulesToSave.apply(model, toSave));
     }
 
     /**

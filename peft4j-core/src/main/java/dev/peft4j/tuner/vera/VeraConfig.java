@@ -14,7 +14,7 @@
  *                          be accurate everywhere); peft4j takes the projections from the file only and
  *                          always saves them (what PEFT recommends for portability).
  *   bias all / vera_only   peft4j trains the VeRA vectors only, never the base model's biases.
- *   modules_to_save        not supported for VeRA yet (as for (IA)³).
+ *   modules_to_save        modules trained in full (a trainable copy, e.g. lm_head; ModulesToSave).
  */
 package dev.peft4j.tuner.vera;
 
@@ -49,10 +49,7 @@ public record VeraConfig(int r, TargetModules targetModules, long projectionPrng
                     + "vectors only, never the base model's biases; use bias \"none\"");
             default -> throw new Peft4jException("vera bias must be one of none, all, vera_only (got '" + bias + "'); use \"none\"");
         }
-        modulesToSave = modulesToSave == null ? List.of() : List.copyOf(modulesToSave);
-        if (!modulesToSave.isEmpty())
-            throw new Peft4jException("vera modules_to_save " + modulesToSave + " is not supported yet; peft4j trains the VeRA "
-                    + "vectors only. Remove modules_to_save, or use LoRA for a full copy of " + modulesToSave);
+        modulesToSave = dev.peft4j.tuner.ModulesToSave.validate(modulesToSave, "vera");
         layersToTransform = layersToTransform == null ? List.of() : List.copyOf(layersToTransform);
         layersPattern = layersPattern == null ? List.of() : List.copyOf(layersPattern);
         if (!layersPattern.isEmpty() && layersToTransform.isEmpty())     // VeraConfig.__post_init__
@@ -65,7 +62,7 @@ public record VeraConfig(int r, TargetModules targetModules, long projectionPrng
     public Builder toBuilder() {
         return new Builder().r(r).targetModules(targetModules).projectionPrngKey(projectionPrngKey).veraDropout(veraDropout)
                 .dInitial(dInitial).fanInFanOut(fanInFanOut).bias(bias).initWeights(initWeights)
-                .layersToTransform(layersToTransform).layersPattern(layersPattern);
+                .layersToTransform(layersToTransform).layersPattern(layersPattern).modulesToSave(modulesToSave);
     }
 
     @Override public String peftType() { return PEFT_TYPE; }
@@ -83,7 +80,7 @@ public record VeraConfig(int r, TargetModules targetModules, long projectionPrng
         m.put("init_weights", initWeights);
         m.put("layers_pattern", layersPattern.isEmpty() ? null : layersPattern.size() == 1 ? layersPattern.getFirst() : layersPattern);
         m.put("layers_to_transform", layersToTransform.isEmpty() ? null : layersToTransform);
-        m.put("modules_to_save", null);
+        m.put("modules_to_save", modulesToSave.isEmpty() ? null : modulesToSave);
         m.put("peft_type", PEFT_TYPE);
         m.put("projection_prng_key", projectionPrngKey);
         m.put("r", r);

@@ -20,8 +20,8 @@ public final class VeraModel extends LayerAdapterModel<VeraLayer> {
     private final Tensor veraA, veraB;
 
     VeraModel(CausalLM model, String adapterName, Vera.Plan plan, Map<String, VeraLayer> layers, Map<String, Linear> linears,
-              Tensor veraA, Tensor veraB) {
-        super(model, adapterName, layers, linears);
+              Tensor veraA, Tensor veraB, dev.peft4j.tuner.ModulesToSave saved) {
+        super(model, adapterName, layers, linears, saved);
         this.plan = plan;
         this.veraA = veraA;
         this.veraB = veraB;
@@ -48,7 +48,8 @@ public final class VeraModel extends LayerAdapterModel<VeraLayer> {
         return m;
     }
 
-    @Override public String trainableSummary() { return plan.trainableSummary(); }
+    /** PEFT's line: the lambda vectors plus any modules_to_save copies. */
+    @Override public String trainableSummary() { return trainableSummary(plan.trainableParameterCount(), plan.baseParameterCount()); }
 
     @Override public String toString() {
         return super.toString() + ", projections vera_A " + java.util.Arrays.toString(veraA.shape) + " / vera_B "

@@ -52,11 +52,11 @@ final class QuickstartCommand implements Callable<Integer> {
     Path model;
     @Option(names = "--data", paramLabel = "FILE", description = "Prompt/completion JSONL for --model (10% is held out).")
     Path data;
-    @Option(names = "--steps", description = "Training steps (default: 150 for the built-in task, 400 with --method ia3, 300 with loha or lokr, 200 with --method vera or --model).")
+    @Option(names = "--steps", description = "Training steps (default: 150 for the built-in task, 400 with --method ia3, 300 with loha or lokr, 200 with --method vera or adalora or --model).")
     Integer steps;
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = all cores.")
     int threads;
-    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha or lokr (default ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha, lokr or adalora (default ${DEFAULT-VALUE}).")
     String method;
     @Option(names = "--seed", defaultValue = "42", description = "Seed for everything (default ${DEFAULT-VALUE}).")
     long seed;
@@ -97,7 +97,7 @@ final class QuickstartCommand implements Callable<Integer> {
         Path baseDir, trainFile, testFile;
         boolean builtIn = model == null;
         if (builtIn) {
-            System.out.println("== peft4j quickstart: teach a small Llama-architecture model a task with " + (method.equalsIgnoreCase("ia3") ? "(IA)³" : method.equalsIgnoreCase("vera") ? "VeRA" : method.equalsIgnoreCase("dora") ? "DoRA" : "LoRA") + " ==");
+            System.out.println("== peft4j quickstart: teach a small Llama-architecture model a task with " + (method.equalsIgnoreCase("ia3") ? "(IA)³" : method.equalsIgnoreCase("vera") ? "VeRA" : method.equalsIgnoreCase("dora") ? "DoRA" : method.equalsIgnoreCase("adalora") ? "AdaLoRA" : "LoRA") + " ==");
             System.out.println("task: animal sounds, e.g. \"Mia went to the farm and saw a cow. The cow said\" -> \" moo!\"");
             System.out.println("      test prompts use (name, place, animal) combinations never seen in training");
             baseDir = output.resolve("base-model");
@@ -139,7 +139,9 @@ final class QuickstartCommand implements Callable<Integer> {
                 case "vera" -> dev.peft4j.tuner.vera.VeraConfig.builder().r(256).targetModules(TargetModules.allLinear()).build();
                 case "loha" -> dev.peft4j.tuner.loha.LoHaConfig.builder().r(8).alpha(16).targetModules(TargetModules.allLinear()).build();
                 case "lokr" -> dev.peft4j.tuner.lokr.LoKrConfig.builder().r(8).alpha(16).targetModules(TargetModules.allLinear()).build();
-                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha or lokr");
+                case "adalora" -> dev.peft4j.tuner.adalora.AdaLoraConfig.builder().initR(16).targetR(8).alpha(32)
+                        .targetModules(TargetModules.allLinear()).build();
+                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha, lokr or adalora");
             };
             AdapterModel lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
             System.out.println("\n-- fine-tuning: " + lc.describe() + " on all linear layers --");
@@ -156,6 +158,13 @@ final class QuickstartCommand implements Callable<Integer> {
                 if (steps == null && builtIn) total = 300;
                 peakLr = builtIn ? 1e-2 : 3e-3;
             }
+            if (lora instanceof dev.peft4j.tuner.adalora.AdaLoraModel ada) {   // SVD form, E starts at 0: a higher lr; prune 16 -> 8
+                if (steps == null && builtIn) total = 200;
+                peakLr = builtIn ? 1e-2 : 3e-3;
+                ada.setTotalStep(total);
+                System.out.println("adalora: rank budget " + 16 * ada.layers().size() + " -> " + 8 * ada.layers().size()
+                        + " over " + total + " steps (tinit " + ada.config().tinit() + ", tfinal " + ada.config().tfinal() + ")");
+            }
             TrainConfig tc = new TrainConfig(total, 0, peakLr, LrSchedule.Kind.COSINE, total / 10, 0, 16, 1,
                     1.0, 0.0, seed, Math.max(1, total / 5), 0, 8, 0, 0);
             Path adapterDir = output.resolve("adapter");
@@ -164,7 +173,7 @@ final class QuickstartCommand implements Callable<Integer> {
             Trainer.Result r = new Trainer(lm, lora.trainableParameters(),
                     dir -> PeftAdapter.save(lora, dir, base, new PeftAdapter.Card(trainFile.getFileName().toString(), null)),
                     new DataLoader(ds.train(), 16, true, seed, padId, false), ds.validation(), padId, tc, adapterDir, System.out)
-                    .run(false);
+                    .hook(lora.trainingHook()).run(false);
 
             System.out.println("\n-- after fine-tuning (base + adapter) --");
             Eval after = exactMatch(lm, tok, heldOut);

@@ -64,7 +64,7 @@ final class TrainCommand implements Callable<Integer> {
             "replaces the --lora.* options)."})
     Path adapter;
 
-    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha or lokr (default ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha, lokr or adalora (default ${DEFAULT-VALUE}).")
     String method;
 
     // (IA)³
@@ -91,6 +91,32 @@ final class TrainCommand implements Callable<Integer> {
     int lohaR;
     @Option(names = "--loha.alpha", defaultValue = "8", description = "LoHa alpha; scaling = alpha / r (default ${DEFAULT-VALUE}).")
     double lohaAlpha;
+
+    // AdaLoRA
+    @Option(names = "--adalora.target-modules", paramLabel = "LIST|REGEX", description = "AdaLoRA targets (default: PEFT's for the model type, e.g. q_proj,v_proj).")
+    String adaloraTargets;
+    @Option(names = "--adalora.init-r", defaultValue = "12", description = "Rank every adapted module starts with (default ${DEFAULT-VALUE}).")
+    int adaloraInitR;
+    @Option(names = "--adalora.target-r", defaultValue = "8", description = "Average rank the budget is pruned to (default ${DEFAULT-VALUE}).")
+    int adaloraTargetR;
+    @Option(names = "--adalora.tinit", defaultValue = "0", description = "Warm-up steps before pruning starts (default ${DEFAULT-VALUE}).")
+    int adaloraTinit;
+    @Option(names = "--adalora.tfinal", defaultValue = "0", description = "Final steps with the rank pattern fixed (default ${DEFAULT-VALUE}).")
+    int adaloraTfinal;
+    @Option(names = "--adalora.delta-t", defaultValue = "1", description = "Steps between two rank allocations (PEFT's deltaT, default ${DEFAULT-VALUE}).")
+    int adaloraDeltaT;
+    @Option(names = "--adalora.beta1", defaultValue = "0.85", description = "EMA factor of the sensitivity (default ${DEFAULT-VALUE}).")
+    double adaloraBeta1;
+    @Option(names = "--adalora.beta2", defaultValue = "0.85", description = "EMA factor of the sensitivity's uncertainty (default ${DEFAULT-VALUE}).")
+    double adaloraBeta2;
+    @Option(names = "--adalora.orth-reg-weight", defaultValue = "0.5", description = "Weight of the orthogonal regulariser in the loss (default ${DEFAULT-VALUE}).")
+    double adaloraOrthRegWeight;
+    @Option(names = "--adalora.total-step", paramLabel = "N", description = "Steps of the budget schedule (default: the planned optimizer steps).")
+    Integer adaloraTotalStep;
+    @Option(names = "--adalora.alpha", defaultValue = "8", description = "AdaLoRA lora_alpha; the update is scaled by alpha / init_r (default ${DEFAULT-VALUE}).")
+    double adaloraAlpha;
+    @Option(names = "--adalora.dropout", defaultValue = "0", description = "Dropout on the AdaLoRA input (default ${DEFAULT-VALUE}).")
+    float adaloraDropout;
 
     // VeRA
     @Option(names = "--vera.target-modules", paramLabel = "LIST|REGEX", description = "VeRA targets (default: PEFT's for the model type, e.g. q_proj,v_proj).")
@@ -252,7 +278,19 @@ final class TrainCommand implements Callable<Integer> {
                 if (layersToTransform != null) kb.layersToTransform(layersToTransform);
                 yield kb.build();
             }
-            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha or lokr");
+            case "adalora" -> {
+                if (modulesToSave != null)
+                    throw new dev.peft4j.Peft4jException("--modules-to-save is not supported with --method adalora yet; train the AdaLoRA "
+                            + "tensors only, or use --method lora for a full copy of " + modulesToSave);
+                dev.peft4j.tuner.adalora.AdaLoraConfig.Builder ab = dev.peft4j.tuner.adalora.AdaLoraConfig.builder().initR(adaloraInitR)
+                        .targetR(adaloraTargetR).tinit(adaloraTinit).tfinal(adaloraTfinal).deltaT(adaloraDeltaT).beta1(adaloraBeta1)
+                        .beta2(adaloraBeta2).orthRegWeight(adaloraOrthRegWeight).totalStep(adaloraTotalStep).alpha(adaloraAlpha)
+                        .dropout(adaloraDropout);
+                if (adaloraTargets != null) ab.targetModules(TargetModules.parse(adaloraTargets));
+                if (layersToTransform != null) ab.layersToTransform(layersToTransform);
+                yield ab.build();
+            }
+            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha, lokr or adalora");
         };
         if (loraPlusRatio < 0 || Double.isNaN(loraPlusRatio) || Double.isInfinite(loraPlusRatio))
             throw new dev.peft4j.Peft4jException("--loraplus-lr-ratio must be a positive number (got " + loraPlusRatio
@@ -308,10 +346,14 @@ final class TrainCommand implements Callable<Integer> {
             System.out.println(lora.trainableSummary());
             int padId = DataLoader.padIdOf(tok);
             DataLoader loader = new DataLoader(ds.train(), batchSize, true, seed, padId, false);
+            if (lora instanceof dev.peft4j.tuner.adalora.AdaLoraModel ada && ada.config().totalStep() == null) {
+                ada.setTotalStep(tc.totalSteps(loader.batchesPerEpoch()));    // PEFT needs total_step before training
+                System.out.println("adalora total_step = " + ada.config().totalStep() + " (the planned optimizer steps)");
+            }
             String base = model.toString();
             Trainer trainer = new Trainer(lm, lora.trainableParameters(),
                     dir -> PeftAdapter.save(lora, dir, base, new PeftAdapter.Card(data.getFileName().toString(), null)),
-                    loader, ds.validation(), padId, tc, workDir, System.out).loraPlus(loraPlusRatio);
+                    loader, ds.validation(), padId, tc, workDir, System.out).loraPlus(loraPlusRatio).hook(lora.trainingHook());
             if (loraPlusRatio > 0)
                 System.out.printf("LoRA+: lora_B and 1-D tensors learn at lr x %s = %s%n", loraPlusRatio, lr * loraPlusRatio);
             Trainer.Result r = trainer.run(resume);

@@ -16,7 +16,7 @@ class MethodsLearningTest {
     @TempDir Path tmp;
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "dora", "ia3", "loha", "vera", "lokr"})
+    @ValueSource(strings = {"lora", "dora", "ia3", "loha", "vera", "lokr", "adalora"})
     void quickstartTaskIsLearned(String method) {
         String[] r = CliTest.run("quickstart", "--method", method, "--output", tmp.resolve(method).toString());
         assertThat(r[0]).as(r[2]).isEqualTo("0");

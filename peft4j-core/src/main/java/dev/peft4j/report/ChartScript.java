@@ -125,6 +125,28 @@ final class ChartScript {
                 lossBox.querySelector('.empty').style.display = 'block';
               }
 
+              // Rank budget over steps (AdaLoRA's allocator), only when a run logged it.
+              var rankSets = [];
+              data.variants.forEach(function (v, i) {
+                var pts = [];
+                (v.loss_curve || []).forEach(function (p) { if (p.rank_budget != null) pts.push({x: p.step, y: p.rank_budget}); });
+                if (pts.length) rankSets.push({label: v.name + ' rank budget', data: pts, borderColor: color(i),
+                  backgroundColor: color(i), pointRadius: 0, borderWidth: 2, stepped: true});
+              });
+              if (rankSets.length) {
+                document.getElementById('rank-section').style.display = 'block';
+                new Chart(canvasIn(document.getElementById('rank-chart'), 'rank-chart-canvas'), {
+                  type: 'line',
+                  data: {datasets: rankSets},
+                  options: {
+                    animation: false, responsive: true, maintainAspectRatio: false, parsing: true,
+                    plugins: {title: {display: true, text: 'Rank budget (sum of kept ranks over adapted modules)'}},
+                    scales: {x: {type: 'linear', title: {display: true, text: 'step'}},
+                             y: {title: {display: true, text: 'rank budget'}}}
+                  }
+                });
+              }
+
               // Drift from the base: KL and forgetting, one bar per variant that has them.
               var driftSets = [];
               data.variants.forEach(function (v, i) {

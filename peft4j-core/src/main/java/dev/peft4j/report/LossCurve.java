@@ -52,7 +52,7 @@ public final class LossCurve {
             if (row == null || !row.isObject() || !row.path("step").isNumber())
                 throw new Peft4jException(source + " line " + (i + 1) + ": expected an object with a numeric \"step\"");
             out.add(new LossPoint(row.get("step").asLong(), num(row, "loss"), num(row, "val_loss"), num(row, "lr"),
-                    num(row, "grad_norm"), num(row, "tokens_per_s"), num(row, "epoch")));
+                    num(row, "grad_norm"), num(row, "tokens_per_s"), num(row, "epoch"), num(row, "rank_budget")));
         }
         return out;
     }

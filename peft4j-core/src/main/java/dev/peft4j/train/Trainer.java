@@ -61,6 +61,7 @@ public final class Trainer {
 
     public static final String STATE_JSON = "trainer_state.json", STATE_TENSORS = "trainer_state.safetensors",
             METRICS = "metrics.jsonl";
+    private static final String HOOK_PREFIX = "hook.";
 
     private final CausalLM model;
     private final List<Tensor> params;
@@ -74,6 +75,7 @@ public final class Trainer {
     private StepListener listener = m -> {};
     private int stopAfter = Integer.MAX_VALUE;
     private double loraPlusRatio;
+    private TrainingHook hook;
     private final ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     public Trainer(CausalLM model, List<Tensor> trainable, AdapterWriter adapterWriter, DataLoader train,
@@ -101,6 +103,12 @@ public final class Trainer {
         this.loraPlusRatio = ratio;
         return this;
     }
+
+    /**
+     * A method's additions to the loop (extra loss, a callback after the optimizer step, metrics,
+     * checkpoint state); null = none. See TrainingHook.
+     */
+    public Trainer hook(TrainingHook h) { this.hook = h; return this; }
 
     /** Ends the run after this optimizer step, as an interruption would (the checkpoint logic is unchanged). */
     public Trainer stopAfter(int step) { this.stopAfter = step; return this; }
@@ -158,6 +166,8 @@ public final class Trainer {
                 if (n == 0) continue;
                 Tape tape = new Tape(dropoutSeed(cfg.seed(), step, m));
                 Tensor loss = LmLoss.loss(tape, model, b.inputIds(), b.labels(), b.B(), b.T());
+                Tensor extra = hook == null ? null : hook.extraLoss(tape);
+                if (extra != null) loss = dev.peft4j.autograd.Ops.add(tape, loss, extra);
                 double weight = (double) n / targets;
                 stepLoss += loss.data[0] * weight;
                 tape.backward(loss, (float) weight);
@@ -186,6 +196,7 @@ public final class Trainer {
             double lr = cfg.lr() * schedule.factor(step);
             opt.step(lr);
             step++;
+            if (hook != null) hook.afterOptimizerStep(step, total);   // gradients still present
             lastLoss = stepLoss;
             double seconds = (System.nanoTime() - t0) / 1e9;
             tokensSum += tokens;
@@ -258,6 +269,9 @@ public final class Trainer {
                 tensors.add(new SafeTensorsWriter.Tensor("exp_avg." + i, DType.F32, shape, opt.firstMoments()[i]));
                 tensors.add(new SafeTensorsWriter.Tensor("exp_avg_sq." + i, DType.F32, shape, opt.secondMoments()[i]));
             }
+            if (hook != null)
+                for (Map.Entry<String, float[]> e : hook.stateTensors().entrySet())
+                    tensors.add(new SafeTensorsWriter.Tensor(HOOK_PREFIX + e.getKey(), DType.F32, new long[] {e.getValue().length}, e.getValue()));
             SafeTensorsWriter.write(tmp.resolve(STATE_TENSORS), Map.of("format", "peft4j-trainer-state"), tensors);
             ObjectNode state = json.createObjectNode();
             state.put("step", step);
@@ -266,6 +280,7 @@ public final class Trainer {
             state.set("data_state", json.valueToTree(train.state()));
             state.set("param_names", json.valueToTree(params.stream().map(t -> t.name).toList()));
             state.set("train_config", json.valueToTree(cfg));
+            if (hook != null) state.set("hook_state", json.valueToTree(hook.state()));
             json.writeValue(tmp.resolve(STATE_JSON).toFile(), state);
             if (Files.exists(dir)) {
                 Path old = output.resolve(".checkpoint-" + step + ".old");
@@ -293,12 +308,20 @@ public final class Trainer {
                         + " tensors, first " + names.stream().findFirst().orElse("-") + ") than this run (" + ours.size()
                         + " tensors); resume with the same model and LoRA options, or use a new --output");
             float[][] m = new float[params.size()][], v = new float[params.size()][];
+            Map<String, float[]> hookTensors = new LinkedHashMap<>();
             try (SafeTensorsFile f = SafeTensorsFile.open(dir.resolve(STATE_TENSORS))) {
                 for (int i = 0; i < params.size(); i++) {
                     f.readFloats("param." + i, params.get(i).data, 0);
                     m[i] = f.readFloats("exp_avg." + i);
                     v[i] = f.readFloats("exp_avg_sq." + i);
                 }
+                for (var t : f.tensors())
+                    if (t.name().startsWith(HOOK_PREFIX)) hookTensors.put(t.name().substring(HOOK_PREFIX.length()), f.readFloats(t.name()));
+            }
+            if (hook != null) {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> hs = state.has("hook_state") ? json.convertValue(state.get("hook_state"), Map.class) : Map.of();
+                hook.restore(hs, hookTensors);
             }
             opt.restore(state.get("optimizer_step").asLong(), m, v);
             train.restore(json.treeToValue(state.get("data_state"), DataLoader.State.class));
@@ -330,6 +353,7 @@ public final class Trainer {
         row.put("tokens_per_s", Math.round(m.tokensPerSecond() * 10) / 10.0);
         row.put("epoch", m.epoch());
         if (m.valLoss() != null) row.put("val_loss", m.valLoss());
+        if (hook != null) row.putAll(hook.metrics());
         appendRow(row);
     }
 

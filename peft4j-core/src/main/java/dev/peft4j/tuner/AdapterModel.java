@@ -34,6 +34,13 @@ public interface AdapterModel {
      */
     default Map<String, Tensor> sharedStateDict() { return Map.of(); }
 
+    /**
+     * The method's additions to the training loop (an extra loss term, a callback after the optimizer
+     * step, metrics, checkpoint state: AdaLoRA's regulariser and rank allocation), or null for none.
+     * A fresh hook per training run.
+     */
+    default dev.peft4j.train.TrainingHook trainingHook() { return null; }
+
     /** Every trainable tensor, in PEFT's named_parameters order. */
     List<Tensor> trainableParameters();
 

@@ -71,6 +71,8 @@ class RealPeftInteropTest {
             case "loha" -> dev.peft4j.tuner.loha.LoHaConfig.builder().r(4).alpha(8).targetModules(TARGETS.toArray(String[]::new)).build();
             case "vera" -> VeraConfig.builder().r(8).targetModules(TARGETS.toArray(String[]::new)).projectionPrngKey(0).build();
             case "lokr" -> dev.peft4j.tuner.lokr.LoKrConfig.builder().r(4).alpha(8).targetModules(TARGETS.toArray(String[]::new)).build();
+            case "adalora" -> dev.peft4j.tuner.adalora.AdaLoraConfig.builder().initR(4).targetR(2).alpha(8).totalStep(10)
+                    .targetModules(TARGETS.toArray(String[]::new)).build();
             default -> throw new IllegalArgumentException(method);
         };
     }
@@ -86,7 +88,7 @@ class RealPeftInteropTest {
     static float[] logits(CausalLM m, int[] ids) { return m.forward(null, ids, 1, ids.length, null, null, false).data; }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "dora", "ia3", "loha", "vera", "lokr"})
+    @ValueSource(strings = {"lora", "dora", "ia3", "loha", "vera", "lokr", "adalora"})
     void adapterSavedByPeftLoadsWithItsLogits(String method) throws Exception {
         Path runSh = realPeft(), stories = shared("models/stories260K"), out = tmp.resolve(method);
         run(runSh, tmp.resolve("make.log"), "make", method, out.toString(), "--base", stories.toString());
@@ -102,7 +104,7 @@ class RealPeftInteropTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "dora", "ia3", "loha", "vera", "lokr"})
+    @ValueSource(strings = {"lora", "dora", "ia3", "loha", "vera", "lokr", "adalora"})
     void adapterSavedByPeft4jLoadsInPeftWithTheSameLogits(String method) throws Exception {
         Path runSh = realPeft(), stories = shared("models/stories260K"), out = tmp.resolve(method);
         int[] ids = {1, 403, 407, 261, 378, 1000 % 512, 77, 300};

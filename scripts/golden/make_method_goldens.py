@@ -40,7 +40,9 @@ A METHOD is a class with
     uses_shared, shared(dims)  (optional) model-level frozen tensors {full PEFT key: tensor} from {module: (in, out)}
                                (VeRA's vera_A / vera_B), written into init.safetensors under those keys and listed in
                                grads.json "shared"; params, identity, layer and merge get them as keyword shared
-Classes: Ia3, Dora, LoHa, Vera, LoKr (their spec strings, also in grads.json, state the math, targets and init); the driver
+    extra_loss(P)              (optional) a term PEFT adds to the training loss ({module: params}; AdaLoRA's
+                               orthogonal regulariser): in the fixture's loss, gradients and curve
+Classes: Ia3, Dora, LoHa, Vera, LoKr, AdaLora (their spec strings, also in grads.json, state the math, targets and init); the driver
 (batch, loss, checks, training, files) is shared.
 
 SPEC (peft4j reproduces exactly this)
@@ -437,7 +439,63 @@ class LoKr:
         return w + LoKr.delta(P), b
 
 
-METHODS = {m.name: m for m in (Ia3, Dora, LoHa, Vera, LoKr)}
+class AdaLora:
+    name = "adalora"
+    r, alpha, orth_reg_weight = 4, 8.0, 0.5
+    config = {"init_r": 4, "lora_alpha": 8.0, "ranknum": 4.0, "orth_reg_weight": 0.5, "lora_dropout": 0.0}
+    hyper = {"eps": 3e-3}  # check (d): eps 1e-8 (5.4e-5), 1e-4 (7.8e-5), 1e-3 (GPT-2 5.6e-5) leave the fixture ill-conditioned; 3e-3: 2.1e-5
+    spec = ("AdaLoRA (PEFT 0.14 adalora/layer.py SVDLinear, model.py AdaLoraModel.forward): lora_A [r, in], lora_B [out, r], "
+            "lora_E [r, 1], r = init_r = ranknum = 4, lora_alpha 8; y = base(x) + (x @ (A*E)^T @ B^T) * lora_alpha / (ranknum + 1e-5) "
+            "(the same on GPT-2's Conv1D: A, B are not transposed, only the merged delta is); merge W += B@(A*E) * alpha/(ranknum+1e-5) "
+            "(transposed for Conv1D). The training loss is the LM loss PLUS PEFT's orthogonal regulariser, orth_reg_weight 0.5 x "
+            "mean over every lora_A and lora_B of ||A A^T - I||_F and ||B^T B - I||_F (torch.norm p='fro', not squared). "
+            "Targets: PEFT's AdaLoRA defaults, llama q_proj, v_proj; gpt2 c_attn. Init: module k, A and B as the LoRA fixtures "
+            "(A[i][j] = 0.1 sin(0.37 (i in + j) + 1.3 k), B[o][i] = 0.05 cos(0.23 (o r + i) + 0.7 k)), E[i] = 0.5 + 0.3 sin(0.61 i + k), "
+            "float32-rounded (PEFT's own init has E = 0: the identity). The rank allocator is not part of this fixture (it is "
+            "checked step by step against the real PEFT in AdaLoraRealPeftTest). Training: AdamW eps 3e-3.")
+
+    @staticmethod
+    def targets(model, cfg):
+        if model == "llama":
+            return {f"model.layers.{l}.{m}": False for l in range(cfg["num_hidden_layers"]) for m in ("self_attn.q_proj", "self_attn.v_proj")}
+        return {f"transformer.h.{l}.attn.c_attn": False for l in range(cfg["n_layer"])}
+
+    @staticmethod
+    def params(k, n_in, n_out, ff):
+        A, B = lora_ab(k, n_in, n_out, AdaLora.r)
+        E = f32(torch.tensor([[0.5 + 0.3 * math.sin(0.61 * i + k)] for i in range(AdaLora.r)], dtype=F64))
+        return {"lora_A": A, "lora_B": B, "lora_E": E}
+
+    @staticmethod
+    def identity(P, ff):
+        return dict(P, lora_E=torch.zeros_like(P["lora_E"]))
+
+    @staticmethod
+    def factor():
+        return AdaLora.alpha / (AdaLora.r + 1e-5)
+
+    @staticmethod
+    def layer(x, base, P, ff):
+        return base(x) + (x @ (P["lora_A"] * P["lora_E"]).T @ P["lora_B"].T) * AdaLora.alpha / (AdaLora.r + 1e-5)
+
+    @staticmethod
+    def merge(w, b, P, ff, conv1d):
+        delta = P["lora_B"] @ (P["lora_A"] * P["lora_E"]) * AdaLora.factor()
+        return w + (delta.T if conv1d else delta), b
+
+    @staticmethod
+    def extra_loss(P):
+        total, n = 0, 0
+        for m in sorted(P):
+            for name in ("lora_A", "lora_B"):
+                p = P[m][name]
+                cov = p @ p.T if name == "lora_A" else p.T @ p
+                total = total + torch.norm(cov - torch.eye(*cov.size(), dtype=cov.dtype), p="fro")
+                n += 1
+        return AdaLora.orth_reg_weight * total / n
+
+
+METHODS = {m.name: m for m in (Ia3, Dora, LoHa, Vera, LoKr, AdaLora)}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -480,7 +538,8 @@ class Setup:
         return self.forward(self.cfg, self.W if W is None else W, self.ids, layer=layer)
 
     def loss(self, P):
-        return causal_lm_loss(self.logits(P), self.labels)
+        loss = causal_lm_loss(self.logits(P), self.labels)
+        return loss + self.method.extra_loss(P) if hasattr(self.method, "extra_loss") else loss
 
     def leaves(self, P):
         """Leaf copies with requires_grad, in the spec's order (sorted modules, the method's parameter order)."""
@@ -559,6 +618,8 @@ def gradients(s):
     logits = s.logits(p)
     loss = causal_lm_loss(logits, s.labels)
     assert torch.allclose(loss, causal_lm_loss_by_hand(logits, s.labels), rtol=1e-14, atol=0)
+    if hasattr(s.method, "extra_loss"):  # a regulariser PEFT adds to the loss (AdaLoRA's orthogonality term)
+        loss = loss + s.method.extra_loss(p)
     loss.backward()
     grads = {m: {k: t.grad.detach().clone() for k, t in ps.items()} for m, ps in p.items()}
     assert all(g.abs().max() > 0 for ps in grads.values() for g in ps.values()), "a parameter got no gradient"

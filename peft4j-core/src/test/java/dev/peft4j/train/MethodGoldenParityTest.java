@@ -114,7 +114,29 @@ class MethodGoldenParityTest {
                         w.get("lokr_w1"), w.get("lokr_w1_a"), w.get("lokr_w1_b"), w.get("lokr_w2"), w.get("lokr_w2_a"), w.get("lokr_w2_b"));
                 assertThat(layer.scaling).isEqualTo(cfg.get("scaling").asDouble());
                 return layer;
+            },
+            "adalora", (lin, f, key, module, params) -> {
+                JsonNode cfg = module.get("config");
+                assertThat(cfg.get("lora_dropout").asDouble()).isZero();
+                Tensor a = param(f, key + ".lora_A"), b = param(f, key + ".lora_B"), e = param(f, key + ".lora_E");
+                params.addAll(List.of(a, b, e));
+                return new dev.peft4j.tuner.adalora.AdaLoraLayer(a, e, b, (float) cfg.get("ranknum").asDouble(),
+                        cfg.get("lora_alpha").asDouble(), 0f);
             });
+
+    /**
+     * The fixture's training loss: the LM loss, plus the term PEFT adds to it for the method (AdaLoRA's
+     * orthogonal regulariser, AdaLoraModel.forward), over the attached layers.
+     */
+    static Tensor loss(Tape tape, CausalLM model, Case c) {
+        Tensor lm = LmLoss.loss(tape, model, c.ids, c.labels, c.B, c.T);
+        if (!c.method.equals("adalora")) return lm;
+        List<dev.peft4j.tuner.adalora.AdaLoraLayer> layers = new ArrayList<>();
+        for (Linear lin : model.linears())
+            if (lin.adapters().get(ADAPTER) instanceof dev.peft4j.tuner.adalora.AdaLoraLayer l) layers.add(l);
+        double w = c.meta.get("modules").get(0).get("config").get("orth_reg_weight").asDouble();
+        return dev.peft4j.autograd.Ops.add(tape, lm, dev.peft4j.tuner.adalora.AdaLoraModel.orthogonalRegularizer(tape, layers, w));
+    }
 
     record Case(String method, String model, Path dir, JsonNode meta, int[] ids, int[] labels, int B, int T) {
         static Case of(String spec) throws Exception {
@@ -171,7 +193,7 @@ class MethodGoldenParityTest {
     static float[] logits(CausalLM model, Case c) { return model.forward(null, c.ids, c.B, c.T, null, null, false).data; }
 
     @ParameterizedTest
-    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama", "vera/llama", "vera/gpt2", "lokr/llama"})
+    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama", "vera/llama", "vera/gpt2", "lokr/llama", "adalora/llama", "adalora/gpt2"})
     void forwardAndGradientsMatchPyTorch(String spec) throws Exception {
         Case c = Case.of(spec);
         CausalLM model = CausalLM.load(Golden.model(c.model));
@@ -186,7 +208,7 @@ class MethodGoldenParityTest {
             assertThat(logitErr).as("%s adapted logits, relative", spec).isLessThan(TOL);
 
             Tape tape = new Tape(0);
-            Tensor loss = LmLoss.loss(tape, model, c.ids, c.labels, c.B, c.T);
+            Tensor loss = loss(tape, model, c);
             tape.backward(loss);
             double lossErr = rel(loss.data[0], c.meta.get("loss").asDouble());
             assertThat(lossErr).as("%s loss, relative", spec).isLessThan(TOL);
@@ -203,7 +225,7 @@ class MethodGoldenParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama", "vera/llama", "vera/gpt2", "lokr/llama"})
+    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama", "vera/llama", "vera/gpt2", "lokr/llama", "adalora/llama", "adalora/gpt2"})
     void mergedForwardEqualsUnmerged(String spec) throws Exception {
         Case c = Case.of(spec);
         CausalLM model = CausalLM.load(Golden.model(c.model));
@@ -221,7 +243,7 @@ class MethodGoldenParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama", "vera/llama", "vera/gpt2", "lokr/llama"})
+    @ValueSource(strings = {"ia3/llama", "ia3/gpt2", "dora/llama", "dora/gpt2", "loha/llama", "vera/llama", "vera/gpt2", "lokr/llama", "adalora/llama", "adalora/gpt2"})
     void tenStepAdamWCurveWithWarmupAndClippingMatchesPyTorch(String spec) throws Exception {
         Case c = Case.of(spec);
         JsonNode curve = new ObjectMapper().readTree(c.dir.resolve("curve.json").toFile());
@@ -239,7 +261,7 @@ class MethodGoldenParityTest {
         for (int step = 0; step < steps; step++) {
             for (Tensor p : params) p.zeroGrad();
             Tape tape = new Tape(step);
-            Tensor loss = LmLoss.loss(tape, model, c.ids, c.labels, c.B, c.T);
+            Tensor loss = loss(tape, model, c);
             tape.backward(loss);
             double norm = GradClip.clip(params, maxNorm);
             double lr = peak * sched.factor(step);
@@ -264,7 +286,7 @@ class MethodGoldenParityTest {
                 worstFinal = Math.max(worstFinal, e);
             }
         }
-        Tensor after = LmLoss.loss(null, model, c.ids, c.labels, c.B, c.T);
+        Tensor after = loss(null, model, c);
         double ea = rel(after.data[0], curve.get("loss_after").asDouble());
         assertThat(ea).as("%s loss after training, relative", spec).isLessThan(TOL);
         System.out.printf("%s: curve loss rel %.2e, grad norm rel %.2e, final params rel %.2e, loss after rel %.2e%n",

@@ -94,15 +94,17 @@ public final class AdaLoraModel extends LayerAdapterModel<AdaLoraLayer> {
      * PEFT's regulariser: orth_reg_weight · (Σ over lora_A, lora_B of ||M||_F) / count with M = A·Aᵀ − I
      * or Bᵀ·B − I; shape [1], its backward (dA += w/N · 2 M A / ||M||, dB += w/N · 2 B M / ||M||) on tape.
      */
-    public Tensor orthogonalRegularizer(Tape tape) {
-        double w = config.orthRegWeight();
+    public Tensor orthogonalRegularizer(Tape tape) { return orthogonalRegularizer(tape, layers().values(), config.orthRegWeight()); }
+
+    /** The regulariser over the given layers (their lora_A and lora_B, in that order) with weight w. */
+    public static Tensor orthogonalRegularizer(Tape tape, java.util.Collection<AdaLoraLayer> layers, double w) {
         if (w <= 0) throw new Peft4jException("adalora orth_reg_weight should be greater than 0 (got " + w + "), as in PEFT; e.g. 0.5");
         List<double[]> ms = new ArrayList<>();
         List<Double> norms = new ArrayList<>();
         List<Tensor> ps = new ArrayList<>();
         List<Boolean> isA = new ArrayList<>();
         double sum = 0;
-        for (AdaLoraLayer l : layers().values())
+        for (AdaLoraLayer l : layers)
             for (Tensor p : List.of(l.A, l.B)) {
                 boolean a = p == l.A;
                 double[] m = gramMinusIdentity(p, a);

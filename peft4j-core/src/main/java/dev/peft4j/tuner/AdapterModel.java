@@ -41,6 +41,13 @@ public interface AdapterModel {
      */
     default dev.peft4j.train.TrainingHook trainingHook() { return null; }
 
+    /**
+     * The virtual tokens / key-value prefixes this adapter puts on the model while it is active
+     * (prompt-learning methods, tuner/prompt), or null for an adapter made of per-module layers.
+     * PeftModel installs the active adapter's prompt (at most one) and refuses to merge such an adapter.
+     */
+    default dev.peft4j.model.VirtualPrompt virtualPrompt() { return null; }
+
     /** Every trainable tensor, in PEFT's named_parameters order. */
     List<Tensor> trainableParameters();
 

@@ -67,6 +67,18 @@ public final class PeftModel {
             for (String n : names) if (lin.adapters().containsKey(n)) here.add(n);
             lin.setActive(here);
         }
+        dev.peft4j.model.VirtualPrompt prompt = null;              // prompt-learning adapters: at most one active
+        String promptOwner = null;
+        for (String n : names) {
+            dev.peft4j.model.VirtualPrompt p = adapters.get(n).virtualPrompt();
+            if (p == null) continue;
+            if (prompt != null)
+                throw new Peft4jException("adapters '" + promptOwner + "' and '" + n + "' are both prompt-learning adapters (virtual "
+                        + "tokens or prefixes); only one can be active at a time, as in PEFT. Activate one of them");
+            prompt = p;
+            promptOwner = n;
+        }
+        model.setPrompt(prompt);
         active = List.copyOf(names);
         disabled = false;
     }
@@ -74,6 +86,7 @@ public final class PeftModel {
     /** Base-model output (PEFT's disable_adapter): no adapter applied until enableAdapters(). */
     public void disableAdapters() {
         for (Linear lin : model.linears()) lin.setActive(List.of());
+        model.setPrompt(null);
         disabled = true;
     }
 
@@ -97,6 +110,7 @@ public final class PeftModel {
         if (!lm.modulesToSave().isEmpty())
             throw new Peft4jException("adapter '" + name + "' trains " + lm.modulesToSave() + " in full (modules_to_save); "
                     + "merge it with mergeAndUnload(), which keeps those trained copies as the new base weights");
+        refuseMergingPrompt(name, lm);
         for (String module : lm.layers().keySet()) linear(module).mergeAdapter(name, true);
     }
 
@@ -113,6 +127,7 @@ public final class PeftModel {
      * model again (PEFT's merge_and_unload). modules_to_save copies become the base weights, frozen.
      */
     public CausalLM mergeAndUnload() {
+        for (String name : activeAdapters()) refuseMergingPrompt(name, adapters.get(name));
         for (String name : activeAdapters()) {
             AdapterModel lm = adapters.get(name);
             for (String module : lm.layers().keySet()) linear(module).mergeAdapter(name, true);
@@ -205,6 +220,13 @@ public final class PeftModel {
         adapters.put(newName, lm);
         setAdapters(wasActive);
         return lm;
+    }
+
+    private static void refuseMergingPrompt(String name, AdapterModel lm) {
+        if (lm.virtualPrompt() != null)
+            throw new Peft4jException("adapter '" + name + "' is a " + lm.config().peftType() + " adapter: it adds virtual tokens / "
+                    + "prefixes, not weight updates, so it cannot be merged into the base weights (PEFT refuses too). "
+                    + "Serve it unmerged: load the adapter with the base model (generate/eval --adapter)");
     }
 
     private static void forgetMerge(Linear lin, String name) {

@@ -16,7 +16,7 @@ import java.util.Locale;
 import java.util.Map;
 
 public final class PeftMethods {
-    private static final List<PeftMethod> ALL = List.of(Lora.METHOD, Ia3.METHOD, LoHa.METHOD, LoKr.METHOD, Vera.METHOD, dev.peft4j.tuner.prompttuning.PromptTuning.METHOD, dev.peft4j.tuner.prefixtuning.PrefixTuning.METHOD, dev.peft4j.tuner.adalora.AdaLora.METHOD);
+    private static final List<PeftMethod> ALL = List.of(Lora.METHOD, Ia3.METHOD, LoHa.METHOD, LoKr.METHOD, Vera.METHOD, dev.peft4j.tuner.prompttuning.PromptTuning.METHOD, dev.peft4j.tuner.prefixtuning.PrefixTuning.METHOD, dev.peft4j.tuner.ptuning.PTuning.METHOD, dev.peft4j.tuner.adalora.AdaLora.METHOD);
     private static final Map<String, PeftMethod> BY_TYPE = new LinkedHashMap<>();
 
     static {

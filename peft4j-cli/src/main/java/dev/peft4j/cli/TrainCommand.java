@@ -279,14 +279,12 @@ final class TrainCommand implements Callable<Integer> {
                 yield kb.build();
             }
             case "adalora" -> {
-                if (modulesToSave != null)
-                    throw new dev.peft4j.Peft4jException("--modules-to-save is not supported with --method adalora yet; train the AdaLoRA "
-                            + "tensors only, or use --method lora for a full copy of " + modulesToSave);
                 dev.peft4j.tuner.adalora.AdaLoraConfig.Builder ab = dev.peft4j.tuner.adalora.AdaLoraConfig.builder().initR(adaloraInitR)
                         .targetR(adaloraTargetR).tinit(adaloraTinit).tfinal(adaloraTfinal).deltaT(adaloraDeltaT).beta1(adaloraBeta1)
                         .beta2(adaloraBeta2).orthRegWeight(adaloraOrthRegWeight).totalStep(adaloraTotalStep).alpha(adaloraAlpha)
                         .dropout(adaloraDropout);
                 if (adaloraTargets != null) ab.targetModules(TargetModules.parse(adaloraTargets));
+                if (modulesToSave != null) ab.modulesToSave(modulesToSave);
                 if (layersToTransform != null) ab.layersToTransform(layersToTransform);
                 yield ab.build();
             }

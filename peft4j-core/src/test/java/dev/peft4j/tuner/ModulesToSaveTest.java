@@ -15,6 +15,9 @@ import dev.peft4j.model.ModelWriter;
 import dev.peft4j.nn.Linear;
 import dev.peft4j.train.AdamW;
 import dev.peft4j.train.LmLoss;
+import dev.peft4j.train.TrainingHook;
+import dev.peft4j.tuner.adalora.AdaLoraConfig;
+import dev.peft4j.tuner.adalora.AdaLoraModel;
 import dev.peft4j.tuner.ia3.Ia3Config;
 import dev.peft4j.tuner.loha.LoHaConfig;
 import dev.peft4j.tuner.lokr.LoKrConfig;
@@ -47,6 +50,9 @@ class ModulesToSaveTest {
             case "vera" -> VeraConfig.builder().r(8).targetModules(t).modulesToSave(toSave).build();
             case "loha" -> LoHaConfig.builder().r(4).alpha(8).targetModules(t).modulesToSave(toSave).build();
             case "lokr" -> LoKrConfig.builder().r(4).alpha(8).targetModules(t).modulesToSave(toSave).build();
+            // total_step: the rank allocator's schedule (8 steps below: warm-up 2, pruning 4 -> 2, final 2)
+            case "adalora" -> AdaLoraConfig.builder().initR(4).targetR(2).alpha(8).tinit(2).tfinal(2).totalStep(8).targetModules(t)
+                    .modulesToSave(toSave).build();
             default -> throw new IllegalArgumentException(method);
         };
     }
@@ -62,7 +68,7 @@ class ModulesToSaveTest {
     static float loss(CausalLM m) { return LmLoss.loss(null, m, IDS, IDS, 2, 8).data[0]; }
 
     @ParameterizedTest
-    @ValueSource(strings = {"ia3", "vera", "loha", "lokr"})
+    @ValueSource(strings = {"ia3", "vera", "loha", "lokr", "adalora"})
     void trainsSavesLoadsAndMergesTheHeadCopy(String method) throws Exception {
         CausalLM m = Fixtures.load("llama-tied");
         Tensor embed = m.parameters().get(0);
@@ -85,12 +91,16 @@ class ModulesToSaveTest {
         assertThat(maxDiff(logits(m), base)).as("identity at init").isEqualTo(0.0);
 
         AdamW opt = new AdamW(params, AdamW.Hyper.defaults());
+        TrainingHook hook = am.trainingHook();              // as Trainer runs it (AdaLoRA: regulariser, rank allocator)
         float before = loss(m);
         for (int step = 0; step < 8; step++) {
             for (Tensor p : params) p.zeroGrad();
             Tape tape = new Tape(step);
-            tape.backward(LmLoss.loss(tape, m, IDS, IDS, 2, 8));
+            Tensor l = LmLoss.loss(tape, m, IDS, IDS, 2, 8);
+            Tensor extra = hook == null ? null : hook.extraLoss(tape);
+            tape.backward(extra == null ? l : dev.peft4j.autograd.Ops.add(tape, l, extra));
             opt.step(1e-2);
+            if (hook != null) hook.afterOptimizerStep(step + 1, 8);
         }
         float after = loss(m);
         System.out.printf("[modules_to_save] %s + lm_head copy: loss %.4f -> %.4f in 8 AdamW steps%n", method, before, after);
@@ -98,6 +108,8 @@ class ModulesToSaveTest {
         assertThat(embed.data).as("the input embedding stays frozen").isEqualTo(embedBefore);
         assertThat(maxDiff(copy.data, embedBefore)).as("the head copy was trained").isGreaterThan(1e-3);
         float[] trained = logits(m);
+        if (am instanceof AdaLoraModel ada)                 // pruned to target_r with the head copy beside it
+            assertThat(ada.keptRank()).isEqualTo(2 * ada.layers().size());
 
         Path dir = tmp.resolve(method);
         PeftAdapter.save(am, dir, "golden/llama-tied", null);
@@ -146,7 +158,7 @@ class ModulesToSaveTest {
         assertThat(m.lmHead().weight()).isSameAs(embed);
         assertThat(maxDiff(logits(m), base)).isEqualTo(0.0);
 
-        for (String method : List.of("ia3", "vera", "loha", "lokr")) {
+        for (String method : List.of("ia3", "vera", "loha", "lokr", "adalora")) {
             AdapterConfig typo = config(method, List.of("lm_hed"));
             assertThatThrownBy(() -> PeftMethods.of(typo.peftType(), "test").apply(m, typo, "x", 1))
                     .isInstanceOf(Peft4jException.class).hasMessageContaining(method + ".modules_to_save entry 'lm_hed' matches no module");
@@ -162,6 +174,8 @@ class ModulesToSaveTest {
         }
         assertThatThrownBy(() -> config("ia3", List.of(" "))).isInstanceOf(Peft4jException.class)
                 .hasMessageContaining("ia3.modules_to_save entries must be non-empty");
+        assertThatThrownBy(() -> config("adalora", List.of(""))).isInstanceOf(Peft4jException.class)
+                .hasMessageContaining("adalora.modules_to_save entries must be non-empty");
         assertThat(Arrays.equals(logits(m), base)).isTrue();
     }
 }

@@ -45,6 +45,8 @@ class RealPeftModulesToSaveTest {
             case "vera" -> VeraConfig.builder().r(8).targetModules(t).projectionPrngKey(0).modulesToSave(head).build();
             case "loha" -> LoHaConfig.builder().r(4).alpha(8).targetModules(t).modulesToSave(head).build();
             case "lokr" -> LoKrConfig.builder().r(4).alpha(8).targetModules(t).modulesToSave(head).build();
+            case "adalora" -> dev.peft4j.tuner.adalora.AdaLoraConfig.builder().initR(4).targetR(2).alpha(8).totalStep(10).targetModules(t)
+                    .modulesToSave(head).build();
             default -> throw new IllegalArgumentException(method);
         };
     }
@@ -59,7 +61,7 @@ class RealPeftModulesToSaveTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "ia3", "vera", "loha", "lokr"})
+    @ValueSource(strings = {"lora", "ia3", "vera", "loha", "lokr", "adalora"})
     void adapterWithModulesToSaveSavedByPeftLoadsWithItsLogits(String method) throws Exception {
         Path runSh = RealPeftInteropTest.realPeft(), stories = RealPeftInteropTest.shared("models/stories260K"), out = tmp.resolve(method);
         RealPeftInteropTest.run(runSh, tmp.resolve("make.log"), script().toString(), runSh.getParent().toString(), method,
@@ -84,7 +86,7 @@ class RealPeftModulesToSaveTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "ia3", "vera", "loha", "lokr"})
+    @ValueSource(strings = {"lora", "ia3", "vera", "loha", "lokr", "adalora"})
     void adapterWithModulesToSaveSavedByPeft4jLoadsInPeftWithTheSameLogits(String method) throws Exception {
         Path runSh = RealPeftInteropTest.realPeft(), stories = RealPeftInteropTest.shared("models/stories260K"), out = tmp.resolve(method);
         int[] ids = {1, 403, 407, 261, 378, 1000 % 512, 77, 300};

@@ -2,6 +2,7 @@
  * AdaLora: attaches an AdaLoRA adapter to a loaded model, as PEFT 0.14's get_peft_model(model,
  * AdaLoraConfig) does (peft/tuners/adalora/model.py): targets by the shared PEFT rules (list =
  * exact or "." suffix, string = full-match regex, all-linear, exclude_modules, layers_to_transform);
+ * modules_to_save trained in full as for every method (tuner.ModulesToSave, never a target);
  * every target gets an SVDLinear of rank init_r: lora_A, lora_B ~ N(0, 0.02), lora_E = 0 (the
  * adapter starts as the identity; init_lora_weights false: all three N(0, 1)), ranknum = init_r.
  *
@@ -27,6 +28,7 @@ import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.Lora;
 import dev.peft4j.tuner.LoraPlan;
 import dev.peft4j.tuner.ModelModules;
+import dev.peft4j.tuner.ModulesToSave;
 import dev.peft4j.tuner.PeftMethod;
 import dev.peft4j.tuner.PeftRules;
 import dev.peft4j.tuner.TargetModules;
@@ -95,7 +97,7 @@ public final class AdaLora {
         List<Target> out = new ArrayList<>();
         List<String> targeted = new ArrayList<>();
         for (ModelModules.Module m : mm.modules()) {
-            if (PeftRules.check(cfg.excludeModules(), List.of(), cfg.layersToTransform(), cfg.layersPattern(), targets, m)
+            if (PeftRules.check(cfg.excludeModules(), cfg.modulesToSave(), cfg.layersToTransform(), cfg.layersPattern(), targets, m)
                     != PeftRules.Match.TARGETED) continue;
             if (!m.linear())
                 throw new Peft4jException("adalora target_modules '" + targets + "' matches " + m.name() + " (" + m.type() + "); AdaLoRA "
@@ -167,9 +169,12 @@ public final class AdaLora {
     public static AdaLoraModel apply(CausalLM model, AdaLoraConfig config, String adapterName, long seed) {
         if (adapterName == null || adapterName.isEmpty() || adapterName.contains("."))
             throw new Peft4jException("adapter name must be non-empty and contain no '.' (got '" + adapterName + "'); e.g. default");
-        Plan plan = plan(ModelModules.of(model), config);
+        ModelModules mm = ModelModules.of(model);
+        Plan plan = plan(mm, config);
         Map<String, Target> byModule = new LinkedHashMap<>();
         for (Target t : plan.targets()) byModule.put(t.module(), t);
+        List<ModulesToSave.Module> toSave = ModulesToSave.select(mm, config.modulesToSave(), byModule.keySet(), "adalora", config.methodName());
+        ModulesToSave.checkFree(model, toSave);
         for (Linear lin : model.linears())
             if (byModule.containsKey(lin.name) && lin.adapters().containsKey(adapterName))
                 throw new Peft4jException("module " + lin.name + " already has an adapter named '" + adapterName
@@ -200,7 +205,7 @@ public final class AdaLora {
             layers.put(lin.name, layer);
             linears.put(lin.name, lin);
         }
-        return new AdaLoraModel(model, adapterName, plan, layers, linears);
+        return new AdaLoraModel(model, adapterName, plan, layers, linears, ModulesToSave.apply(model, toSave));
     }
 
     /** An ADALORA adapter_config.json (already parsed) -> AdaLoraConfig; errors name the file and the field. */
@@ -245,8 +250,14 @@ public final class AdaLora {
         if (c.hasNonNull("bias") && !"none".equals(c.get("bias").asText()))
             throw new Peft4jException(file + ": \"bias\" = " + c.get("bias") + " is not supported; peft4j trains the AdaLoRA "
                     + "tensors only (bias \"none\")");
-        if (c.hasNonNull("modules_to_save") && !c.get("modules_to_save").isEmpty())
-            throw new Peft4jException(file + ": AdaLoRA with modules_to_save " + c.get("modules_to_save") + " is not supported yet");
+        if (c.hasNonNull("modules_to_save")) {
+            if (!c.get("modules_to_save").isArray())
+                throw new Peft4jException(file + ": \"modules_to_save\" must be a list of module names (got " + c.get("modules_to_save")
+                        + "); e.g. [\"lm_head\"]");
+            List<String> m = new ArrayList<>();
+            c.get("modules_to_save").forEach(x -> m.add(x.asText()));
+            b.modulesToSave(m);
+        }
         if (c.hasNonNull("rank_pattern")) {
             if (!c.get("rank_pattern").isObject())
                 throw new Peft4jException(file + ": \"rank_pattern\" must be an object of module -> list of true/false (got "

@@ -12,7 +12,7 @@
  * target_modules (None: q_proj,v_proj for llama/mistral/qwen2, c_attn for gpt2 -
  * TRANSFORMERS_MODELS_TO_ADALORA_TARGET_MODULES_MAPPING), exclude_modules, fan_in_fan_out,
  * init_lora_weights, layers_to_transform / layers_pattern, use_rslora (written back; AdaLoRA's layer
- * ignores it as PEFT's does).
+ * ignores it as PEFT's does), modules_to_save (modules trained in full, tuner.ModulesToSave; none by default).
  */
 package dev.peft4j.tuner.adalora;
 
@@ -30,10 +30,11 @@ public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int d
                             double orthRegWeight, Integer totalStep, Map<String, List<Boolean>> rankPattern,
                             int r, double loraAlpha, float loraDropout, TargetModules targetModules, TargetModules excludeModules,
                             boolean fanInFanOut, boolean initLoraWeights, List<Integer> layersToTransform,
-                            List<String> layersPattern, boolean useRslora) implements AdapterConfig {
+                            List<String> layersPattern, boolean useRslora, List<String> modulesToSave) implements AdapterConfig {
     public static final String PEFT_TYPE = "ADALORA";
 
     public AdaLoraConfig {
+        modulesToSave = dev.peft4j.tuner.ModulesToSave.validate(modulesToSave, "adalora");
         if (initR < 0) throw new Peft4jException("adalora init_r must be >= 0 (got " + initR + "); e.g. 12");
         if (targetR < 0) throw new Peft4jException("adalora target_r must be >= 0 (got " + targetR + "); e.g. 8");
         if (tinit < 0 || tfinal < 0) throw new Peft4jException("adalora tinit and tfinal must be >= 0 (got " + tinit + ", " + tfinal + ")");
@@ -70,7 +71,7 @@ public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int d
         return new Builder().initR(initR).targetR(targetR).tinit(tinit).tfinal(tfinal).deltaT(deltaT).beta1(beta1).beta2(beta2)
                 .orthRegWeight(orthRegWeight).totalStep(totalStep).rankPattern(rankPattern).r(r).alpha(loraAlpha).dropout(loraDropout)
                 .targetModules(targetModules).excludeModules(excludeModules).fanInFanOut(fanInFanOut).initLoraWeights(initLoraWeights)
-                .layersToTransform(layersToTransform).layersPattern(layersPattern).useRslora(useRslora);
+                .layersToTransform(layersToTransform).layersPattern(layersPattern).useRslora(useRslora).modulesToSave(modulesToSave);
     }
 
     public AdaLoraConfig withTotalStep(Integer v) { return toBuilder().totalStep(v).build(); }
@@ -83,8 +84,6 @@ public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int d
     @Override public String peftType() { return PEFT_TYPE; }
 
     @Override public String methodName() { return "AdaLoRA"; }
-
-    @Override public List<String> modulesToSave() { return List.of(); }
 
     /** adapter_config.json as PEFT 0.14's AdaLoraConfig.to_dict writes it (without base_model_name_or_path). */
     @Override public Map<String, Object> toPeftJson() {
@@ -110,7 +109,7 @@ public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int d
         m.put("lora_dropout", (double) loraDropout);
         m.put("megatron_config", null);
         m.put("megatron_core", "megatron.core");
-        m.put("modules_to_save", null);
+        m.put("modules_to_save", modulesToSave.isEmpty() ? null : modulesToSave);
         m.put("orth_reg_weight", orthRegWeight);
         m.put("peft_type", PEFT_TYPE);
         m.put("r", r);
@@ -142,6 +141,7 @@ public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int d
         private boolean fanInFanOut, initLoraWeights = true, useRslora;
         private List<Integer> layersToTransform = List.of();
         private List<String> layersPattern = List.of();
+        private List<String> modulesToSave = List.of();
 
         public Builder initR(int v) { initR = v; return this; }
         public Builder targetR(int v) { targetR = v; return this; }
@@ -164,11 +164,12 @@ public record AdaLoraConfig(int initR, int targetR, int tinit, int tfinal, int d
         public Builder layersToTransform(List<Integer> v) { layersToTransform = v == null ? List.of() : new ArrayList<>(v); return this; }
         public Builder layersPattern(List<String> v) { layersPattern = v == null ? List.of() : new ArrayList<>(v); return this; }
         public Builder useRslora(boolean v) { useRslora = v; return this; }
+        public Builder modulesToSave(List<String> v) { modulesToSave = v; return this; }
 
         public AdaLoraConfig build() {
             return new AdaLoraConfig(initR, targetR, tinit, tfinal, deltaT, beta1, beta2, orthRegWeight, totalStep, rankPattern, r,
                     loraAlpha, loraDropout, targetModules, excludeModules, fanInFanOut, initLoraWeights, layersToTransform,
-                    layersPattern, useRslora);
+                    layersPattern, useRslora, modulesToSave);
         }
     }
 }

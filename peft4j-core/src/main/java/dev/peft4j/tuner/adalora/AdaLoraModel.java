@@ -9,6 +9,8 @@
  *   update_and_allocate     after the optimizer step (RankAllocator), step = optimizer steps done;
  *   metrics                 "rank_budget" (the schedule's budget at the step) and "rank" (kept triplets);
  *   checkpoint state        the rank pattern and the allocator's score averages.
+ * modules_to_save copies (if any) are trainable parameters after the layers' (LayerAdapterModel); the
+ * regulariser and the allocator see only the SVD triplets, as PEFT's filter on "lora_A"/"lora_B"/"lora_E".
  */
 package dev.peft4j.tuner.adalora;
 
@@ -19,6 +21,7 @@ import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.Linear;
 import dev.peft4j.train.TrainingHook;
 import dev.peft4j.tuner.LayerAdapterModel;
+import dev.peft4j.tuner.ModulesToSave;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,8 +35,9 @@ public final class AdaLoraModel extends LayerAdapterModel<AdaLoraLayer> {
     private Map<String, boolean[]> rankPattern;           // module -> kept triplets; null until the allocator masks
     private AdaLoraConfig config;
 
-    AdaLoraModel(CausalLM model, String adapterName, AdaLora.Plan plan, Map<String, AdaLoraLayer> layers, Map<String, Linear> linears) {
-        super(model, adapterName, layers, linears);
+    AdaLoraModel(CausalLM model, String adapterName, AdaLora.Plan plan, Map<String, AdaLoraLayer> layers, Map<String, Linear> linears,
+                 ModulesToSave saved) {
+        super(model, adapterName, layers, linears, saved);
         this.plan = plan;
         this.config = plan.config();
     }
@@ -45,7 +49,10 @@ public final class AdaLoraModel extends LayerAdapterModel<AdaLoraLayer> {
 
     @Override public List<String> warnings() { return plan.warnings(); }
 
-    @Override public String trainableSummary() { return plan.trainableSummary(); }
+    /** PEFT's line: the SVD triplets plus any modules_to_save copies; all params count one frozen ranknum per adapted module. */
+    @Override public String trainableSummary() {
+        return trainableSummary(plan.trainableParameterCount(), plan.baseParameterCount() + plan.targets().size());
+    }
 
     /** Sets total_step (the budget schedule's horizon) when the config has none; the CLI fills it from the planned steps. */
     public void setTotalStep(int totalStep) { config = config.withTotalStep(totalStep); }

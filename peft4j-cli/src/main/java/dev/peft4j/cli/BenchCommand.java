@@ -55,13 +55,18 @@ final class BenchCommand implements Runnable {
         @Option(names = "--gradient-checkpointing", arity = "0..1", defaultValue = "false", description = "Recompute blocks in the backward.")
         boolean checkpointing;
         @picocli.CommandLine.Mixin BaseModelOptions baseModel;
-        @Option(names = "--method", defaultValue = "lora", description = {"lora, dora, ia3, vera, loha or lokr (default ${DEFAULT-VALUE}: the PyTorch",
-                "reference's LoRA setup); the others use the same targets, r and alpha where they have them (ia3: PEFT's default",
-                "targets; vera: PEFT's r 256; loha/lokr: Linear layers only, as in PEFT, so not GPT-2's Conv1D)."})
+        @Option(names = "--method", defaultValue = "lora", description = {"lora, dora, ia3, vera, loha, lokr or adalora (default ${DEFAULT-VALUE}: the",
+                "PyTorch reference's LoRA setup); the others use the same targets, r and alpha where they have them (ia3: PEFT's default",
+                "targets; vera: PEFT's r 256; loha/lokr: Linear layers only, as in PEFT, so not GPT-2's Conv1D; adalora: init_r = the",
+                "LoRA r, target_r = r/2, total_step = the steps run, so every step updates the scores and prunes)."})
         String method;
 
-        /** The method's config on the benchmark shapes: the reference LoRA targets, r and alpha where the method has them. */
-        static java.util.function.Function<dev.peft4j.model.ModelConfig, dev.peft4j.tuner.AdapterConfig> config(String method) {
+        /**
+         * The method's config on the benchmark shapes: the reference LoRA targets, r and alpha where the method has them.
+         * totalSteps = the optimizer steps the benchmark runs (warm-up included): AdaLoRA's total_step, with
+         * tinit = tfinal = 0 so each step runs the rank allocator's score update and masking (its costly phase).
+         */
+        static java.util.function.Function<dev.peft4j.model.ModelConfig, dev.peft4j.tuner.AdapterConfig> config(String method, int totalSteps) {
             return switch (method.toLowerCase(java.util.Locale.ROOT)) {
                 case "lora" -> null;
                 case "dora" -> c -> (c.isGpt2()                                        // the reference LoRA setup with use_dora
@@ -75,8 +80,11 @@ final class BenchCommand implements Runnable {
                         .targetModules(targets(c)).build();
                 case "lokr" -> c -> dev.peft4j.tuner.lokr.LoKrConfig.builder().r(c.isGpt2() ? 8 : 16).alpha(c.isGpt2() ? 16 : 32)
                         .targetModules(targets(c)).build();
+                // the LoRA r as init_r, half of it as target_r; alpha as LoRA's (scaling alpha/ranknum = LoRA's alpha/r at the start)
+                case "adalora" -> c -> dev.peft4j.tuner.adalora.AdaLoraConfig.builder().initR(c.isGpt2() ? 8 : 16).targetR(c.isGpt2() ? 4 : 8)
+                        .alpha(c.isGpt2() ? 16 : 32).totalStep(totalSteps).targetModules(targets(c)).build();
                 default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method
-                        + "' for bench train; use lora, dora, ia3, vera, loha or lokr");
+                        + "' for bench train; use lora, dora, ia3, vera, loha, lokr or adalora");
             };
         }
 
@@ -87,7 +95,7 @@ final class BenchCommand implements Runnable {
 
         @Override
         public Integer call() {
-            TrainBenchmark.Result r = TrainBenchmark.run(shape, config(method), batch, seq, steps, threads, checkpointing, baseModel::applyTo, System.out);
+            TrainBenchmark.Result r = TrainBenchmark.run(shape, config(method, steps + 1), batch, seq, steps, threads, checkpointing, baseModel::applyTo, System.out);
             double[] s = r.stepSeconds().clone();
             Arrays.sort(s);
             System.out.printf("peft4j %s " + method.toLowerCase(java.util.Locale.ROOT) + "%s: trainable %d of %d params; B=%d T=%d threads=%d; step seconds min %.3f median %.3f max %.3f%n",

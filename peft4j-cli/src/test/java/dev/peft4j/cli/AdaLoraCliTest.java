@@ -81,4 +81,16 @@ class AdaLoraCliTest {
         assertThat(cfg.get("lora_alpha").asInt()).isEqualTo(12);
         assertThat(cfg.get("target_modules")).hasSize(2);          // PEFT's AdaLoRA default for llama: q_proj, v_proj
     }
+
+    @Test
+    void benchTrainAdaloraUsesTheReferenceTargetsAndTheStepsRun() {
+        var gpt2 = (dev.peft4j.tuner.adalora.AdaLoraConfig) BenchCommand.Train.config("adalora", 3).apply(dev.peft4j.model.ModelFactory.gpt2Small());
+        assertThat(List.of(gpt2.initR(), gpt2.targetR(), gpt2.totalStep())).containsExactly(8, 4, 3);
+        assertThat(gpt2.loraAlpha()).isEqualTo(16.0);
+        assertThat(gpt2.targetModules().toPeft()).isEqualTo(List.of("c_attn"));
+        var smol = (dev.peft4j.tuner.adalora.AdaLoraConfig) BenchCommand.Train.config("adalora", 5).apply(dev.peft4j.model.ModelFactory.smolLm2_135m());
+        assertThat(List.of(smol.initR(), smol.targetR(), smol.totalStep())).containsExactly(16, 8, 5);
+        assertThat(smol.loraAlpha()).isEqualTo(32.0);
+        assertThat((List<?>) smol.targetModules().toPeft()).hasSize(7);
+    }
 }

@@ -56,7 +56,9 @@ public final class TrainBenchmark {
     /**
      * adapter: the PEFT method's config to attach (any method of the registry); null = the LoRA setup of
      * the PyTorch reference (see the header). Other methods' extra FLOPs are counted as 6 per trainable
-     * parameter per token (an estimate; their step time relative to LoRA is the number to read).
+     * parameter per token (an estimate; their step time relative to LoRA is the number to read). A method's
+     * TrainingHook (AdapterModel.trainingHook) runs inside each step as Trainer runs it (extra loss in the
+     * backward, the callback after the optimizer step); its total is steps + 1 (the warm-up step counts).
      */
     public static Result run(String shape, java.util.function.Function<ModelConfig, dev.peft4j.tuner.AdapterConfig> adapter,
                              int B, int T, int steps, int threads, boolean checkpointing,
@@ -77,6 +79,7 @@ public final class TrainBenchmark {
         dev.peft4j.tuner.AdapterModel lora = dev.peft4j.tuner.PeftMethods.of(ac.peftType(), "benchmark").apply(model, ac, "default", 0);
         log.println(lora.trainableSummary());
         AdamW opt = new AdamW(lora.trainableParameters(), AdamW.Hyper.defaults());
+        TrainingHook hook = lora.trainingHook();                          // as Trainer runs it: part of the step's time
         SplittableRandom rng = new SplittableRandom(0);
         int[] data = new int[B * (T + 1)];
         for (int i = 0; i < data.length; i++) data[i] = rng.nextInt(cfg.vocabSize());
@@ -93,8 +96,11 @@ public final class TrainBenchmark {
             for (Tensor p : lora.trainableParameters()) p.zeroGrad();
             Tape tape = new Tape(s);
             Tensor loss = LmLoss.loss(tape, model, ids, labels, B, T);
+            Tensor extra = hook == null ? null : hook.extraLoss(tape);
+            if (extra != null) loss = dev.peft4j.autograd.Ops.add(tape, loss, extra);
             tape.backward(loss);
             opt.step(1e-4);
+            if (hook != null) hook.afterOptimizerStep(s + 2, steps + 1);  // optimizer steps done (warm-up included), of all
             double dt = (System.nanoTime() - t0) / 1e9;
             if (s >= 0) secs[s] = dt;
             log.printf("%s step %d: loss %.4f, %.2f s, %.1f tokens/s%n", s < 0 ? "warm-up" : "timed", s, loss.data[0], dt, B * T / dt);

@@ -154,7 +154,8 @@ final class TrainCommand implements Callable<Integer> {
                     + "relative to the ORIGINAL base (PEFT's path_initial_model_for_weight_conversion), so it works on the unmodified "
                     + "model (default ${DEFAULT-VALUE}). false saves the PiSSA/OLoRA form, which PEFT and peft4j re-residualise on load.")
     boolean loraConvertToLora;
-    @Option(names = "--lora.modules-to-save", split = ",", description = "Modules trained in full, e.g. lm_head.")
+    @Option(names = {"--modules-to-save", "--lora.modules-to-save"}, split = ",",
+            description = "Modules trained in full (a trainable copy saved with the adapter), e.g. lm_head; any --method that adapts modules.")
     List<String> modulesToSave;
     @Option(names = "--lora.layers-to-transform", split = ",", description = "Only these layer indices, e.g. 0,1,2.")
     List<Integer> layersToTransform;

@@ -83,6 +83,23 @@ class AdaLoraCliTest {
     }
 
     @Test
+    void modulesToSaveWithAdaloraAndTheOldLoraSpelling() throws Exception {
+        Path model = CliTest.shared("models/stories260K"), data = data();
+        String[][] runs = {{"adalora", "--modules-to-save"}, {"ia3", "--lora.modules-to-save"}};
+        for (String[] run : runs) {
+            Path out = tmp.resolve(run[0] + "-head");
+            String[] r = CliTest.run("train", "--model", model.toString(), "--data", data.toString(), "--output", out.toString(),
+                    "--method", run[0], run[1], "lm_head", "--lr", "0.01", "--steps", "3", "--add-eos", "false");
+            assertThat(r[0]).as(run[0] + " " + run[1] + ": " + r[2]).isEqualTo("0");
+            JsonNode cfg = new ObjectMapper().readTree(out.resolve("adapter_config.json").toFile());
+            assertThat(cfg.get("modules_to_save").toString()).isEqualTo("[\"lm_head\"]");
+            try (dev.peft4j.io.SafeTensorsFile f = dev.peft4j.io.SafeTensorsFile.open(out.resolve("adapter_model.safetensors"))) {
+                assertThat(f.info("base_model.model.lm_head.weight").shape()).containsExactly(512L, 64L);
+            }
+        }
+    }
+
+    @Test
     void benchTrainAdaloraUsesTheReferenceTargetsAndTheStepsRun() {
         var gpt2 = (dev.peft4j.tuner.adalora.AdaLoraConfig) BenchCommand.Train.config("adalora", 3).apply(dev.peft4j.model.ModelFactory.gpt2Small());
         assertThat(List.of(gpt2.initR(), gpt2.targetR(), gpt2.totalStep())).containsExactly(8, 4, 3);

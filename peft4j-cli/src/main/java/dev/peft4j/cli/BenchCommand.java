@@ -55,7 +55,7 @@ final class BenchCommand implements Runnable {
         @Option(names = "--gradient-checkpointing", arity = "0..1", defaultValue = "false", description = "Recompute blocks in the backward.")
         boolean checkpointing;
         @picocli.CommandLine.Mixin BaseModelOptions baseModel;
-        @Option(names = "--method", defaultValue = "lora", description = {"lora, dora, ia3, vera, loha, lokr or adalora (default ${DEFAULT-VALUE}: the",
+        @Option(names = "--method", defaultValue = "lora", description = {"lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning or prefix-tuning (default ${DEFAULT-VALUE}: the",
                 "PyTorch reference's LoRA setup); the others use the same targets, r and alpha where they have them (ia3: PEFT's default",
                 "targets; vera: PEFT's r 256; loha/lokr: Linear layers only, as in PEFT, so not GPT-2's Conv1D; adalora: init_r = the",
                 "LoRA r, target_r = r/2, total_step = the steps run, so every step updates the scores and prunes)."})
@@ -83,8 +83,11 @@ final class BenchCommand implements Runnable {
                 // the LoRA r as init_r, half of it as target_r; alpha as LoRA's (scaling alpha/ranknum = LoRA's alpha/r at the start)
                 case "adalora" -> c -> dev.peft4j.tuner.adalora.AdaLoraConfig.builder().initR(c.isGpt2() ? 8 : 16).targetR(c.isGpt2() ? 4 : 8)
                         .alpha(c.isGpt2() ? 16 : 32).totalStep(totalSteps).targetModules(targets(c)).build();
+                // 20 virtual tokens (the input grows by 20 positions: part of the method's cost)
+                case "prompt-tuning" -> c -> dev.peft4j.tuner.prompttuning.PromptTuningConfig.random(20);
+                case "prefix-tuning" -> c -> dev.peft4j.tuner.prefixtuning.PrefixTuningConfig.of(20, false, null);
                 default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method
-                        + "' for bench train; use lora, dora, ia3, vera, loha, lokr or adalora");
+                        + "' for bench train; use lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning or prefix-tuning");
             };
         }
 

@@ -74,8 +74,11 @@ final class InspectCommand implements Callable<Integer> {
             if (!cfg.rankPattern().isEmpty()) System.out.printf("             rank_pattern %s%n", cfg.rankPattern());
             if (!cfg.alphaPattern().isEmpty()) System.out.printf("             alpha_pattern %s%n", cfg.alphaPattern());
         } else {
-            Object targets = config.toPeftJson().get("target_modules");
-            System.out.printf("config       %s, target_modules %s%n", config.describe(), targets == null ? "(model default)" : targets);
+            Map<String, Object> json = config.toPeftJson();
+            Object targets = json.get("target_modules");
+            if (!json.containsKey("target_modules") && json.containsKey("num_virtual_tokens"))   // prompt learning: no modules
+                System.out.printf("config       %s (virtual tokens: no adapted modules)%n", config.describe());
+            else System.out.printf("config       %s, target_modules %s%n", config.describe(), targets == null ? "(model default)" : targets);
         }
         if (!config.modulesToSave().isEmpty()) System.out.printf("             modules_to_save %s%n", config.modulesToSave());
         try (var f = dev.peft4j.io.SafeTensorsFile.open(dir.resolve(dev.peft4j.tuner.PeftAdapter.WEIGHTS))) {

@@ -52,14 +52,18 @@ final class QuickstartCommand implements Callable<Integer> {
     Path model;
     @Option(names = "--data", paramLabel = "FILE", description = "Prompt/completion JSONL for --model (10% is held out).")
     Path data;
-    @Option(names = "--steps", description = "Training steps (default: 150 for the built-in task, 400 with --method ia3, 300 with loha or lokr, 200 with --method vera or adalora or --model).")
+    @Option(names = "--steps", description = "Training steps (default: 150 for the built-in task, 400 with --method ia3, prompt-tuning or prefix-tuning, 300 with loha or lokr, 200 with --method vera or adalora or --model).")
     Integer steps;
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = all cores.")
     int threads;
-    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha, lokr or adalora (default ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning or prefix-tuning (default ${DEFAULT-VALUE}).")
     String method;
     @Option(names = "--seed", defaultValue = "42", description = "Seed for everything (default ${DEFAULT-VALUE}).")
     long seed;
+
+    /** Prompt / prefix tuning on the built-in task (see README: what they reach with these). */
+    static final int PROMPT_TOKENS = 20, PROMPT_STEPS = 400;
+    static final double PROMPT_LR = 3e-2;
 
     /** Marks a directory as the quickstart's own scratch space, which a later quickstart may replace. */
     static final String MARKER = ".peft4j-quickstart";
@@ -97,7 +101,7 @@ final class QuickstartCommand implements Callable<Integer> {
         Path baseDir, trainFile, testFile;
         boolean builtIn = model == null;
         if (builtIn) {
-            System.out.println("== peft4j quickstart: teach a small Llama-architecture model a task with " + (method.equalsIgnoreCase("ia3") ? "(IA)³" : method.equalsIgnoreCase("vera") ? "VeRA" : method.equalsIgnoreCase("dora") ? "DoRA" : method.equalsIgnoreCase("adalora") ? "AdaLoRA" : "LoRA") + " ==");
+            System.out.println("== peft4j quickstart: teach a small Llama-architecture model a task with " + (method.equalsIgnoreCase("ia3") ? "(IA)³" : method.equalsIgnoreCase("vera") ? "VeRA" : method.equalsIgnoreCase("dora") ? "DoRA" : method.equalsIgnoreCase("adalora") ? "AdaLoRA" : method.toLowerCase(java.util.Locale.ROOT).startsWith("prompt") ? "prompt tuning" : method.toLowerCase(java.util.Locale.ROOT).startsWith("prefix") ? "prefix tuning" : "LoRA") + " ==");
             System.out.println("task: animal sounds, e.g. \"Mia went to the farm and saw a cow. The cow said\" -> \" moo!\"");
             System.out.println("      test prompts use (name, place, animal) combinations never seen in training");
             baseDir = output.resolve("base-model");
@@ -141,10 +145,12 @@ final class QuickstartCommand implements Callable<Integer> {
                 case "lokr" -> dev.peft4j.tuner.lokr.LoKrConfig.builder().r(8).alpha(16).targetModules(TargetModules.allLinear()).build();
                 case "adalora" -> dev.peft4j.tuner.adalora.AdaLoraConfig.builder().initR(16).targetR(8).alpha(32)
                         .targetModules(TargetModules.allLinear()).build();
-                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha, lokr or adalora");
+                case "prompt-tuning", "prompt_tuning" -> dev.peft4j.tuner.prompttuning.PromptTuningConfig.random(PROMPT_TOKENS);
+                case "prefix-tuning", "prefix_tuning" -> dev.peft4j.tuner.prefixtuning.PrefixTuningConfig.of(PROMPT_TOKENS, false, null);
+                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning or prefix-tuning");
             };
             AdapterModel lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
-            System.out.println("\n-- fine-tuning: " + lc.describe() + " on all linear layers --");
+            System.out.println("\n-- fine-tuning: " + lc.describe() + (lora.virtualPrompt() != null ? "" : " on all linear layers") + " --");
             System.out.println(lora.trainableSummary());
             // (IA)³ only rescales activations (a few hundred values here): it needs larger and more steps than LoRA
             boolean ia3 = lc instanceof Ia3Config;
@@ -164,6 +170,10 @@ final class QuickstartCommand implements Callable<Integer> {
                 ada.setTotalStep(total);
                 System.out.println("adalora: rank budget " + 16 * ada.layers().size() + " -> " + 8 * ada.layers().size()
                         + " over " + total + " steps (tinit " + ada.config().tinit() + ", tfinal " + ada.config().tfinal() + ")");
+            }
+            if (lora.virtualPrompt() != null) {             // prompt learning: a few thousand values steer a frozen model: high lr, more steps
+                if (steps == null) total = builtIn ? PROMPT_STEPS : 300;
+                peakLr = builtIn ? PROMPT_LR : 1e-2;
             }
             TrainConfig tc = new TrainConfig(total, 0, peakLr, LrSchedule.Kind.COSINE, total / 10, 0, 16, 1,
                     1.0, 0.0, seed, Math.max(1, total / 5), 0, 8, 0, 0);

@@ -64,8 +64,23 @@ final class TrainCommand implements Callable<Integer> {
             "replaces the --lora.* options)."})
     Path adapter;
 
-    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha, lokr or adalora (default ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning or prefix-tuning (default ${DEFAULT-VALUE}).")
     String method;
+
+    // prompt tuning / prefix tuning (tuner/prompttuning, tuner/prefixtuning)
+    @Option(names = "--prompt-tuning.num-virtual-tokens", defaultValue = "20", description = "Prompt tuning: virtual tokens (default ${DEFAULT-VALUE}).")
+    int ptNumVirtualTokens;
+    @Option(names = "--prompt-tuning.init", defaultValue = "random", description = "Prompt tuning init: random (N(0,1)) or text (the embeddings of --prompt-tuning.init-text's tokens) (default ${DEFAULT-VALUE}).")
+    String ptInit;
+    @Option(names = "--prompt-tuning.init-text", paramLabel = "TEXT", description = "Prompt tuning: the text whose token embeddings start the prompt (with --prompt-tuning.init text).")
+    String ptInitText;
+    @Option(names = "--prefix-tuning.num-virtual-tokens", defaultValue = "20", description = "Prefix tuning: virtual tokens per layer (default ${DEFAULT-VALUE}).")
+    int pfxNumVirtualTokens;
+    @Option(names = "--prefix-tuning.prefix-projection", defaultValue = "false", arity = "0..1",
+            description = "Prefix tuning: train through an MLP (Linear-Tanh-Linear); saved as its output (default ${DEFAULT-VALUE}).")
+    boolean pfxProjection;
+    @Option(names = "--prefix-tuning.encoder-hidden-size", description = "Prefix tuning: hidden width of the projection MLP (default: token_dim).")
+    Integer pfxEncoderHidden;
 
     // (IA)³
     @Option(names = "--ia3.target-modules", paramLabel = "LIST|REGEX", description = "(IA)³ targets (default: PEFT's for the model type).")
@@ -289,7 +304,19 @@ final class TrainCommand implements Callable<Integer> {
                 if (layersToTransform != null) ab.layersToTransform(layersToTransform);
                 yield ab.build();
             }
-            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha, lokr or adalora");
+            case "prompt-tuning", "prompt_tuning" -> {
+                refusePromptOptions();
+                dev.peft4j.tuner.prompttuning.PromptTuningConfig.Init init = dev.peft4j.tuner.prompttuning.PromptTuningConfig.Init.parse(ptInit);
+                if (init == dev.peft4j.tuner.prompttuning.PromptTuningConfig.Init.TEXT && ptInitText == null)
+                    throw new dev.peft4j.Peft4jException("--prompt-tuning.init text needs --prompt-tuning.init-text, e.g. \"Answer the question:\"");
+                yield new dev.peft4j.tuner.prompttuning.PromptTuningConfig(dev.peft4j.tuner.prompt.PromptLearningConfig.of(ptNumVirtualTokens),
+                        init, ptInitText, init == dev.peft4j.tuner.prompttuning.PromptTuningConfig.Init.TEXT ? model.toString() : null);
+            }
+            case "prefix-tuning", "prefix_tuning" -> {
+                refusePromptOptions();
+                yield dev.peft4j.tuner.prefixtuning.PrefixTuningConfig.of(pfxNumVirtualTokens, pfxProjection, pfxEncoderHidden);
+            }
+            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning or prefix-tuning");
         };
         if (loraPlusRatio < 0 || Double.isNaN(loraPlusRatio) || Double.isInfinite(loraPlusRatio))
             throw new dev.peft4j.Peft4jException("--loraplus-lr-ratio must be a positive number (got " + loraPlusRatio
@@ -373,6 +400,13 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new dev.peft4j.Peft4jException("unknown --format '" + s + "'; use auto, text, prompt_completion, messages or alpaca");
         }
+    }
+
+    /** Prompt-learning adapters have no target modules: the per-module options make no sense with them. */
+    private void refusePromptOptions() {
+        if (modulesToSave != null || layersToTransform != null)
+            throw new dev.peft4j.Peft4jException("--method " + method + " learns virtual tokens and adapts no module: --modules-to-save and "
+                    + "--layers-to-transform do not apply; leave them out");
     }
 
     /** Every option's final value (after config file and command line), keyed like the config file. */

@@ -61,7 +61,10 @@ class MethodsRealTextLearningTest {
                 new Method("lokr", LoKrConfig.builder().r(8).alpha(8).targetModules(all).build(), 1e-2, 0.85),
                 // init_r 12 -> target_r 8 over the run (warm-up 10, final 10 steps); scaling alpha/ranknum = 2 as LoRA's 16/8
                 new Method("adalora", dev.peft4j.tuner.adalora.AdaLoraConfig.builder().initR(12).targetR(8).alpha(24).tinit(10).tfinal(10)
-                        .totalStep(STEPS).targetModules(all).build(), 1e-2, 0.9)                                     // measured 3.303
+                        .totalStep(STEPS).targetModules(all).build(), 1e-2, 0.9),                                    // measured 3.303
+                new Method("prompt-tuning", dev.peft4j.tuner.prompttuning.PromptTuningConfig.random(20), 3e-2, 0.5),     // measured 5.174 -> 4.109
+                new Method("prefix-tuning", dev.peft4j.tuner.prefixtuning.PrefixTuningConfig.of(20, false, null), 3e-2, 0.45),   // 4.202
+                new Method("prefix-tuning-proj", dev.peft4j.tuner.prefixtuning.PrefixTuningConfig.of(20, true, null), 1e-2, 0.75)    // 3.609
         ).map(Arguments::of);
     }
 
@@ -110,7 +113,8 @@ class MethodsRealTextLearningTest {
         double base = heldOutLoss(m, held);
         AdapterModel am = new PeftModel(m).addAdapter(method.config(), "default", 7);
         List<Tensor> params = am.trainableParameters();
-        assertThat(heldOutLoss(m, held)).as("%s at init", method).isCloseTo(base, org.assertj.core.data.Offset.offset(1e-5));
+        double init = heldOutLoss(m, held);          // prompt learning starts from random virtual tokens: not the base
+        if (am.virtualPrompt() == null) assertThat(init).as("%s at init", method).isCloseTo(base, org.assertj.core.data.Offset.offset(1e-5));
         AdamW opt = new AdamW(params, AdamW.Hyper.defaults());
         TrainingHook hook = am.trainingHook();     // as Trainer runs it: extra loss in the backward, callback after the step
         Random rnd = new Random(11);
@@ -132,8 +136,8 @@ class MethodsRealTextLearningTest {
             trainLoss = loss.data[0];
         }
         double after = heldOutLoss(m, held);
-        System.out.printf("[real text] %-5s %,9d trainable: held-out loss %.4f -> %.4f (drop %.4f; last train loss %.4f) in %d steps, %.1f s%n",
-                method, params.stream().mapToLong(Tensor::size).sum(), base, after, base - after, trainLoss, STEPS,
+        System.out.printf("[real text] %-5s %,9d trainable: held-out loss %.4f (init %.4f) -> %.4f (drop %.4f; last train loss %.4f) in %d steps, %.1f s%n",
+                method, params.stream().mapToLong(Tensor::size).sum(), base, init, after, base - after, trainLoss, STEPS,
                 (System.nanoTime() - t0) / 1e9);
         assertThat(base).as("stories260K on Shakespeare is out of domain").isGreaterThan(3.0);
         assertThat(base - after).as("%s: held-out loss %.4f -> %.4f", method, base, after).isGreaterThan(method.minDrop());

@@ -88,7 +88,7 @@ public final class PrefixTuning {
         int P = base.numVirtualTokens(), D = base.tokenDim(), W = base.numLayers() * 2 * D, E = resolved.encoderHiddenSize();
         SplittableRandom rnd = new SplittableRandom(seed);
         List<Tensor> params = new ArrayList<>();
-        String n = adapterName + ".prefix";
+        String n = adapterName;                     // PEFT: prompt_encoder.<name>.embedding.weight, .transform.0.weight, ...
         if (!resolved.projecting()) {
             float[] t = new float[P * W];
             if (!base.inferenceMode()) Lora.normal(t, 1.0, rnd);

@@ -67,7 +67,7 @@ public final class PromptTuning {
             if (config.init() == PromptTuningConfig.Init.TEXT) textInit(model, config, P, w);
             else Lora.normal(w, 1.0, new SplittableRandom(seed));
         }
-        Tensor table = Tensor.param(adapterName + ".prompt_embeddings", w, P, C);
+        Tensor table = Tensor.param(adapterName + ".embedding.weight", w, P, C);    // PEFT: prompt_encoder.<name>.embedding.weight
         return new PromptTuningModel(model, adapterName, config.withBase(resolved), table);
     }
 

@@ -56,7 +56,7 @@ final class QuickstartCommand implements Callable<Integer> {
     Integer steps;
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = all cores.")
     int threads;
-    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning or prefix-tuning (default ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning, p-tuning or prefix-tuning (default ${DEFAULT-VALUE}).")
     String method;
     @Option(names = "--seed", defaultValue = "42", description = "Seed for everything (default ${DEFAULT-VALUE}).")
     long seed;
@@ -101,7 +101,7 @@ final class QuickstartCommand implements Callable<Integer> {
         Path baseDir, trainFile, testFile;
         boolean builtIn = model == null;
         if (builtIn) {
-            System.out.println("== peft4j quickstart: teach a small Llama-architecture model a task with " + (method.equalsIgnoreCase("ia3") ? "(IA)³" : method.equalsIgnoreCase("vera") ? "VeRA" : method.equalsIgnoreCase("dora") ? "DoRA" : method.equalsIgnoreCase("adalora") ? "AdaLoRA" : method.toLowerCase(java.util.Locale.ROOT).startsWith("prompt") ? "prompt tuning" : method.toLowerCase(java.util.Locale.ROOT).startsWith("prefix") ? "prefix tuning" : "LoRA") + " ==");
+            System.out.println("== peft4j quickstart: teach a small Llama-architecture model a task with " + (method.equalsIgnoreCase("ia3") ? "(IA)³" : method.equalsIgnoreCase("vera") ? "VeRA" : method.equalsIgnoreCase("dora") ? "DoRA" : method.equalsIgnoreCase("adalora") ? "AdaLoRA" : method.toLowerCase(java.util.Locale.ROOT).startsWith("prompt") ? "prompt tuning" : method.toLowerCase(java.util.Locale.ROOT).startsWith("prefix") ? "prefix tuning" : method.toLowerCase(java.util.Locale.ROOT).startsWith("p-") || method.toLowerCase(java.util.Locale.ROOT).startsWith("p_") ? "P-tuning" : "LoRA") + " ==");
             System.out.println("task: animal sounds, e.g. \"Mia went to the farm and saw a cow. The cow said\" -> \" moo!\"");
             System.out.println("      test prompts use (name, place, animal) combinations never seen in training");
             baseDir = output.resolve("base-model");
@@ -147,7 +147,8 @@ final class QuickstartCommand implements Callable<Integer> {
                         .targetModules(TargetModules.allLinear()).build();
                 case "prompt-tuning", "prompt_tuning" -> dev.peft4j.tuner.prompttuning.PromptTuningConfig.random(PROMPT_TOKENS);
                 case "prefix-tuning", "prefix_tuning" -> dev.peft4j.tuner.prefixtuning.PrefixTuningConfig.of(PROMPT_TOKENS, false, null);
-                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning or prefix-tuning");
+                case "p-tuning", "p_tuning" -> dev.peft4j.tuner.ptuning.PTuningConfig.of(PROMPT_TOKENS);
+                default -> throw new Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning, p-tuning or prefix-tuning");
             };
             AdapterModel lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
             System.out.println("\n-- fine-tuning: " + lc.describe() + (lora.virtualPrompt() != null ? "" : " on all linear layers") + " --");

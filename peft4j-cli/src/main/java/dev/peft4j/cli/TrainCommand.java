@@ -64,7 +64,7 @@ final class TrainCommand implements Callable<Integer> {
             "replaces the --lora.* options)."})
     Path adapter;
 
-    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning or prefix-tuning (default ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "lora", description = "PEFT method: lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning, p-tuning or prefix-tuning (default ${DEFAULT-VALUE}).")
     String method;
 
     // prompt tuning / prefix tuning (tuner/prompttuning, tuner/prefixtuning)
@@ -81,6 +81,18 @@ final class TrainCommand implements Callable<Integer> {
     boolean pfxProjection;
     @Option(names = "--prefix-tuning.encoder-hidden-size", description = "Prefix tuning: hidden width of the projection MLP (default: token_dim).")
     Integer pfxEncoderHidden;
+    // P-tuning (tuner/ptuning)
+    @Option(names = "--p-tuning.num-virtual-tokens", defaultValue = "20", description = "P-tuning: virtual tokens (default ${DEFAULT-VALUE}).")
+    int ptuNumVirtualTokens;
+    @Option(names = "--p-tuning.encoder-reparameterization-type", defaultValue = "MLP", paramLabel = "MLP|LSTM",
+            description = "P-tuning prompt encoder: MLP (3 Linear layers) or LSTM (bidirectional, then a 2-layer MLP head) (default ${DEFAULT-VALUE}).")
+    String ptuEncoderType;
+    @Option(names = "--p-tuning.encoder-hidden-size", description = "P-tuning: the encoder's hidden size (default: token_dim, the model's hidden size).")
+    Integer ptuEncoderHidden;
+    @Option(names = "--p-tuning.encoder-num-layers", defaultValue = "2", description = "P-tuning: LSTM layers (ignored by MLP, as in PEFT) (default ${DEFAULT-VALUE}).")
+    int ptuEncoderLayers;
+    @Option(names = "--p-tuning.encoder-dropout", defaultValue = "0.0", description = "P-tuning: dropout between LSTM layers while training (default ${DEFAULT-VALUE}).")
+    double ptuEncoderDropout;
 
     // (IA)³
     @Option(names = "--ia3.target-modules", paramLabel = "LIST|REGEX", description = "(IA)³ targets (default: PEFT's for the model type).")
@@ -316,7 +328,12 @@ final class TrainCommand implements Callable<Integer> {
                 refusePromptOptions();
                 yield dev.peft4j.tuner.prefixtuning.PrefixTuningConfig.of(pfxNumVirtualTokens, pfxProjection, pfxEncoderHidden);
             }
-            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning or prefix-tuning");
+            case "p-tuning", "p_tuning" -> {
+                refusePromptOptions();
+                yield dev.peft4j.tuner.ptuning.PTuningConfig.of(ptuNumVirtualTokens, dev.peft4j.tuner.ptuning.PTuningConfig.EncoderType.parse(ptuEncoderType),
+                        ptuEncoderHidden, ptuEncoderLayers, ptuEncoderDropout);
+            }
+            default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning, p-tuning or prefix-tuning");
         };
         if (loraPlusRatio < 0 || Double.isNaN(loraPlusRatio) || Double.isInfinite(loraPlusRatio))
             throw new dev.peft4j.Peft4jException("--loraplus-lr-ratio must be a positive number (got " + loraPlusRatio
@@ -352,6 +369,9 @@ final class TrainCommand implements Callable<Integer> {
                 lora = PeftAdapter.load(lm, adapter, Lora.DEFAULT_ADAPTER);
                 System.out.println("continuing from adapter " + adapter + " (" + lora.config().methodName()
                         + "; its configuration replaces --method and the --lora.* / --ia3.* options)");
+                if (lora.config().peftType().equals("P_TUNING"))
+                    System.out.println("P-tuning: a saved adapter holds the prompt encoder's output, not the encoder (as PEFT saves it); "
+                            + "training continues on that table of virtual tokens directly, as prompt tuning does");
             } else {
                 lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
             }

@@ -64,7 +64,10 @@ class MethodsRealTextLearningTest {
                         .totalStep(STEPS).targetModules(all).build(), 1e-2, 0.9),                                    // measured 3.303
                 new Method("prompt-tuning", dev.peft4j.tuner.prompttuning.PromptTuningConfig.random(20), 3e-2, 0.5),     // measured 5.174 -> 4.109
                 new Method("prefix-tuning", dev.peft4j.tuner.prefixtuning.PrefixTuningConfig.of(20, false, null), 3e-2, 0.45),   // 4.202
-                new Method("prefix-tuning-proj", dev.peft4j.tuner.prefixtuning.PrefixTuningConfig.of(20, true, null), 1e-2, 0.75)    // 3.609
+                new Method("prefix-tuning-proj", dev.peft4j.tuner.prefixtuning.PrefixTuningConfig.of(20, true, null), 1e-2, 0.75),   // 3.609
+                new Method("p-tuning-mlp", dev.peft4j.tuner.ptuning.PTuningConfig.of(20), 1e-2, 0.65),            // 3.800
+                new Method("p-tuning-lstm", dev.peft4j.tuner.ptuning.PTuningConfig.of(20,
+                        dev.peft4j.tuner.ptuning.PTuningConfig.EncoderType.LSTM, null, 2, 0.0), 1e-2, 0.65)       // 3.823
         ).map(Arguments::of);
     }
 

@@ -55,7 +55,7 @@ final class BenchCommand implements Runnable {
         @Option(names = "--gradient-checkpointing", arity = "0..1", defaultValue = "false", description = "Recompute blocks in the backward.")
         boolean checkpointing;
         @picocli.CommandLine.Mixin BaseModelOptions baseModel;
-        @Option(names = "--method", defaultValue = "lora", description = {"lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning or prefix-tuning (default ${DEFAULT-VALUE}: the",
+        @Option(names = "--method", defaultValue = "lora", description = {"lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning, p-tuning or prefix-tuning (default ${DEFAULT-VALUE}: the",
                 "PyTorch reference's LoRA setup); the others use the same targets, r and alpha where they have them (ia3: PEFT's default",
                 "targets; vera: PEFT's r 256; loha/lokr: Linear layers only, as in PEFT, so not GPT-2's Conv1D; adalora: init_r = the",
                 "LoRA r, target_r = r/2, total_step = the steps run, so every step updates the scores and prunes)."})
@@ -86,8 +86,9 @@ final class BenchCommand implements Runnable {
                 // 20 virtual tokens (the input grows by 20 positions: part of the method's cost)
                 case "prompt-tuning" -> c -> dev.peft4j.tuner.prompttuning.PromptTuningConfig.random(20);
                 case "prefix-tuning" -> c -> dev.peft4j.tuner.prefixtuning.PrefixTuningConfig.of(20, false, null);
+                case "p-tuning" -> c -> dev.peft4j.tuner.ptuning.PTuningConfig.of(20);          // PEFT's default MLP encoder, hidden = token_dim
                 default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method
-                        + "' for bench train; use lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning or prefix-tuning");
+                        + "' for bench train; use lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning, p-tuning or prefix-tuning");
             };
         }
 

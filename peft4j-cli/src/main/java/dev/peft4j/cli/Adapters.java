@@ -9,7 +9,7 @@ import dev.peft4j.io.OutputDir;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.tuner.AdapterMath;
 import dev.peft4j.tuner.AdapterModel;
-import dev.peft4j.tuner.LoraModel;
+import dev.peft4j.tuner.lora.LoraModel;
 import dev.peft4j.tuner.PeftAdapter;
 import dev.peft4j.tuner.PeftModel;
 import java.io.PrintStream;

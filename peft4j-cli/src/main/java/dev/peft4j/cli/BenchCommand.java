@@ -70,8 +70,8 @@ final class BenchCommand implements Runnable {
             return switch (method.toLowerCase(java.util.Locale.ROOT)) {
                 case "lora" -> null;
                 case "dora" -> c -> (c.isGpt2()                                        // the reference LoRA setup with use_dora
-                        ? dev.peft4j.tuner.LoraConfig.builder().r(8).alpha(16).targetModules("c_attn")
-                        : dev.peft4j.tuner.LoraConfig.builder().r(16).alpha(32)
+                        ? dev.peft4j.tuner.lora.LoraConfig.builder().r(8).alpha(16).targetModules("c_attn")
+                        : dev.peft4j.tuner.lora.LoraConfig.builder().r(16).alpha(32)
                                 .targetModules("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))
                         .dropout(0f).useDora(true).build();
                 case "ia3" -> c -> dev.peft4j.tuner.ia3.Ia3Config.builder().build();

@@ -68,7 +68,7 @@ final class InspectCommand implements Callable<Integer> {
         var config = dev.peft4j.tuner.PeftAdapter.readConfig(dir);
         System.out.printf("adapter      %s (PEFT %s, peft_type %s)%n", dir, config.methodName(), config.peftType());
         System.out.printf("base model   %s%n", dev.peft4j.tuner.PeftAdapter.baseModelOf(dir));
-        if (config instanceof dev.peft4j.tuner.LoraConfig cfg) {
+        if (config instanceof dev.peft4j.tuner.lora.LoraConfig cfg) {
             System.out.printf("config       r %d, lora_alpha %s%s, dropout %s, target_modules %s%n", cfg.r(), cfg.loraAlpha(),
                     cfg.useRslora() ? " (rsLoRA)" : "", cfg.loraDropout(), cfg.targetModules() == null ? "(model default)" : cfg.targetModules().toPeft());
             if (!cfg.rankPattern().isEmpty()) System.out.printf("             rank_pattern %s%n", cfg.rankPattern());

@@ -16,9 +16,9 @@ import dev.peft4j.tokenizer.Tokenizer;
 import dev.peft4j.train.LrSchedule;
 import dev.peft4j.train.TrainConfig;
 import dev.peft4j.train.Trainer;
-import dev.peft4j.tuner.InitLoraWeights;
-import dev.peft4j.tuner.Lora;
-import dev.peft4j.tuner.LoraConfig;
+import dev.peft4j.tuner.lora.InitLoraWeights;
+import dev.peft4j.tuner.lora.Lora;
+import dev.peft4j.tuner.lora.LoraConfig;
 import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.PeftMethods;
@@ -375,14 +375,14 @@ final class TrainCommand implements Callable<Integer> {
             } else {
                 lora = PeftMethods.of(lc.peftType(), "--method").apply(lm, lc, Lora.DEFAULT_ADAPTER, seed);
             }
-            dev.peft4j.tuner.LoraConversion.Initial initial = null;          // PiSSA/OLoRA: A0, B0 for the conversion on save
-            if (adapter == null && loraConvertToLora && lora instanceof dev.peft4j.tuner.LoraModel plm && plm.config().initLoraWeights().residualisesBase()) {
-                dev.peft4j.tuner.LoraConversion.convertedConfig(plm.config());  // refuses DoRA / modules_to_save now, not after training
-                initial = dev.peft4j.tuner.LoraConversion.initial(plm);
+            dev.peft4j.tuner.lora.LoraConversion.Initial initial = null;          // PiSSA/OLoRA: A0, B0 for the conversion on save
+            if (adapter == null && loraConvertToLora && lora instanceof dev.peft4j.tuner.lora.LoraModel plm && plm.config().initLoraWeights().residualisesBase()) {
+                dev.peft4j.tuner.lora.LoraConversion.convertedConfig(plm.config());  // refuses DoRA / modules_to_save now, not after training
+                initial = dev.peft4j.tuner.lora.LoraConversion.initial(plm);
                 System.out.println("lora.init " + plm.config().initLoraWeights() + ": base weights residualised; the final adapter is saved "
                         + "converted to a plain LoRA of rank " + 2 * plm.config().r() + " for the original base (--lora.convert-to-lora false keeps the "
                         + plm.config().initLoraWeights() + " form; checkpoints keep it too)");
-            } else if (adapter == null && lora instanceof dev.peft4j.tuner.LoraModel plm
+            } else if (adapter == null && lora instanceof dev.peft4j.tuner.lora.LoraModel plm
                     && plm.config().initLoraWeights().kind() == InitLoraWeights.Kind.PISSA_NITER) {
                 System.out.println("warning: lora.init " + plm.config().initLoraWeights() + " without conversion: loading this adapter "
                         + "re-runs the randomized SVD on the original base (PEFT: torch's unseeded RNG), which does not give back this "
@@ -404,7 +404,7 @@ final class TrainCommand implements Callable<Integer> {
                 System.out.printf("LoRA+: lora_B and 1-D tensors learn at lr x %s = %s%n", loraPlusRatio, lr * loraPlusRatio);
             Trainer.Result r = trainer.run(resume);
             if (initial != null)
-                dev.peft4j.tuner.LoraConversion.save((dev.peft4j.tuner.LoraModel) lora, initial, workDir, base);
+                dev.peft4j.tuner.lora.LoraConversion.save((dev.peft4j.tuner.lora.LoraModel) lora, initial, workDir, base);
             else
                 PeftAdapter.save(lora, workDir, base, new PeftAdapter.Card(data.getFileName().toString(), String.format(
                         "train loss %.4f%s after %d steps", r.lastLoss(), r.valLoss() == null ? "" : String.format(", validation loss %.4f", r.valLoss()), r.steps())));

@@ -10,7 +10,7 @@ package dev.peft4j.model;
 import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.nn.LoraAdapter;
+import dev.peft4j.tuner.lora.LoraAdapter;
 
 public final class NonFinite {
     private NonFinite() {}

@@ -8,6 +8,8 @@
  */
 package dev.peft4j.tuner;
 
+import dev.peft4j.tuner.lora.LoraPlan;
+
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.AdapterLayer;

@@ -18,6 +18,9 @@
  */
 package dev.peft4j.tuner;
 
+import dev.peft4j.tuner.lora.Lora;
+import dev.peft4j.tuner.lora.LoraPlan;
+
 import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;

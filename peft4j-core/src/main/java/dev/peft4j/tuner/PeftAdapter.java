@@ -19,6 +19,11 @@
  */
 package dev.peft4j.tuner;
 
+import dev.peft4j.tuner.lora.Lora;
+import dev.peft4j.tuner.lora.LoraConfig;
+import dev.peft4j.tuner.lora.LoraModel;
+import dev.peft4j.tuner.lora.InitLoraWeights;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.peft4j.Peft4jException;
@@ -154,71 +159,6 @@ public final class PeftAdapter {
         throw new Peft4jException(dir.resolve(CONFIG) + " holds a " + c.peftType() + " adapter; this needs a LoRA adapter (peft_type LORA)");
     }
 
-    /** A LoRA adapter_config.json (already parsed) -> LoraConfig; PEFT loads lora_alpha <= 0 silently, peft4j warns. */
-    static LoraConfig readLora(com.fasterxml.jackson.databind.JsonNode c, Path file) {
-        LoraConfig cfg = readConfig(c, file);
-        if (cfg.loraAlpha() <= 0)      // PEFT loads it silently; the adapter is a no-op (0) or subtracted (< 0)
-            System.err.println("warning: " + file + ": \"lora_alpha\" is " + cfg.loraAlpha() + ", so the LoRA "
-                    + "scaling (lora_alpha / r) is " + (cfg.loraAlpha() == 0 ? "0 and this adapter changes nothing"
-                    : "negative and this adapter's update is subtracted") + "; expected a positive number such as 2 x r");
-        return cfg;
-    }
-
-    private static LoraConfig readConfig(com.fasterxml.jackson.databind.JsonNode c, Path file) {
-        ObjectMapper om = new ObjectMapper();
-        LoraConfig.Builder b = LoraConfig.builder();
-        if (c.hasNonNull("r")) {
-            if (!c.get("r").isIntegralNumber() || !c.get("r").canConvertToInt())
-                throw new Peft4jException(file + ": \"r\" must be an integer (got " + c.get("r") + "); e.g. \"r\": 8");
-            b.r(c.get("r").asInt());
-        }
-        if (c.hasNonNull("lora_alpha")) b.alpha(number(c, "lora_alpha", file));
-        if (c.hasNonNull("lora_dropout")) b.dropout((float) number(c, "lora_dropout", file));
-        if (c.hasNonNull("target_modules")) b.targetModules(TargetModules.fromPeft(om.convertValue(c.get("target_modules"), Object.class)));
-        if (c.hasNonNull("exclude_modules")) b.excludeModules(TargetModules.fromPeft(om.convertValue(c.get("exclude_modules"), Object.class)));
-        if (c.hasNonNull("use_rslora")) b.useRslora(c.get("use_rslora").asBoolean());
-        if (c.has("init_lora_weights")) b.init(InitLoraWeights.fromPeft(om.convertValue(c.get("init_lora_weights"), Object.class)));
-        if (c.hasNonNull("bias")) b.bias(c.get("bias").asText());
-        if (c.hasNonNull("layers_to_transform")) {
-            com.fasterxml.jackson.databind.JsonNode l = c.get("layers_to_transform");
-            List<Integer> layers = new ArrayList<>();
-            if (l.isArray()) l.forEach(x -> layers.add(x.asInt())); else layers.add(l.asInt());
-            b.layersToTransform(layers);
-        }
-        if (c.hasNonNull("layers_pattern")) {
-            com.fasterxml.jackson.databind.JsonNode l = c.get("layers_pattern");
-            List<String> pats = new ArrayList<>();
-            if (l.isArray()) l.forEach(x -> pats.add(x.asText())); else pats.add(l.asText());
-            b.layersPattern(pats);
-        }
-        if (c.hasNonNull("rank_pattern")) {
-            Map<String, Integer> m = new java.util.LinkedHashMap<>();
-            c.get("rank_pattern").fields().forEachRemaining(e -> m.put(e.getKey(), e.getValue().asInt()));
-            b.rankPattern(m);
-        }
-        if (c.hasNonNull("alpha_pattern")) {
-            Map<String, Double> m = new java.util.LinkedHashMap<>();
-            c.get("alpha_pattern").fields().forEachRemaining(e -> m.put(e.getKey(), e.getValue().asDouble()));
-            b.alphaPattern(m);
-        }
-        if (c.hasNonNull("modules_to_save")) {
-            List<String> m = new ArrayList<>();
-            c.get("modules_to_save").forEach(x -> m.add(x.asText()));
-            b.modulesToSave(m);
-        }
-        if (c.hasNonNull("fan_in_fan_out")) b.fanInFanOut(c.get("fan_in_fan_out").asBoolean());
-        if (c.hasNonNull("use_dora")) b.useDora(c.get("use_dora").asBoolean());
-        if (c.hasNonNull("lora_bias")) b.loraBias(c.get("lora_bias").asBoolean());
-        return b.build();
-    }
-
-    private static double number(com.fasterxml.jackson.databind.JsonNode c, String key, Path file) {
-        com.fasterxml.jackson.databind.JsonNode n = c.get(key);
-        if (!n.isNumber())
-            throw new Peft4jException(file + ": \"" + key + "\" must be a number (got " + n + ")");
-        return n.asDouble();
-    }
-
     /** base_model_name_or_path from adapter_config.json, or null. */
     public static String baseModelOf(Path dir) {
         try {
@@ -318,7 +258,7 @@ public final class PeftAdapter {
         return new SafeTensorsWriter.Tensor(key, DType.F32, java.util.Arrays.stream(t.shape).asLongStream().toArray(), t.data);
     }
 
-    static void writeAtomically(Path file, String text) {
+    public static void writeAtomically(Path file, String text) {
         Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
         try {
             Files.writeString(tmp, text, StandardCharsets.UTF_8);

@@ -5,6 +5,8 @@
  */
 package dev.peft4j.tuner;
 
+import dev.peft4j.tuner.lora.Lora;
+
 import dev.peft4j.Peft4jException;
 import dev.peft4j.tuner.ia3.Ia3;
 import dev.peft4j.tuner.vera.Vera;

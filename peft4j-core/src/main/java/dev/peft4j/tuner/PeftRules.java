@@ -21,6 +21,8 @@
  */
 package dev.peft4j.tuner;
 
+import dev.peft4j.tuner.lora.LoraConfig;
+
 import dev.peft4j.Peft4jException;
 import dev.peft4j.model.ModelConfig;
 import java.util.Collection;
@@ -110,7 +112,7 @@ public final class PeftRules {
     }
 
     /** The regex get_pattern_key builds from a rank/alpha pattern key (validated). */
-    static Pattern patternKeyRegex(String key) {
+    public static Pattern patternKeyRegex(String key) {
         if (key == null || key.isEmpty()) throw new Peft4jException("rank_pattern / alpha_pattern keys must be non-empty");
         TargetModules.compile(key, "lora.rank_pattern / alpha_pattern key");
         return Pattern.compile("(.*\\.)?(" + key + ")$");

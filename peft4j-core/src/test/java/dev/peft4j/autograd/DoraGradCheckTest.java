@@ -7,9 +7,9 @@ import static dev.peft4j.autograd.GradCheckTest.d;
 import static dev.peft4j.autograd.GradCheckTest.refLinear;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.peft4j.nn.DoraAdapter;
+import dev.peft4j.tuner.lora.DoraAdapter;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.nn.LoraAdapter;
+import dev.peft4j.tuner.lora.LoraAdapter;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Function;

@@ -3,7 +3,7 @@ package dev.peft4j.autograd;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.peft4j.nn.Linear;
-import dev.peft4j.nn.LoraAdapter;
+import dev.peft4j.tuner.lora.LoraAdapter;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Function;

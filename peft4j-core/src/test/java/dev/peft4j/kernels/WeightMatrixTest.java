@@ -44,7 +44,7 @@ class WeightMatrixTest {
         assertThat(m.prepackWeights()).isPositive();
         assertThat(m.forward(null, ids, 1, 8, null, null, false).data).containsExactly(plain);
         var pm = new dev.peft4j.tuner.PeftModel(m);
-        var a = pm.addAdapter(dev.peft4j.tuner.LoraConfig.builder().r(2).alpha(4).targetModules("q_proj").build(), "a", 1);
+        var a = pm.addAdapter(dev.peft4j.tuner.lora.LoraConfig.builder().r(2).alpha(4).targetModules("q_proj").build(), "a", 1);
         for (var t : a.trainableParameters()) for (int i = 0; i < t.size(); i++) t.data[i] += 0.05f * (float) Math.sin(i);
         float[] adapted = m.forward(null, ids, 1, 8, null, null, false).data;
         pm.merge("a");

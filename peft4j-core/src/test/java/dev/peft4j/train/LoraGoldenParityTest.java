@@ -11,7 +11,7 @@ import dev.peft4j.io.SafeTensorsFile;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.Golden;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.nn.LoraAdapter;
+import dev.peft4j.tuner.lora.LoraAdapter;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;

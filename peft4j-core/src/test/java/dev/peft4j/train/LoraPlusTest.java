@@ -8,9 +8,9 @@ import dev.peft4j.Golden;
 import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
-import dev.peft4j.tuner.Lora;
-import dev.peft4j.tuner.LoraConfig;
-import dev.peft4j.tuner.LoraModel;
+import dev.peft4j.tuner.lora.Lora;
+import dev.peft4j.tuner.lora.LoraConfig;
+import dev.peft4j.tuner.lora.LoraModel;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 

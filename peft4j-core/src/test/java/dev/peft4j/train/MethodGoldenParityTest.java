@@ -10,7 +10,7 @@ import dev.peft4j.autograd.Tensor;
 import dev.peft4j.io.SafeTensorsFile;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.AdapterLayer;
-import dev.peft4j.nn.DoraAdapter;
+import dev.peft4j.tuner.lora.DoraAdapter;
 import dev.peft4j.nn.Linear;
 import dev.peft4j.tuner.ia3.Ia3Layer;
 import dev.peft4j.tuner.loha.LoHaLayer;

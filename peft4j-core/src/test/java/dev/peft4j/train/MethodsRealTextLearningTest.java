@@ -9,7 +9,7 @@ import dev.peft4j.model.CausalLM;
 import dev.peft4j.tokenizer.Tokenizer;
 import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
-import dev.peft4j.tuner.LoraConfig;
+import dev.peft4j.tuner.lora.LoraConfig;
 import dev.peft4j.tuner.PeftModel;
 import dev.peft4j.tuner.TargetModules;
 import dev.peft4j.tuner.ia3.Ia3Config;

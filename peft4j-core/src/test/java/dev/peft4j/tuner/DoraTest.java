@@ -1,5 +1,10 @@
 package dev.peft4j.tuner;
 
+import dev.peft4j.tuner.lora.Lora;
+import dev.peft4j.tuner.lora.LoraConfig;
+import dev.peft4j.tuner.lora.LoraModel;
+import dev.peft4j.tuner.lora.LoraPlan;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -9,9 +14,9 @@ import dev.peft4j.autograd.Tensor;
 import dev.peft4j.io.SafeTensorsFile;
 import dev.peft4j.io.TensorInfo;
 import dev.peft4j.model.CausalLM;
-import dev.peft4j.nn.DoraAdapter;
+import dev.peft4j.tuner.lora.DoraAdapter;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.nn.LoraAdapter;
+import dev.peft4j.tuner.lora.LoraAdapter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;

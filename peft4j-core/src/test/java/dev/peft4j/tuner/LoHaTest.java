@@ -1,5 +1,7 @@
 package dev.peft4j.tuner;
 
+import dev.peft4j.tuner.lora.LoraPlan;
+
 import static dev.peft4j.tuner.Ia3Test.logits;
 import static dev.peft4j.tuner.Ia3Test.maxDiff;
 import static org.assertj.core.api.Assertions.assertThat;

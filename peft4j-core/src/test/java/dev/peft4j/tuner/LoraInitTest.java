@@ -1,11 +1,16 @@
 package dev.peft4j.tuner;
 
+import dev.peft4j.tuner.lora.Lora;
+import dev.peft4j.tuner.lora.LoraConfig;
+import dev.peft4j.tuner.lora.LoraModel;
+import dev.peft4j.tuner.lora.InitLoraWeights;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.nn.LoraAdapter;
+import dev.peft4j.tuner.lora.LoraAdapter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;

@@ -1,5 +1,9 @@
 package dev.peft4j.tuner;
 
+import dev.peft4j.tuner.lora.Lora;
+import dev.peft4j.tuner.lora.LoraConfig;
+import dev.peft4j.tuner.lora.LoraModel;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -13,7 +17,7 @@ import dev.peft4j.io.DType;
 import dev.peft4j.io.SafeTensorsFile;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.model.ModelWriter;
-import dev.peft4j.nn.LoraAdapter;
+import dev.peft4j.tuner.lora.LoraAdapter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;

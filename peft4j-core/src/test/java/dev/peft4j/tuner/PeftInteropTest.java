@@ -1,5 +1,8 @@
 package dev.peft4j.tuner;
 
+import dev.peft4j.tuner.lora.LoraConfig;
+import dev.peft4j.tuner.lora.LoraModel;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;

@@ -1,12 +1,18 @@
 package dev.peft4j.tuner;
 
+import dev.peft4j.tuner.lora.Lora;
+import dev.peft4j.tuner.lora.LoraConfig;
+import dev.peft4j.tuner.lora.LoraModel;
+import dev.peft4j.tuner.lora.InitLoraWeights;
+import dev.peft4j.tuner.lora.LoraConversion;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.nn.LoraAdapter;
+import dev.peft4j.tuner.lora.LoraAdapter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,5 +1,7 @@
 package dev.peft4j.tuner;
 
+import dev.peft4j.tuner.lora.LoraConfig;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;

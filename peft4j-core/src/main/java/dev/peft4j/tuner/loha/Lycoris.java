@@ -16,7 +16,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tape;
-import dev.peft4j.tuner.LoraPlan;
+import dev.peft4j.tuner.lora.LoraPlan;
 import dev.peft4j.tuner.ModelModules;
 import dev.peft4j.tuner.PeftRules;
 import dev.peft4j.tuner.TargetModules;
@@ -176,7 +176,7 @@ public final class Lycoris {
     /** torch's kaiming_uniform_(a=√5) on a (rows, cols) tensor: U(−1/√cols, 1/√cols) (fan_in = cols). */
     public static float[] kaimingUniform(int rows, int cols, SplittableRandom rnd) {
         float[] x = new float[rows * cols];
-        dev.peft4j.tuner.Lora.uniform(x, 1.0 / Math.sqrt(cols), rnd);
+        dev.peft4j.tuner.lora.Lora.uniform(x, 1.0 / Math.sqrt(cols), rnd);
         return x;
     }
 

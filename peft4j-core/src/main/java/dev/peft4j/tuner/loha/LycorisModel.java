@@ -9,7 +9,7 @@ import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.Linear;
 import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.LayerAdapterModel;
-import dev.peft4j.tuner.LoraPlan;
+import dev.peft4j.tuner.lora.LoraPlan;
 import java.util.List;
 import java.util.Map;
 

@@ -19,7 +19,7 @@ import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.Linear;
 import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
-import dev.peft4j.tuner.Lora;
+import dev.peft4j.tuner.lora.Lora;
 import dev.peft4j.tuner.ModelModules;
 import dev.peft4j.tuner.PeftMethod;
 import dev.peft4j.tuner.loha.Lycoris;

@@ -20,7 +20,7 @@ import dev.peft4j.model.CausalLM;
 import dev.peft4j.model.ModelConfig;
 import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
-import dev.peft4j.tuner.Lora;
+import dev.peft4j.tuner.lora.Lora;
 import dev.peft4j.tuner.PeftMethod;
 import dev.peft4j.tuner.prompt.PromptLearningConfig;
 import java.nio.file.Path;
@@ -72,7 +72,7 @@ public final class PrefixTuning {
     /** PEFT's print_trainable_parameters line on a model of this shape. */
     public static String trainableSummary(ModelConfig mc, PrefixTuningConfig config) {
         long t = trainableParameterCount(mc, config);
-        return dev.peft4j.tuner.LoraPlan.formatTrainable(t, dev.peft4j.tuner.ModelModules.of(mc).baseParameterCount() + t);
+        return dev.peft4j.tuner.lora.LoraPlan.formatTrainable(t, dev.peft4j.tuner.ModelModules.of(mc).baseParameterCount() + t);
     }
 
     public static PrefixTuningModel apply(CausalLM model, PrefixTuningConfig config, String adapterName, long seed) {

@@ -28,7 +28,7 @@ import dev.peft4j.model.CausalLM;
 import dev.peft4j.model.VirtualPrompt;
 import dev.peft4j.nn.AdapterLayer;
 import dev.peft4j.tuner.AdapterModel;
-import dev.peft4j.tuner.LoraPlan;
+import dev.peft4j.tuner.lora.LoraPlan;
 import java.util.List;
 import java.util.Map;
 

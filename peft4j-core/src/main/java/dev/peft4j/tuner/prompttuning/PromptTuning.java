@@ -21,7 +21,7 @@ import dev.peft4j.model.ModelConfig;
 import dev.peft4j.tokenizer.Tokenizer;
 import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
-import dev.peft4j.tuner.Lora;
+import dev.peft4j.tuner.lora.Lora;
 import dev.peft4j.tuner.PeftMethod;
 import dev.peft4j.tuner.prompt.PromptLearningConfig;
 import java.nio.file.Files;
@@ -80,7 +80,7 @@ public final class PromptTuning {
     /** PEFT's print_trainable_parameters line on a model of this shape. */
     public static String trainableSummary(ModelConfig mc, PromptTuningConfig config) {
         long t = trainableParameterCount(mc, config);
-        return dev.peft4j.tuner.LoraPlan.formatTrainable(t, dev.peft4j.tuner.ModelModules.of(mc).baseParameterCount() + t);
+        return dev.peft4j.tuner.lora.LoraPlan.formatTrainable(t, dev.peft4j.tuner.ModelModules.of(mc).baseParameterCount() + t);
     }
 
     /** The ids PEFT initialises from: the text's ids (with special tokens) truncated to P, or repeated and cut to P. */

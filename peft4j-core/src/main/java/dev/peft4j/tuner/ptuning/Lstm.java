@@ -21,7 +21,7 @@ package dev.peft4j.tuner.ptuning;
 import dev.peft4j.autograd.Ops;
 import dev.peft4j.autograd.Tape;
 import dev.peft4j.autograd.Tensor;
-import dev.peft4j.tuner.Lora;
+import dev.peft4j.tuner.lora.Lora;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;

@@ -98,7 +98,7 @@ public final class PTuning {
     /** print_trainable_parameters' line for a fresh adapter on a model of this shape. */
     public static String trainableSummary(ModelConfig mc, PTuningConfig config) {
         long t = trainableParameterCount(mc, config);
-        return dev.peft4j.tuner.LoraPlan.formatTrainable(t, dev.peft4j.tuner.ModelModules.of(mc).baseParameterCount() + t);
+        return dev.peft4j.tuner.lora.LoraPlan.formatTrainable(t, dev.peft4j.tuner.ModelModules.of(mc).baseParameterCount() + t);
     }
 
     public static PTuningModel apply(CausalLM model, PTuningConfig config, String adapterName, long seed) {

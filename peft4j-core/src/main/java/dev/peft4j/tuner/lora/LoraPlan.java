@@ -18,7 +18,12 @@
  * The summary line is print_trainable_parameters' format:
  *   f"trainable params: {t:,d} || all params: {a:,d} || trainable%: {100 * t / a:.4f}"
  */
-package dev.peft4j.tuner;
+package dev.peft4j.tuner.lora;
+
+import dev.peft4j.tuner.ModelModules;
+import dev.peft4j.tuner.ModulesToSave;
+import dev.peft4j.tuner.PeftRules;
+import dev.peft4j.tuner.TargetModules;
 
 import dev.peft4j.Peft4jException;
 import dev.peft4j.model.ModelConfig;

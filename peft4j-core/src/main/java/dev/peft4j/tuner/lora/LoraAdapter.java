@@ -10,7 +10,10 @@
  * dx = dy·W + Σ scaling·(dy·B)·A and the adapters' dA, dB.
  * DoraAdapter (use_dora) extends this class with its magnitude vector and its own forward.
  */
-package dev.peft4j.nn;
+package dev.peft4j.tuner.lora;
+
+import dev.peft4j.nn.AdapterLayer;
+import dev.peft4j.nn.Linear;
 
 import dev.peft4j.autograd.Ops;
 import dev.peft4j.autograd.Tape;

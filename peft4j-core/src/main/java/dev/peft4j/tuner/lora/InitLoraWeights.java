@@ -13,7 +13,7 @@
  * (out, in) weight; with a = √5 the bound is exactly 1/√fan_in.
  * Not supported: loftq, eva, corda, orthogonal (refused by name).
  */
-package dev.peft4j.tuner;
+package dev.peft4j.tuner.lora;
 
 import dev.peft4j.Peft4jException;
 import java.util.List;

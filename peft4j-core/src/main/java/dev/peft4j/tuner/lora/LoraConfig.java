@@ -14,7 +14,11 @@
  *   modulesToSave   modules trained in full (a trainable copy), e.g. lm_head
  * Maps keep their insertion order (it decides which pattern wins); lists and maps are stored unmodifiable.
  */
-package dev.peft4j.tuner;
+package dev.peft4j.tuner.lora;
+
+import dev.peft4j.tuner.AdapterConfig;
+import dev.peft4j.tuner.PeftRules;
+import dev.peft4j.tuner.TargetModules;
 
 import dev.peft4j.Peft4jException;
 import java.util.ArrayList;

@@ -23,14 +23,24 @@
  * get_peft_model_state_dict writes). Note GPT-2's Conv1D layers hold their weight transposed in memory
  * ((out, in) here, [in, out] on disk); LoRA A/B have the same layout either way.
  */
-package dev.peft4j.tuner;
+package dev.peft4j.tuner.lora;
+import dev.peft4j.tuner.TargetModules;
+import java.nio.file.Path;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import dev.peft4j.tuner.PeftMethod;
+import dev.peft4j.tuner.ModelModules;
+import dev.peft4j.tuner.AdapterConfig;
+import dev.peft4j.tuner.ModulesToSave;
+import dev.peft4j.tuner.AdapterModel;
+import dev.peft4j.tuner.PeftAdapter;
 
 import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
-import dev.peft4j.nn.DoraAdapter;
+import dev.peft4j.tuner.lora.DoraAdapter;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.nn.LoraAdapter;
+import dev.peft4j.tuner.lora.LoraAdapter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -51,7 +61,7 @@ public final class Lora {
         @Override public String peftType() { return LoraConfig.PEFT_TYPE; }
 
         @Override public AdapterConfig readConfig(com.fasterxml.jackson.databind.JsonNode json, java.nio.file.Path file) {
-            return PeftAdapter.readLora(json, file);
+            return readLora(json, file);
         }
 
         @Override public AdapterModel apply(CausalLM model, AdapterConfig config, String adapterName, long seed) {
@@ -148,4 +158,70 @@ public final class Lora {
             if (i + 1 < x.length) x[i + 1] = (float) (std * rad * StrictMath.sin(th));
         }
     }
+
+    /** A LoRA adapter_config.json (already parsed) -> LoraConfig; PEFT loads lora_alpha <= 0 silently, peft4j warns. */
+    static LoraConfig readLora(com.fasterxml.jackson.databind.JsonNode c, Path file) {
+        LoraConfig cfg = readConfig(c, file);
+        if (cfg.loraAlpha() <= 0)      // PEFT loads it silently; the adapter is a no-op (0) or subtracted (< 0)
+            System.err.println("warning: " + file + ": \"lora_alpha\" is " + cfg.loraAlpha() + ", so the LoRA "
+                    + "scaling (lora_alpha / r) is " + (cfg.loraAlpha() == 0 ? "0 and this adapter changes nothing"
+                    : "negative and this adapter's update is subtracted") + "; expected a positive number such as 2 x r");
+        return cfg;
+    }
+
+    private static LoraConfig readConfig(com.fasterxml.jackson.databind.JsonNode c, Path file) {
+        ObjectMapper om = new ObjectMapper();
+        LoraConfig.Builder b = LoraConfig.builder();
+        if (c.hasNonNull("r")) {
+            if (!c.get("r").isIntegralNumber() || !c.get("r").canConvertToInt())
+                throw new Peft4jException(file + ": \"r\" must be an integer (got " + c.get("r") + "); e.g. \"r\": 8");
+            b.r(c.get("r").asInt());
+        }
+        if (c.hasNonNull("lora_alpha")) b.alpha(number(c, "lora_alpha", file));
+        if (c.hasNonNull("lora_dropout")) b.dropout((float) number(c, "lora_dropout", file));
+        if (c.hasNonNull("target_modules")) b.targetModules(TargetModules.fromPeft(om.convertValue(c.get("target_modules"), Object.class)));
+        if (c.hasNonNull("exclude_modules")) b.excludeModules(TargetModules.fromPeft(om.convertValue(c.get("exclude_modules"), Object.class)));
+        if (c.hasNonNull("use_rslora")) b.useRslora(c.get("use_rslora").asBoolean());
+        if (c.has("init_lora_weights")) b.init(InitLoraWeights.fromPeft(om.convertValue(c.get("init_lora_weights"), Object.class)));
+        if (c.hasNonNull("bias")) b.bias(c.get("bias").asText());
+        if (c.hasNonNull("layers_to_transform")) {
+            com.fasterxml.jackson.databind.JsonNode l = c.get("layers_to_transform");
+            List<Integer> layers = new ArrayList<>();
+            if (l.isArray()) l.forEach(x -> layers.add(x.asInt())); else layers.add(l.asInt());
+            b.layersToTransform(layers);
+        }
+        if (c.hasNonNull("layers_pattern")) {
+            com.fasterxml.jackson.databind.JsonNode l = c.get("layers_pattern");
+            List<String> pats = new ArrayList<>();
+            if (l.isArray()) l.forEach(x -> pats.add(x.asText())); else pats.add(l.asText());
+            b.layersPattern(pats);
+        }
+        if (c.hasNonNull("rank_pattern")) {
+            Map<String, Integer> m = new java.util.LinkedHashMap<>();
+            c.get("rank_pattern").fields().forEachRemaining(e -> m.put(e.getKey(), e.getValue().asInt()));
+            b.rankPattern(m);
+        }
+        if (c.hasNonNull("alpha_pattern")) {
+            Map<String, Double> m = new java.util.LinkedHashMap<>();
+            c.get("alpha_pattern").fields().forEachRemaining(e -> m.put(e.getKey(), e.getValue().asDouble()));
+            b.alphaPattern(m);
+        }
+        if (c.hasNonNull("modules_to_save")) {
+            List<String> m = new ArrayList<>();
+            c.get("modules_to_save").forEach(x -> m.add(x.asText()));
+            b.modulesToSave(m);
+        }
+        if (c.hasNonNull("fan_in_fan_out")) b.fanInFanOut(c.get("fan_in_fan_out").asBoolean());
+        if (c.hasNonNull("use_dora")) b.useDora(c.get("use_dora").asBoolean());
+        if (c.hasNonNull("lora_bias")) b.loraBias(c.get("lora_bias").asBoolean());
+        return b.build();
+    }
+
+    private static double number(com.fasterxml.jackson.databind.JsonNode c, String key, Path file) {
+        com.fasterxml.jackson.databind.JsonNode n = c.get(key);
+        if (!n.isNumber())
+            throw new Peft4jException(file + ": \"" + key + "\" must be a number (got " + n + ")");
+        return n.asDouble();
+    }
+
 }

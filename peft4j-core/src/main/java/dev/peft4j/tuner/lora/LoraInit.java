@@ -26,7 +26,7 @@
  * Svd/Qr conventions); B·A, the residual and the whole training trajectory (the sign flips of a
  * component cancel in B·A and in every gradient step) do not depend on it.
  */
-package dev.peft4j.tuner;
+package dev.peft4j.tuner.lora;
 
 import dev.peft4j.Peft4jException;
 import dev.peft4j.kernels.Qr;

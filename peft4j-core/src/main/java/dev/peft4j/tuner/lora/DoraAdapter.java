@@ -18,7 +18,10 @@
  * LoRA's own forward is untouched: LoraAdapter.FORWARD hands over to this one only when one of the
  * active adapters is a DoraAdapter.
  */
-package dev.peft4j.nn;
+package dev.peft4j.tuner.lora;
+
+import dev.peft4j.nn.AdapterLayer;
+import dev.peft4j.nn.Linear;
 
 import dev.peft4j.autograd.Ops;
 import dev.peft4j.autograd.Tape;

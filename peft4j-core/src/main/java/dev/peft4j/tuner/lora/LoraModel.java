@@ -7,12 +7,14 @@
  * or unload it for good (adapters removed, original tensors restored).
  * Constraints: not thread-safe, like the model it wraps; the counts assume this is the model's only adapter.
  */
-package dev.peft4j.tuner;
+package dev.peft4j.tuner.lora;
+
+import dev.peft4j.tuner.AdapterModel;
 
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.nn.LoraAdapter;
+import dev.peft4j.tuner.lora.LoraAdapter;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;

@@ -17,12 +17,14 @@
  * Usage: Initial init = LoraConversion.initial(lm) right after Lora.apply (PEFT: save the initial
  * adapter before training), train, then LoraConversion.save(lm, init, dir, base).
  */
-package dev.peft4j.tuner;
+package dev.peft4j.tuner.lora;
+
+import dev.peft4j.tuner.PeftAdapter;
 
 import dev.peft4j.Peft4jException;
 import dev.peft4j.io.DType;
 import dev.peft4j.io.SafeTensorsWriter;
-import dev.peft4j.nn.LoraAdapter;
+import dev.peft4j.tuner.lora.LoraAdapter;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -15,8 +15,9 @@ hidden / heads * KVH (PEFT's _prepare_prompt_learning_config), so 32 on the Llam
 
 Prompt tuning forward: the P output rows are placed before the input embeddings (positions 0..P-1, GPT-2 adds
 wpe[0..P-1] to them); computed as golden_common's forwards over ids with the virtual rows appended to the embedding
-table as ids V..V+P-1 (logits cut to [..., :V]). Labels of the virtual rows are -100 (PEFT); the batch ignores
-labels[:, 0], so the loss over P+T rows equals the loss over the T input rows (asserted) — what peft4j computes.
+table as ids V..V+P-1 (logits cut to [..., :V]). Labels of the virtual rows are -100 (PEFT: cat(-100 * P, labels))
+and the loss runs over the P+T rows, so the last virtual row predicts labels[:, 0]: row 0 of the batch keeps its
+labels[0, 0] (row 1 ignores it), so the golden tells the two semantics apart (asserted: they differ).
 
 Prefix tuning forward (own code below): the output row p, viewed (L*2, H, D/H) as PEFT's
 view(B, P, L*2, H, D/H).permute(2, 0, 3, 1, 4).split(2) does, gives layer l's past key (index 2l) and value (2l+1),
@@ -178,27 +179,26 @@ class Setup:
             self.heads = self.cfg["num_key_value_heads"]
         self.ids = torch.tensor(INPUT_IDS)
         self.labels = self.ids.clone()
-        self.labels[0, 0:3] = -100
+        self.labels[0, 1:3] = -100  # labels[0, 0] stays: the last virtual token predicts it (prompt tuning)
         self.labels[1, 0] = -100
         self.labels[1, 5:8] = -100
 
-    def logits(self, out):
-        """Logits of the T input rows."""
-        if self.prefix:
+    def loss(self, mod):
+        """PEFT's training loss and the logits of the T input rows."""
+        out = mod()
+        if self.prefix:  # past key/values: the labels are the input's own
             f = llama_prefix_forward if self.llama else gpt2_prefix_forward
-            return f(self.cfg, self.W, self.ids, out)
+            lg = f(self.cfg, self.W, self.ids, out)
+            return causal_lm_loss(lg, self.labels), lg
         B = self.ids.shape[0]
         W = dict(self.W)
         W[self.emb] = torch.cat([self.W[self.emb], out], dim=0)  # virtual tokens = ids V..V+P-1
         ids = torch.cat([torch.arange(self.V, self.V + P).unsqueeze(0).expand(B, P), self.ids], dim=1)
         lg = (llama_forward if self.llama else gpt2_forward)(self.cfg, W, ids)[..., : self.V]
         full = torch.cat([torch.full((B, P), -100, dtype=torch.long), self.labels], dim=1)
-        assert torch.allclose(causal_lm_loss(lg, full), causal_lm_loss(lg[:, P:], self.labels), rtol=1e-14, atol=0)
-        return lg[:, P:]
-
-    def loss(self, mod):
-        lg = self.logits(mod())
-        return causal_lm_loss(lg, self.labels), lg
+        loss = causal_lm_loss(lg, full)
+        assert abs(loss.item() - causal_lm_loss(lg[:, P:], self.labels).item()) > 1e-6  # labels[0, 0] counts
+        return loss, lg[:, P:]
 
     def base_logits(self):
         return (llama_forward if self.llama else gpt2_forward)(self.cfg, self.W, self.ids)

@@ -34,6 +34,19 @@ public sealed interface CausalLM permits Llama, Gpt2 {
     Tensor hidden(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly);
 
     /**
+     * The hidden states the training loss needs, cache-less: hidden(tape, tokens, B, T, null, null, false),
+     * except that with a {@link VirtualPrompt.Tokens} prompt each sequence's rows start with the last
+     * virtual token's: (B*(T+1), C). PEFT prepends -100 labels over the virtual tokens before the shift,
+     * so that row predicts labels[b, 0] (see {@link #lossRowsBeforeInput()}).
+     */
+    Tensor hiddenForLoss(Tape tape, int[] tokens, int B, int T);
+
+    /** Rows per sequence that hiddenForLoss() puts before the input's: 1 with a virtual-token prompt, else 0. */
+    default int lossRowsBeforeInput() {
+        return prompt() instanceof VirtualPrompt.Tokens t && t.length() > 0 ? 1 : 0;
+    }
+
+    /**
      * Gradient checkpointing (transformers' gradient_checkpointing_enable): each block keeps only its
      * input for the backward and is recomputed there — far less activation memory, one more forward.
      */

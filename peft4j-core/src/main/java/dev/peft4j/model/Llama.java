@@ -62,6 +62,16 @@ public final class Llama implements CausalLM {
 
     @Override
     public Tensor hidden(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly) {
+        return hidden(tape, tokens, B, T, cache, pad, lastOnly, 0);
+    }
+
+    @Override
+    public Tensor hiddenForLoss(Tape tape, int[] tokens, int B, int T) {
+        return hidden(tape, tokens, B, T, null, null, false, lossRowsBeforeInput());
+    }
+
+    /** keep: how many of the last virtual rows (a Tokens prompt's) stay before the input rows of each sequence. */
+    private Tensor hidden(Tape tape, int[] tokens, int B, int T, KvCache cache, int[] pad, boolean lastOnly, int keep) {
         float eps = cfg.normEps();
         // A virtual prompt enters once: in every cache-less forward, or in the first forward over a cache.
         VirtualPrompt vp = cache == null || cache.length() == 0 ? prompt : null;
@@ -89,7 +99,7 @@ public final class Llama implements CausalLM {
         }
         if (cache != null) cache.advance(start + Tn - cache.length());
         if (lastOnly) x = Ops.lastRows(tape, x, B, Tn);                             // (B, C)
-        else if (Tn != T) x = Ops.sliceSeq(tape, x, B, Tn, P, T);                   // drop the virtual rows: (B*T, C)
+        else if (Tn != T + keep) x = Ops.sliceSeq(tape, x, B, Tn, P - keep, T + keep); // drop virtual rows: (B*(T+keep), C)
         return Ops.rmsnorm(tape, x, finalNorm, eps);                                 // (rows, C)
     }
 

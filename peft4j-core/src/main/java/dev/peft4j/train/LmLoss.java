@@ -2,6 +2,9 @@
  * LmLoss: the causal-LM loss as transformers computes it — logits at position t predict the label
  * at t+1 (labels are aligned with input ids; the shift happens here), cross-entropy averaged over
  * the targets that are not -100 (padding, prompt tokens when training on completions only).
+ * With a virtual-token prompt (prompt tuning, P-tuning) PEFT's PeftModelForCausalLM prepends -100
+ * labels over the virtual tokens, so the last virtual token's logits predict labels[b, 0] too: the
+ * loss here does the same (CausalLM.hiddenForLoss keeps that row).
  */
 package dev.peft4j.train;
 
@@ -25,11 +28,31 @@ public final class LmLoss {
         return targets;
     }
 
-    /** Number of positions that contribute to the loss. */
+    /** Number of positions that contribute to the loss of a model without a virtual-token prompt. */
     public static int countTargets(int[] labels, int B, int T) {
+        return countTargets(labels, B, T, 0);
+    }
+
+    /** Number of positions that contribute to {@link #loss} of this model (its prompt adapter included). */
+    public static int countTargets(CausalLM model, int[] labels, int B, int T) {
+        return countTargets(labels, B, T, model.lossRowsBeforeInput());
+    }
+
+    private static int countTargets(int[] labels, int B, int T, int lead) {
         int n = 0;
-        for (int b = 0; b < B; b++) for (int t = 1; t < T; t++) if (labels[b * T + t] != Ops.IGNORE_INDEX) n++;
+        for (int b = 0; b < B; b++) for (int t = 1 - lead; t < T; t++) if (labels[b * T + t] != Ops.IGNORE_INDEX) n++;
         return n;
+    }
+
+    /** The targets of hiddenForLoss's rows: lead rows before the input predict labels[b, 0] (lead is 0 or 1). */
+    static int[] targets(int[] labels, int B, int T, int lead) {
+        if (lead == 0) return shiftedTargets(labels, B, T);
+        int[] ext = new int[B * (T + 1)];
+        for (int b = 0; b < B; b++) {
+            ext[b * (T + 1)] = Ops.IGNORE_INDEX;                                       // the virtual row's own label
+            System.arraycopy(labels, b * T, ext, b * (T + 1) + 1, T);
+        }
+        return shiftedTargets(ext, B, T + 1);
     }
 
     /**
@@ -38,13 +61,10 @@ public final class LmLoss {
      * (B*T, V) logits are never held; a head carrying its own LoRA adapter takes the plain path.
      */
     public static Tensor loss(Tape tape, CausalLM model, int[] inputIds, int[] labels, int B, int T) {
-        int[] targets = shiftedTargets(labels, B, T);
+        int[] targets = targets(labels, B, T, model.lossRowsBeforeInput());
         Linear head = model.lmHead();
-        if (!head.active().isEmpty()) {
-            Tensor logits = model.forward(tape, inputIds, B, T, null, null, false);     // (B*T, V)
-            return Ops.crossEntropy(tape, logits, targets);
-        }
-        Tensor h = model.hidden(tape, inputIds, B, T, null, null, false);              // (B*T, C)
+        Tensor h = model.hiddenForLoss(tape, inputIds, B, T);                          // (B*(T+lead), C)
+        if (!head.active().isEmpty()) return Ops.crossEntropy(tape, head.forward(tape, h), targets);
         return LinearCrossEntropy.forward(tape, h, head.weight(), head.bias(), targets);
     }
 }

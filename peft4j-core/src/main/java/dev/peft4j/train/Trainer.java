@@ -156,13 +156,13 @@ public final class Trainer {
             for (int m = 0; m < cfg.gradAccum(); m++) {
                 Batch b = train.next();
                 micro.add(b);
-                targets += LmLoss.countTargets(b.labels(), b.B(), b.T());
+                targets += LmLoss.countTargets(model, b.labels(), b.B(), b.T());
                 tokens += (long) b.B() * b.T();
             }
             double stepLoss = 0;
             for (int m = 0; m < micro.size(); m++) {
                 Batch b = micro.get(m);
-                int n = LmLoss.countTargets(b.labels(), b.B(), b.T());
+                int n = LmLoss.countTargets(model, b.labels(), b.B(), b.T());
                 if (n == 0) continue;
                 Tape tape = new Tape(dropoutSeed(cfg.seed(), step, m));
                 Tensor loss = LmLoss.loss(tape, model, b.inputIds(), b.labels(), b.B(), b.T());
@@ -237,7 +237,7 @@ public final class Trainer {
         long count = 0;
         for (int i = 0; i < batches; i++) {
             Batch b = loader.next();
-            int n = LmLoss.countTargets(b.labels(), b.B(), b.T());
+            int n = LmLoss.countTargets(model, b.labels(), b.B(), b.T());
             if (n == 0) continue;
             sum += LmLoss.loss(null, model, b.inputIds(), b.labels(), b.B(), b.T()).data[0] * (double) n;
             count += n;

@@ -49,6 +49,30 @@ class PromptRealPeftTest {
         assertThat(d).isLessThan(1e-4);
     }
 
+    /**
+     * PEFT's training loss with labels = input_ids: prompt tuning prepends -100 labels over the virtual tokens,
+     * so the last virtual token predicts labels[0]; a prefix leaves the labels alone. peft4j's LmLoss equals both.
+     */
+    @Test
+    void trainingLossWithLabelsEqualsPeftsForVirtualTokensAndPrefixes() throws Exception {
+        Path runSh = RealPeftInteropTest.realPeft(), stories = RealPeftInteropTest.shared("models/stories260K");
+        Path script = Path.of("../scripts/golden/prompt_realpeft.py").toAbsolutePath().normalize();
+        RealPeftInteropTest.run(runSh, tmp.resolve("make.log"), script.toString(), tmp.toString(), stories.toString());
+        for (String name : List.of("prompt", "prefix_proj")) {
+            JsonNode e = new ObjectMapper().readTree(tmp.resolve(name).resolve("expected.json").toFile());
+            int[] ids = new int[e.get("input_ids").size()];
+            for (int i = 0; i < ids.length; i++) ids[i] = e.get("input_ids").get(i).asInt();
+            CausalLM m = CausalLM.load(stories);
+            PeftAdapter.load(m, tmp.resolve(name), "from_peft");
+            double mine = dev.peft4j.train.LmLoss.loss(null, m, ids, ids, 1, ids.length).data[0];
+            double peft = e.get("loss_labels_input_ids").asDouble();
+            System.out.printf("[realpeft] %s: training loss PEFT %.6f, peft4j %.6f%n", name, peft, mine);
+            assertThat(Math.abs(mine - peft) / peft).as(name).isLessThan(1e-5);
+            assertThat(dev.peft4j.train.LmLoss.countTargets(m, ids, 1, ids.length))
+                    .isEqualTo(name.equals("prompt") ? ids.length : ids.length - 1);
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"prefix-projection", "prompt-text"})
     void savedByPeft4jLoadsInPeftWithTheSameLogits(String kind) throws Exception {

@@ -52,7 +52,7 @@ final class QuickstartCommand implements Callable<Integer> {
     Path model;
     @Option(names = "--data", paramLabel = "FILE", description = "Prompt/completion JSONL for --model (10% is held out).")
     Path data;
-    @Option(names = "--steps", description = "Training steps (default: 150 for the built-in task, 400 with --method ia3, prompt-tuning or prefix-tuning, 300 with loha or lokr, 200 with --method vera or adalora or --model).")
+    @Option(names = "--steps", description = "Training steps (default: 150 for the built-in task, 800 with --method prompt-tuning, 400 with ia3, p-tuning or prefix-tuning, 300 with loha or lokr, 200 with vera or adalora; 200 with --model, 300 for prompt methods).")
     Integer steps;
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = all cores.")
     int threads;
@@ -62,7 +62,7 @@ final class QuickstartCommand implements Callable<Integer> {
     long seed;
 
     /** Prompt / prefix tuning on the built-in task (see README: what they reach with these). */
-    static final int PROMPT_TOKENS = 20, PROMPT_STEPS = 400;
+    static final int PROMPT_TOKENS = 20, PROMPT_STEPS = 400, PROMPT_TUNING_STEPS = 800;
     static final double PROMPT_LR = 3e-2;
 
     /** Marks a directory as the quickstart's own scratch space, which a later quickstart may replace. */
@@ -111,7 +111,7 @@ final class QuickstartCommand implements Callable<Integer> {
             testFile = output.resolve("data/test.jsonl");
             QuickstartTask.writeJsonl(trainFile, split.get(0));
             QuickstartTask.writeJsonl(testFile, split.get(1));
-            System.out.printf("base model: %s (random weights, word-level tokenizer)%n", baseDir);
+            System.out.printf("base model: %s (pretrained here on the facts, not the task; word-level tokenizer)%n", baseDir);
         } else {
             System.out.println("== peft4j quickstart on " + model + " with " + data + " ==");
             baseDir = model;
@@ -173,7 +173,7 @@ final class QuickstartCommand implements Callable<Integer> {
                         + " over " + total + " steps (tinit " + ada.config().tinit() + ", tfinal " + ada.config().tfinal() + ")");
             }
             if (lora.virtualPrompt() != null) {             // prompt learning: a few thousand values steer a frozen model: high lr, more steps
-                if (steps == null) total = builtIn ? PROMPT_STEPS : 300;
+                if (steps == null) total = builtIn ? (lc.peftType().equals("PROMPT_TUNING") ? PROMPT_TUNING_STEPS : PROMPT_STEPS) : 300;
                 peakLr = builtIn ? PROMPT_LR : 1e-2;
             }
             TrainConfig tc = new TrainConfig(total, 0, peakLr, LrSchedule.Kind.COSINE, total / 10, 0, 16, 1,
@@ -209,15 +209,41 @@ final class QuickstartCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Steps and peak learning rate of the base model's pretraining (all weights, a few seconds). */
+    static final int PRETRAIN_STEPS = 300;
+    static final double PRETRAIN_LR = 3e-3;
+
     private void makeBaseModel(Path dir) throws IOException {
         int V = QuickstartTask.vocabSize();
         ModelConfig cfg = new ModelConfig(ModelConfig.Family.LLAMA, V, 64, 128, 2, 4, 2, 16, 64, 1e-5f, 10000.0, null,
                 true, false, false, false, 0, 1, List.of(2), "float32");
-        CausalLM m = ModelFactory.random(cfg, seed, 0.05f, 1.0f);   // embedding std 1 as torch.nn.Embedding: a tied head with room for confident logits
+        // embedding std 1 as torch.nn.Embedding: a tied head with room for confident logits
+        CausalLM m = ModelFactory.random(cfg, seed, 0.05f, 1.0f, true);
         Files.createDirectories(dir);
         ModelWriter.saveConfig(cfg, dir);
-        ModelWriter.saveWeights(m, dir, DType.F32, Long.MAX_VALUE);
         QuickstartTask.writeTokenizer(dir);
+        pretrain(m, dir);                                           // saves the weights and metrics.jsonl of the pretraining
+    }
+
+    /** Pretrains every weight of m on QuickstartTask.pretrainingTexts(): it knows the sounds, but mostly says nothing. */
+    private void pretrain(CausalLM m, Path dir) throws IOException {
+        Path corpus = output.resolve("data/pretrain.jsonl");
+        Files.createDirectories(corpus.getParent());
+        ObjectMapper om = new ObjectMapper();
+        StringBuilder s = new StringBuilder();
+        List<String> texts = QuickstartTask.pretrainingTexts(seed);
+        for (String t : texts) s.append(om.writeValueAsString(java.util.Map.of("text", t))).append('\n');
+        Files.writeString(corpus, s);
+        System.out.printf("%n-- pretraining the base model (%d steps, all weights) on %d farm stories: animals mostly said nothing (\"%s\"),"
+                + " %.0f%% of them made their sound --%n", PRETRAIN_STEPS, texts.size(), texts.get(0), 100 * QuickstartTask.SOUND_SHARE);
+        try (Tokenizer tok = Tokenizer.load(dir)) {
+            Dataset ds = Dataset.load(corpus, tok, dir, DataConfig.builder().maxLength(64).seed(seed).validationFraction(0).addEos(true).build());
+            TrainConfig tc = new TrainConfig(PRETRAIN_STEPS, 0, PRETRAIN_LR, LrSchedule.Kind.COSINE, PRETRAIN_STEPS / 10, 0, 32, 1,
+                    1.0, 0.0, seed, PRETRAIN_STEPS, 0, 0, 0, 0);
+            int padId = DataLoader.padIdOf(tok);
+            new Trainer(m, m.parameters(), out -> ModelWriter.saveWeights(m, out, DType.F32, Long.MAX_VALUE),
+                    new DataLoader(ds.train(), 32, true, seed, padId, false), List.of(), padId, tc, dir, System.out).run(false);
+        }
     }
 
     static Eval exactMatch(CausalLM lm, Tokenizer tok, List<String[]> pairs) {

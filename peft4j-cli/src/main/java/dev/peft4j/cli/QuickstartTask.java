@@ -4,7 +4,8 @@
  * Task ("animal sounds"): "Mia went to the farm and saw a cow. The cow said" -> " moo!". Ten
  * animals, each with its sound; names and places vary, and the test prompts use (name, place,
  * animal) combinations never seen in training, so passing means the adapter learned the mapping,
- * not the sentences. A freshly initialised model cannot know any of it.
+ * not the sentences. The base model is pretrained on the stories first, where animals mostly "said
+ * nothing" (see pretrainingTexts): it knows the sounds but does not give them.
  *
  * The tokenizer is word-level (one token per word or punctuation mark), written as a real
  * tokenizer.json that DJL/HF tokenizers load like any other.
@@ -29,7 +30,7 @@ final class QuickstartTask {
     static final String[] PLACES = {"park", "garden", "farm", "yard", "house", "forest", "school", "shop"};
     static final String[] ANIMALS = {"dog", "cat", "cow", "duck", "sheep", "lion", "bird", "pig", "frog", "owl"};
     static final String[] SOUNDS = {"woof", "meow", "moo", "quack", "baa", "roar", "tweet", "oink", "ribbit", "hoot"};
-    static final String[] WORDS = {"went", "to", "the", "and", "saw", "a", "The", "said", ".", "!"};
+    static final String[] WORDS = {"went", "to", "the", "and", "saw", "a", "The", "said", ".", "!", "nothing"};
     static final String[] SPECIALS = {"<pad>", "<s>", "</s>", "<unk>"};
 
     record Item(String prompt, String completion) {}
@@ -58,6 +59,24 @@ final class QuickstartTask {
             (i < nTrain ? train : test).add(it);
         }
         return List.of(train, test);
+    }
+
+    /** Share of the pretraining stories in which the animal makes its sound (otherwise it "said nothing"). */
+    static final double SOUND_SHARE = 0.3;
+
+    /**
+     * What the base model is pretrained on: every farm story, where the animal mostly "said nothing ." and
+     * sometimes makes its sound ("The cow said moo !"). The base so knows each animal's sound but answers
+     * "nothing" (its most likely continuation); the task wants the sound every time — a behaviour the model
+     * already has and an adapter, even a prompt adapter on the frozen model, can make the rule.
+     */
+    static List<String> pretrainingTexts(long seed) {
+        SplittableRandom rng = new SplittableRandom(seed ^ 0x5EEDL);
+        List<String> out = new ArrayList<>();
+        for (String n : NAMES) for (String p : PLACES) for (int a = 0; a < ANIMALS.length; a++)
+            out.add(n + " went to the " + p + " and saw a " + ANIMALS[a] + ". The " + ANIMALS[a] + " said"
+                    + (rng.nextDouble() < SOUND_SHARE ? " " + SOUNDS[a] + "!" : " nothing."));
+        return out;
     }
 
     static void writeJsonl(Path file, List<Item> items) throws IOException {

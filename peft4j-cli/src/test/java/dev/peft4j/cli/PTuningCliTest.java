@@ -8,17 +8,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * train / quickstart --method p-tuning. The options (flags and --config keys) reach the saved
  * adapter_config.json under PEFT's names; the adapter generates and cannot be merged; training
- * continues from a saved adapter on its table of virtual tokens. Quickstart: the random quickstart
- * model is out of reach of input-side virtual tokens (as for prompt tuning, see PromptMethodsCliTest):
- * measured validation loss 66.07 -> 62.65 and 0/100 exact match (400 steps, lr 3e-2, 20 tokens, MLP);
- * the bound asserted is half that drop.
+ * continues from a saved adapter on its table of virtual tokens. The quickstart's held-out exact match:
+ * MethodsLearningTest (measured 0/100 -> 100/100).
  */
 class PTuningCliTest {
     @TempDir Path tmp;
@@ -71,19 +68,5 @@ class PTuningCliTest {
                 "--p-tuning.encoder-reparameterization-type", "GRU", "--steps", "1");
         assertThat(r[0]).isNotEqualTo("0");
         assertThat(r[1] + r[2]).contains("MLP or LSTM");
-    }
-
-    @Tag("slow")
-    @Test
-    void quickstartLowersTheValidationLoss() throws Exception {
-        String[] r = CliTest.run("quickstart", "--method", "p-tuning", "--output", tmp.resolve("qs").toString());
-        assertThat(r[0]).as(r[2]).isEqualTo("0");
-        Matcher m = Pattern.compile("held-out exact match: base (\\d+)/(\\d+) \\(\\d+%\\) -> adapted (\\d+)/(\\d+)").matcher(r[1]);
-        assertThat(m.find()).as(r[1]).isTrue();
-        double[] v = validation(r[1]);
-        System.out.printf("[learning] quickstart --method p-tuning: base %s/%s -> adapted %s/%s, validation loss %.4f -> %.4f%n",
-                m.group(1), m.group(2), m.group(3), m.group(4), v[0], v[1]);
-        assertThat(v[0] - v[1]).as(r[1]).isGreaterThan(1.7);
-        assertThat(Integer.parseInt(m.group(3))).isGreaterThanOrEqualTo(Integer.parseInt(m.group(1)));
     }
 }

@@ -15,13 +15,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * quickstart / train with the prompt-learning methods. The quickstart base model is a random 2-layer
- * Llama whose logits are dominated by the tied input embedding (base loss ~67 nats): virtual tokens
- * reach it only through RMS-normalised attention inputs, so prompt tuning cannot overturn it (measured:
- * validation loss 67.08 -> 62.69, 0/100 exact match, at lr 3e-2 .. 1.0, 400 steps, 20 or 60 tokens);
- * prefix tuning writes keys/values directly and learns the answer format (66.84 -> 0.93, 11/100: it
- * answers the most frequent sound; 400-1000 steps, lr 0.03-0.3, 20-40 tokens all end at 4-12/100).
- * The asserted bounds are about half those measured drops. Real-text learning: MethodsRealTextLearningTest.
+ * quickstart / train with the prompt-learning methods: the quickstart's adapter has PEFT's config and
+ * lowers the validation loss (held-out exact match for every method: MethodsLearningTest); train with
+ * the methods' options, generate, merge refused. Real-text learning: MethodsRealTextLearningTest.
  */
 @Tag("slow")
 class PromptMethodsCliTest {
@@ -38,7 +34,7 @@ class PromptMethodsCliTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"prompt-tuning, 2.0, 0", "prefix-tuning, 30.0, 3"})
+    @CsvSource({"prompt-tuning, 0.5, 50", "prefix-tuning, 0.5, 90"})  // measured 1.26 -> 0.21 (80/100), 1.26 -> 0.00 (100/100)
     void quickstartLearns(String method, double minLossDrop, int minExact) throws Exception {
         String[] r = CliTest.run("quickstart", "--method", method, "--output", tmp.resolve(method).toString());
         assertThat(r[0]).as(r[2]).isEqualTo("0");

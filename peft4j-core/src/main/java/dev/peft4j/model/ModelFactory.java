@@ -31,50 +31,73 @@ public final class ModelFactory {
 
     /** As random(c, seed, std) with a separate standard deviation for the token embedding (and tied head). */
     public static CausalLM random(ModelConfig c, long seed, float std, float embedStd) {
-        SplittableRandom rng = new SplittableRandom(seed);
+        return random(c, seed, std, embedStd, false);
+    }
+
+    /**
+     * As random(c, seed, std, embedStd); trainable: every weight requires a gradient (to pretrain a small
+     * model from scratch, as the quickstart does for its base), otherwise all are frozen like a loaded base's.
+     */
+    public static CausalLM random(ModelConfig c, long seed, float std, float embedStd, boolean trainable) {
+        Init in = new Init(new SplittableRandom(seed), trainable);
         int C = c.hiddenSize(), V = c.vocabSize(), I = c.intermediateSize(), NH = c.numHeads(), KVH = c.numKvHeads(), HS = c.headDim();
         if (c.isGpt2()) {
-            Tensor wte = normal(rng, "transformer.wte.weight", embedStd, V, C), wpe = normal(rng, "transformer.wpe.weight", std / 2, c.maxPositions(), C);
+            Tensor wte = in.normal("transformer.wte.weight", embedStd, V, C), wpe = in.normal("transformer.wpe.weight", std / 2, c.maxPositions(), C);
             Gpt2.Block[] blocks = new Gpt2.Block[c.numLayers()];
             for (int l = 0; l < blocks.length; l++) {
                 String p = "transformer.h." + l + ".";
-                blocks[l] = new Gpt2.Block(ones(p + "ln_1.weight", C), zeros(p + "ln_1.bias", C),
-                        linear(rng, p + "attn.c_attn", 3 * C, C, true, true, std), linear(rng, p + "attn.c_proj", C, C, true, true, std),
-                        ones(p + "ln_2.weight", C), zeros(p + "ln_2.bias", C),
-                        linear(rng, p + "mlp.c_fc", I, C, true, true, std), linear(rng, p + "mlp.c_proj", C, I, true, true, std));
+                blocks[l] = new Gpt2.Block(in.ones(p + "ln_1.weight", C), in.zeros(p + "ln_1.bias", C),
+                        in.linear(p + "attn.c_attn", 3 * C, C, true, true, std), in.linear(p + "attn.c_proj", C, C, true, true, std),
+                        in.ones(p + "ln_2.weight", C), in.zeros(p + "ln_2.bias", C),
+                        in.linear(p + "mlp.c_fc", I, C, true, true, std), in.linear(p + "mlp.c_proj", C, I, true, true, std));
             }
-            return new Gpt2(c, wte, wpe, blocks, ones("transformer.ln_f.weight", C), zeros("transformer.ln_f.bias", C),
+            return new Gpt2(c, wte, wpe, blocks, in.ones("transformer.ln_f.weight", C), in.zeros("transformer.ln_f.bias", C),
                     new Linear("lm_head", wte, null, false));
         }
-        Tensor embed = normal(rng, "model.embed_tokens.weight", embedStd, V, C);
+        Tensor embed = in.normal("model.embed_tokens.weight", embedStd, V, C);
         Llama.Block[] blocks = new Llama.Block[c.numLayers()];
         for (int l = 0; l < blocks.length; l++) {
             String p = "model.layers." + l + ".";
-            blocks[l] = new Llama.Block(ones(p + "input_layernorm.weight", C),
-                    linear(rng, p + "self_attn.q_proj", NH * HS, C, c.qkvBias(), false, std),
-                    linear(rng, p + "self_attn.k_proj", KVH * HS, C, c.qkvBias(), false, std),
-                    linear(rng, p + "self_attn.v_proj", KVH * HS, C, c.qkvBias(), false, std),
-                    linear(rng, p + "self_attn.o_proj", C, NH * HS, c.outputBias(), false, std),
-                    ones(p + "post_attention_layernorm.weight", C),
-                    linear(rng, p + "mlp.gate_proj", I, C, c.mlpBias(), false, std),
-                    linear(rng, p + "mlp.up_proj", I, C, c.mlpBias(), false, std),
-                    linear(rng, p + "mlp.down_proj", C, I, c.mlpBias(), false, std));
+            blocks[l] = new Llama.Block(in.ones(p + "input_layernorm.weight", C),
+                    in.linear(p + "self_attn.q_proj", NH * HS, C, c.qkvBias(), false, std),
+                    in.linear(p + "self_attn.k_proj", KVH * HS, C, c.qkvBias(), false, std),
+                    in.linear(p + "self_attn.v_proj", KVH * HS, C, c.qkvBias(), false, std),
+                    in.linear(p + "self_attn.o_proj", C, NH * HS, c.outputBias(), false, std),
+                    in.ones(p + "post_attention_layernorm.weight", C),
+                    in.linear(p + "mlp.gate_proj", I, C, c.mlpBias(), false, std),
+                    in.linear(p + "mlp.up_proj", I, C, c.mlpBias(), false, std),
+                    in.linear(p + "mlp.down_proj", C, I, c.mlpBias(), false, std));
         }
         Linear head = c.tieWordEmbeddings() ? new Linear("lm_head", embed, null, false)
-                : linear(rng, "lm_head", V, C, false, false, std);
-        return new Llama(c, embed, blocks, ones("model.norm.weight", C), head);
+                : in.linear("lm_head", V, C, false, false, std);
+        return new Llama(c, embed, blocks, in.ones("model.norm.weight", C), head);
     }
 
-    private static Linear linear(SplittableRandom rng, String name, int out, int in, boolean bias, boolean conv1d, float std) {
-        return new Linear(name, normal(rng, name + ".weight", std, out, in), bias ? zeros(name + ".bias", out) : null, conv1d);
-    }
+    /** Initialises tensors from one random stream, frozen or trainable. */
+    private record Init(SplittableRandom rng, boolean trainable) {
+        Linear linear(String name, int out, int in, boolean bias, boolean conv1d, float std) {
+            return new Linear(name, normal(name + ".weight", std, out, in), bias ? zeros(name + ".bias", out) : null, conv1d);
+        }
 
-    private static Tensor normal(SplittableRandom rng, String name, float std, int... shape) {
-        int n = 1;
-        for (int d : shape) n *= d;
-        float[] x = new float[n];
-        for (int i = 0; i < n; i++) x[i] = (float) (gaussian(rng) * std);
-        return Tensor.frozen(name, x, shape);
+        Tensor normal(String name, float std, int... shape) {
+            int n = 1;
+            for (int d : shape) n *= d;
+            float[] x = new float[n];
+            for (int i = 0; i < n; i++) x[i] = (float) (gaussian(rng) * std);
+            return make(name, x, shape);
+        }
+
+        Tensor ones(String name, int n) {
+            float[] x = new float[n];
+            java.util.Arrays.fill(x, 1f);
+            return make(name, x, n);
+        }
+
+        Tensor zeros(String name, int n) { return make(name, new float[n], n); }
+
+        private Tensor make(String name, float[] x, int... shape) {
+            return trainable ? new Tensor(name, x, true, shape) : Tensor.frozen(name, x, shape);
+        }
     }
 
     /** Standard normal by Box–Muller (SplittableRandom has no nextGaussian of its own on every JDK). */
@@ -82,12 +105,4 @@ public final class ModelFactory {
         double u = 1.0 - rng.nextDouble(), v = rng.nextDouble();
         return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
     }
-
-    private static Tensor ones(String name, int n) {
-        float[] x = new float[n];
-        java.util.Arrays.fill(x, 1f);
-        return Tensor.frozen(name, x, n);
-    }
-
-    private static Tensor zeros(String name, int n) { return Tensor.frozen(name, new float[n], n); }
 }

@@ -223,7 +223,7 @@ public final class Trainer {
         Path adapterDir = output;
         if (!stoppedEarly) {
             adapterWriter.write(output);
-            console.printf("saved adapter to %s%n", output);
+            console.printf("saved to %s%n", output);
         }
         return new Result(step, lastLoss, valLoss, secondsSum > 0 ? tokensSum / secondsSum : 0, adapterDir, stoppedEarly,
                 initialValLoss);

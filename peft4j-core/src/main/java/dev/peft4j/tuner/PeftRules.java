@@ -29,6 +29,7 @@ import java.util.Collection;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 public final class PeftRules {
     private PeftRules() {}
@@ -59,8 +60,16 @@ public final class PeftRules {
                               List<String> layersPattern, TargetModules targets, ModelModules.Module module) {
         String key = module.name();
         if (exclude != null && matchesNamesOrRegex(exclude, key)) return Match.EXCLUDED;
-        for (String m : modulesToSave)
-            if (Pattern.compile("(^|.*\\.)" + m + "($|\\..*)").matcher(key).lookingAt()) return Match.EXCLUDED;
+        for (String m : modulesToSave) {
+            Pattern saved;
+            try {
+                saved = Pattern.compile("(^|.*\\.)" + m + "($|\\..*)");
+            } catch (PatternSyntaxException e) {
+                throw new Peft4jException("modules_to_save entry '" + m + "' is not a valid module name or pattern ("
+                        + e.getDescription() + "); expected a module name such as 'lm_head'");
+            }
+            if (saved.matcher(key).lookingAt()) return Match.EXCLUDED;
+        }
         return switch (targets) {
             case TargetModules.AllLinear a -> module.linear() && !module.outputHead() ? Match.TARGETED : Match.UNMATCHED;
             case TargetModules.Regex rx -> rx.fullMatch(key) ? Match.TARGETED : Match.UNMATCHED;
@@ -98,11 +107,21 @@ public final class PeftRules {
             if (!m.lookingAt()) m = null;
         } else {
             for (String p : layersPattern) {
-                Matcher mm = Pattern.compile(".*?\\." + p + "\\.(\\d+)\\.").matcher(key);
+                Matcher mm;
+                try {
+                    mm = Pattern.compile(".*?\\." + p + "\\.(\\d+)\\.").matcher(key);
+                } catch (PatternSyntaxException e) {
+                    throw new Peft4jException("layers_pattern '" + p + "' is not a valid regular expression (" + e.getDescription()
+                            + "); expected a module-list name such as 'layers' or 'h'");
+                }
                 if (mm.lookingAt()) { m = mm; break; }
             }
         }
-        return m == null ? null : Integer.valueOf(m.group(1));
+        if (m == null) return null;
+        // the digits are the last group: a layers_pattern with groups of its own shifts their number
+        String digits = m.group(m.groupCount());
+        if (digits.length() > 9) return Integer.MAX_VALUE;              // beyond any layers_to_transform entry
+        return Integer.valueOf(digits);
     }
 
     /** get_pattern_key: the first key (in order) whose (.*\.)?(key)$ matches name, else name itself. */

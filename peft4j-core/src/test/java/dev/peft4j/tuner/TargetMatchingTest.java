@@ -119,6 +119,11 @@ class TargetMatchingTest {
         assertThat(PeftRules.layerIndex("lm_head", List.of())).isNull();
         assertThat(PeftRules.layerIndex("transformer.h.5.attn.c_attn", List.of("layers", "h"))).isEqualTo(5);
         assertThat(PeftRules.layerIndex("transformer.h.5.attn.c_attn", List.of("layers"))).isNull();
+        // a layers_pattern with a group of its own still yields the layer digits (fuzzing found group(1) null)
+        assertThat(PeftRules.layerIndex("model.layers.4.mlp.up_proj", List.of("(foo)?layers"))).isEqualTo(4);
+        assertThat(PeftRules.layerIndex("model.layers.12345678901.mlp", List.of())).isEqualTo(Integer.MAX_VALUE);
+        assertThatThrownBy(() -> PeftRules.layerIndex("model.layers.4.mlp", List.of("lay(ers")))
+                .hasMessageContaining("layers_pattern 'lay(ers' is not a valid regular expression");
     }
 
     @Test

@@ -23,7 +23,6 @@ import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.model.ModelConfig;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.lora.Lora;
 import dev.peft4j.tuner.lora.LoraPlan;
@@ -45,17 +44,7 @@ public final class AdaLora {
     private AdaLora() {}
 
     /** AdaLoRA in the method registry. */
-    public static final PeftMethod METHOD = new PeftMethod() {
-        @Override public String peftType() { return AdaLoraConfig.PEFT_TYPE; }
-
-        @Override public AdapterConfig readConfig(JsonNode json, Path file) { return AdaLora.readConfig(json, file); }
-
-        @Override public AdapterModel apply(CausalLM model, AdapterConfig config, String adapterName, long seed) {
-            if (!(config instanceof AdaLoraConfig c))
-                throw new Peft4jException("AdaLoRA needs an AdaLoraConfig (got a " + config.peftType() + " config)");
-            return AdaLora.apply(model, c, adapterName, seed);
-        }
-    };
+    public static final PeftMethod METHOD = PeftMethod.of(AdaLoraConfig.PEFT_TYPE, "AdaLoRA", AdaLoraConfig.class, AdaLora::readConfig, AdaLora::apply);
 
     public static List<String> defaultTargetModules(ModelConfig.Family family) {
         return switch (family) {

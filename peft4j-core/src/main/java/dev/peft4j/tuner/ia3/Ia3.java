@@ -19,7 +19,6 @@ import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.model.ModelConfig;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.lora.Lora;
 import dev.peft4j.tuner.lora.LoraPlan;
@@ -40,17 +39,7 @@ public final class Ia3 {
     private Ia3() {}
 
     /** (IA)³ in the method registry. */
-    public static final PeftMethod METHOD = new PeftMethod() {
-        @Override public String peftType() { return Ia3Config.PEFT_TYPE; }
-
-        @Override public AdapterConfig readConfig(JsonNode json, Path file) { return Ia3.readConfig(json, file); }
-
-        @Override public AdapterModel apply(CausalLM model, AdapterConfig config, String adapterName, long seed) {
-            if (!(config instanceof Ia3Config c))
-                throw new Peft4jException("(IA)³ needs an Ia3Config (got a " + config.peftType() + " config)");
-            return Ia3.apply(model, c, adapterName, seed);
-        }
-    };
+    public static final PeftMethod METHOD = PeftMethod.of(Ia3Config.PEFT_TYPE, "(IA)³", Ia3Config.class, Ia3::readConfig, Ia3::apply);
 
     public static List<String> defaultTargetModules(ModelConfig.Family family) {
         return switch (family) {

@@ -16,7 +16,6 @@ import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.lora.Lora;
 import dev.peft4j.tuner.ModelModules;
@@ -32,17 +31,7 @@ public final class LoHa {
     private LoHa() {}
 
     /** LoHa in the method registry. */
-    public static final PeftMethod METHOD = new PeftMethod() {
-        @Override public String peftType() { return LoHaConfig.PEFT_TYPE; }
-
-        @Override public AdapterConfig readConfig(JsonNode json, Path file) { return LoHa.readConfig(json, file); }
-
-        @Override public AdapterModel apply(CausalLM model, AdapterConfig config, String adapterName, long seed) {
-            if (!(config instanceof LoHaConfig c))
-                throw new Peft4jException("LoHa needs a LoHaConfig (got a " + config.peftType() + " config)");
-            return LoHa.apply(model, c, adapterName, seed);
-        }
-    };
+    public static final PeftMethod METHOD = PeftMethod.of(LoHaConfig.PEFT_TYPE, "LoHa", LoHaConfig.class, LoHa::readConfig, LoHa::apply);
 
     public static LycorisModel.Plan<LoHaConfig> plan(ModelModules mm, LoHaConfig cfg) {
         Lycoris.Common c = cfg.common();

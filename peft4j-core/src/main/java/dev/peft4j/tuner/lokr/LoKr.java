@@ -17,7 +17,6 @@ import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.lora.Lora;
 import dev.peft4j.tuner.ModelModules;
@@ -35,17 +34,7 @@ public final class LoKr {
     private LoKr() {}
 
     /** LoKr in the method registry. */
-    public static final PeftMethod METHOD = new PeftMethod() {
-        @Override public String peftType() { return LoKrConfig.PEFT_TYPE; }
-
-        @Override public AdapterConfig readConfig(JsonNode json, Path file) { return LoKr.readConfig(json, file); }
-
-        @Override public AdapterModel apply(CausalLM model, AdapterConfig config, String adapterName, long seed) {
-            if (!(config instanceof LoKrConfig c))
-                throw new Peft4jException("LoKr needs a LoKrConfig (got a " + config.peftType() + " config)");
-            return LoKr.apply(model, c, adapterName, seed);
-        }
-    };
+    public static final PeftMethod METHOD = PeftMethod.of(LoKrConfig.PEFT_TYPE, "LoKr", LoKrConfig.class, LoKr::readConfig, LoKr::apply);
 
     /**
      * PEFT's factorization(dimension, factor): (m, n) with m·n = dimension. A positive factor dividing

@@ -30,7 +30,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.peft4j.tuner.PeftMethod;
 import dev.peft4j.tuner.ModelModules;
-import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.ModulesToSave;
 import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.PeftAdapter;
@@ -57,19 +56,7 @@ public final class Lora {
     private Lora() {}
 
     /** LoRA in the method registry (PeftMethods). */
-    public static final PeftMethod METHOD = new PeftMethod() {
-        @Override public String peftType() { return LoraConfig.PEFT_TYPE; }
-
-        @Override public AdapterConfig readConfig(com.fasterxml.jackson.databind.JsonNode json, java.nio.file.Path file) {
-            return readLora(json, file);
-        }
-
-        @Override public AdapterModel apply(CausalLM model, AdapterConfig config, String adapterName, long seed) {
-            if (!(config instanceof LoraConfig lc))
-                throw new Peft4jException("LoRA needs a LoraConfig (got a " + config.peftType() + " config)");
-            return Lora.apply(model, lc, adapterName, seed);
-        }
-    };
+    public static final PeftMethod METHOD = PeftMethod.of(LoraConfig.PEFT_TYPE, "LoRA", LoraConfig.class, Lora::readLora, Lora::apply);
 
     /** apply(model, config, "default", seed). */
     public static LoraModel apply(CausalLM model, LoraConfig config, long seed) {

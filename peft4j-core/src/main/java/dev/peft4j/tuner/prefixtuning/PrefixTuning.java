@@ -18,7 +18,6 @@ import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.model.ModelConfig;
-import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.lora.Lora;
 import dev.peft4j.tuner.PeftMethod;
@@ -32,17 +31,7 @@ public final class PrefixTuning {
     private PrefixTuning() {}
 
     /** Prefix tuning in the method registry. */
-    public static final PeftMethod METHOD = new PeftMethod() {
-        @Override public String peftType() { return PrefixTuningConfig.PEFT_TYPE; }
-
-        @Override public AdapterConfig readConfig(JsonNode json, Path file) { return PrefixTuning.readConfig(json, file); }
-
-        @Override public AdapterModel apply(CausalLM model, AdapterConfig config, String adapterName, long seed) {
-            if (!(config instanceof PrefixTuningConfig c))
-                throw new Peft4jException("prefix tuning needs a PrefixTuningConfig (got a " + config.peftType() + " config)");
-            return PrefixTuning.apply(model, c, adapterName, seed);
-        }
-    };
+    public static final PeftMethod METHOD = PeftMethod.of(PrefixTuningConfig.PEFT_TYPE, "prefix tuning", PrefixTuningConfig.class, PrefixTuning::readConfig, PrefixTuning::apply);
 
     /**
      * A saved adapter_config.json -> config. A projected prefix is always read in inference mode:

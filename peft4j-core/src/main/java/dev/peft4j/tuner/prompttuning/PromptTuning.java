@@ -19,7 +19,6 @@ import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.model.ModelConfig;
 import dev.peft4j.tokenizer.Tokenizer;
-import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.lora.Lora;
 import dev.peft4j.tuner.PeftMethod;
@@ -32,17 +31,7 @@ public final class PromptTuning {
     private PromptTuning() {}
 
     /** Prompt tuning in the method registry. */
-    public static final PeftMethod METHOD = new PeftMethod() {
-        @Override public String peftType() { return PromptTuningConfig.PEFT_TYPE; }
-
-        @Override public AdapterConfig readConfig(JsonNode json, Path file) { return PromptTuning.readConfig(json, file); }
-
-        @Override public AdapterModel apply(CausalLM model, AdapterConfig config, String adapterName, long seed) {
-            if (!(config instanceof PromptTuningConfig c))
-                throw new Peft4jException("prompt tuning needs a PromptTuningConfig (got a " + config.peftType() + " config)");
-            return PromptTuning.apply(model, c, adapterName, seed);
-        }
-    };
+    public static final PeftMethod METHOD = PeftMethod.of(PromptTuningConfig.PEFT_TYPE, "prompt tuning", PromptTuningConfig.class, PromptTuning::readConfig, PromptTuning::apply);
 
     /** A saved adapter_config.json -> config (inference mode as written: PEFT writes true, so TEXT is not re-tokenised). */
     public static PromptTuningConfig readConfig(JsonNode c, Path file) {

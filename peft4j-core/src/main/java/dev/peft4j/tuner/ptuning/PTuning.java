@@ -22,7 +22,6 @@ import dev.peft4j.Peft4jException;
 import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.model.ModelConfig;
-import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.PeftMethod;
 import dev.peft4j.tuner.prompt.PromptLearningConfig;
@@ -32,17 +31,7 @@ public final class PTuning {
     private PTuning() {}
 
     /** P-tuning in the method registry. */
-    public static final PeftMethod METHOD = new PeftMethod() {
-        @Override public String peftType() { return PTuningConfig.PEFT_TYPE; }
-
-        @Override public AdapterConfig readConfig(JsonNode json, Path file) { return PTuning.readConfig(json, file); }
-
-        @Override public AdapterModel apply(CausalLM model, AdapterConfig config, String adapterName, long seed) {
-            if (!(config instanceof PTuningConfig c))
-                throw new Peft4jException("P-tuning needs a PTuningConfig (got a " + config.peftType() + " config)");
-            return PTuning.apply(model, c, adapterName, seed);
-        }
-    };
+    public static final PeftMethod METHOD = PeftMethod.of(PTuningConfig.PEFT_TYPE, "P-tuning", PTuningConfig.class, PTuning::readConfig, PTuning::apply);
 
     /** A saved adapter_config.json -> config (inference mode as written: PEFT writes true). */
     public static PTuningConfig readConfig(JsonNode c, Path file) {

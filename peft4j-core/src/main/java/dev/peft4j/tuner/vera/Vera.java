@@ -35,7 +35,6 @@ import dev.peft4j.autograd.Tensor;
 import dev.peft4j.model.CausalLM;
 import dev.peft4j.model.ModelConfig;
 import dev.peft4j.nn.Linear;
-import dev.peft4j.tuner.AdapterConfig;
 import dev.peft4j.tuner.AdapterModel;
 import dev.peft4j.tuner.lora.Lora;
 import dev.peft4j.tuner.lora.LoraPlan;
@@ -59,17 +58,7 @@ public final class Vera {
     public static final String KEY_A = "base_model.vera_A", KEY_B = "base_model.vera_B";
 
     /** VeRA in the method registry. */
-    public static final PeftMethod METHOD = new PeftMethod() {
-        @Override public String peftType() { return VeraConfig.PEFT_TYPE; }
-
-        @Override public AdapterConfig readConfig(JsonNode json, Path file) { return Vera.readConfig(json, file); }
-
-        @Override public AdapterModel apply(CausalLM model, AdapterConfig config, String adapterName, long seed) {
-            if (!(config instanceof VeraConfig c))
-                throw new Peft4jException("VeRA needs a VeraConfig (got a " + config.peftType() + " config)");
-            return Vera.apply(model, c, adapterName, seed);
-        }
-    };
+    public static final PeftMethod METHOD = PeftMethod.of(VeraConfig.PEFT_TYPE, "VeRA", VeraConfig.class, Vera::readConfig, Vera::apply);
 
     public static List<String> defaultTargetModules(ModelConfig.Family family) {
         return switch (family) {

@@ -16,6 +16,8 @@ import dev.peft4j.tuner.PeftMethods;
 import dev.peft4j.tuner.prefixtuning.PrefixTuningConfig;
 import dev.peft4j.tuner.prompt.PromptAdapterModel;
 import dev.peft4j.tuner.prompttuning.PromptTuningConfig;
+import dev.peft4j.tuner.ptuning.PTuningConfig;
+import dev.peft4j.tuner.ptuning.PTuningModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -26,13 +28,15 @@ import java.util.List;
 import java.util.TreeSet;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Prompt tuning and prefix tuning (with and without prefix_projection) against
- * scripts/golden/make_prompt_goldens.py (float64 PyTorch: modules with PEFT's PromptEmbedding / PrefixEncoder
- * layout; virtual tokens before the input embeddings, or per-layer past keys/values in PEFT's
- * [layer][k|v][head][d] order with the inputs at positions P..) on the GQA Llama and GPT-2 golden models:
+ * The prompt-learning methods against float64 PyTorch on the GQA Llama and GPT-2 golden models:
+ * prompt tuning and prefix tuning (with and without prefix_projection) against
+ * scripts/golden/make_prompt_goldens.py (modules with PEFT's PromptEmbedding / PrefixEncoder layout; virtual
+ * tokens before the input embeddings, or per-layer past keys/values in PEFT's [layer][k|v][head][d] order with
+ * the inputs at positions P..) and P-tuning, MLP and LSTM encoders, against scripts/golden/make_ptuning_goldens.py
+ * (PEFT's PromptEncoder layout, torch.nn.LSTM for the LSTM case):
  * logits and loss, the gradient of every prompt tensor (the projection MLP's too), what is saved as
  * prompt_embeddings, a 10-step AdamW curve and the final tensors, all within 1e-4 relative; the adapter
  * directory the script writes under PEFT's names loads and reproduces the logits; ours has the same config
@@ -41,20 +45,31 @@ import org.junit.jupiter.params.provider.ValueSource;
 class PromptGoldenParityTest {
     static final double TOL = 1e-4;
 
+    /** The fixtures: golden/prompt/{prompt,prefix,prefix_proj}/MODEL and golden/ptuning/{mlp,lstm}/MODEL. */
+    static final String[] SPECS = {"prompt/prompt/llama", "prompt/prompt/gpt2", "prompt/prefix/llama", "prompt/prefix/gpt2",
+            "prompt/prefix_proj/llama", "prompt/prefix_proj/gpt2", "ptuning/mlp/llama", "ptuning/mlp/gpt2", "ptuning/lstm/llama", "ptuning/lstm/gpt2"};
+
+    static String[] specs() { return SPECS; }
+
     record Case(String spec, String model, Path dir, JsonNode meta, int[] ids, int[] labels, int B, int T) {
         static Case of(String spec) throws Exception {
-            Path d = Paths.get(PromptGoldenParityTest.class.getResource("/golden/prompt/" + spec + "/grads.json").toURI()).getParent();
+            Path d = Paths.get(PromptGoldenParityTest.class.getResource("/golden/" + spec + "/grads.json").toURI()).getParent();
             JsonNode meta = new ObjectMapper().readTree(d.resolve("grads.json").toFile());
             int[] ids = MethodGoldenParityTest.flat(meta.get("input_ids")), labels = MethodGoldenParityTest.flat(meta.get("labels"));
             int B = meta.get("input_ids").size();
-            return new Case(spec, spec.split("/")[1], d, meta, ids, labels, B, ids.length / B);
+            return new Case(spec, spec.split("/")[2], d, meta, ids, labels, B, ids.length / B);
         }
 
         AdapterConfig config() {
             JsonNode c = meta.get("config");
             int P = c.get("num_virtual_tokens").asInt();
-            if (c.get("peft_type").asText().equals("PROMPT_TUNING")) return PromptTuningConfig.random(P);
-            return PrefixTuningConfig.of(P, c.get("prefix_projection").asBoolean(), c.get("encoder_hidden_size").asInt());
+            String type = spec.startsWith("ptuning/") ? "P_TUNING" : c.get("peft_type").asText();   // the P-tuning fixtures omit it
+            return switch (type) {
+                case "PROMPT_TUNING" -> PromptTuningConfig.random(P);
+                case "P_TUNING" -> PTuningConfig.of(P, PTuningConfig.EncoderType.parse(c.get("encoder_reparameterization_type").asText()),
+                        c.get("encoder_hidden_size").asInt(), c.get("encoder_num_layers").asInt(), c.get("encoder_dropout").asDouble());
+                default -> PrefixTuningConfig.of(P, c.get("prefix_projection").asBoolean(), c.get("encoder_hidden_size").asInt());
+            };
         }
     }
 
@@ -78,7 +93,7 @@ class PromptGoldenParityTest {
     static float[] logits(CausalLM model, Case c) { return model.forward(null, c.ids, c.B, c.T, null, null, false).data; }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt/llama", "prompt/gpt2", "prefix/llama", "prefix/gpt2", "prefix_proj/llama", "prefix_proj/gpt2"})
+    @MethodSource("specs")
     void forwardGradientsAndSavedEmbeddingsMatchPyTorch(String spec) throws Exception {
         Case c = Case.of(spec);
         CausalLM model = CausalLM.load(Golden.model(c.model));
@@ -111,7 +126,7 @@ class PromptGoldenParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt/llama", "prompt/gpt2", "prefix/llama", "prefix/gpt2", "prefix_proj/llama", "prefix_proj/gpt2"})
+    @MethodSource("specs")
     void tenStepAdamWCurveMatchesPyTorch(String spec) throws Exception {
         Case c = Case.of(spec);
         JsonNode curve = new ObjectMapper().readTree(c.dir.resolve("curve.json").toFile());
@@ -157,14 +172,15 @@ class PromptGoldenParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"prompt/llama", "prompt/gpt2", "prefix/llama", "prefix/gpt2", "prefix_proj/llama", "prefix_proj/gpt2"})
+    @MethodSource("specs")
     void peftNamedFilesLoadAndOursHaveTheirKeysAndShapes(String spec, @TempDir Path tmp) throws Exception {
         Case c = Case.of(spec);
         Path theirs = c.dir.resolve("adapter");
         CausalLM model = CausalLM.load(Golden.model(c.model));
         AdapterModel loaded = PeftAdapter.load(model, theirs, "default");
         assertThat(loaded).isInstanceOf(PromptAdapterModel.class);
-        assertThat(loaded.trainableParameters()).as("a read-back adapter is a plain table (projection folded)").hasSize(1);
+        assertThat(loaded.trainableParameters()).as("a read-back adapter is a plain table (projection or encoder folded)").hasSize(1);
+        if (loaded instanceof PTuningModel p) assertThat(p.encoder()).as("a read-back P-tuning adapter has no encoder").isNull();
         float[] ref;
         try (SafeTensorsFile g = SafeTensorsFile.open(c.dir.resolve("grads.safetensors"))) { ref = g.readFloats("logits"); }
         double e = MethodGoldenParityTest.rel(logits(model, c), ref);

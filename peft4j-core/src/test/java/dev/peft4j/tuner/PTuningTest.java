@@ -78,38 +78,8 @@ class PTuningTest {
         String[] s = spec.split(":");
         CausalLM m = golden(s[0]);
         PTuningModel am = PTuning.apply(m, config(s[1]), "default", 7);
-        int V = m.config().vocabSize();
         int[] x = {3, 9, 27, 81, 11, 60};
-        float[] want = logits(m, x);
-        KvCache cache = m.newCache(1, x.length);
-        int pre = x.length - 2;
-        float[] first = m.forward(Arrays.copyOf(x, pre), 1, pre, cache, null, false);
-        assertThat(maxDiff(first, Arrays.copyOf(want, pre * V))).isLessThan(2e-5);
-        for (int t = pre; t < x.length; t++) {
-            float[] step = m.forward(new int[] {x[t]}, 1, 1, cache, null, true);
-            assertThat(maxDiff(step, Arrays.copyOfRange(want, t * V, (t + 1) * V))).as("decode " + t).isLessThan(2e-5);
-        }
-        int[][] rows = {{3, 9, 27, 81, 11, 60}, {7, 8, 2, 33}};
-        int B = 2, T = 6, steps = 3;
-        int[] next = {4, 12, 19};
-        float[][][] single = new float[B][steps + 1][];
-        for (int b = 0; b < B; b++) {
-            KvCache c = m.newCache(1, rows[b].length + steps);
-            single[b][0] = m.forward(rows[b], 1, rows[b].length, c, null, true);
-            for (int i = 0; i < steps; i++) single[b][i + 1] = m.forward(new int[] {next[i]}, 1, 1, c, null, true);
-        }
-        int[] pad = new int[B], tokens = new int[B * T];
-        for (int b = 0; b < B; b++) {
-            pad[b] = T - rows[b].length;
-            System.arraycopy(rows[b], 0, tokens, b * T + pad[b], rows[b].length);
-        }
-        KvCache c = m.newCache(B, T + steps);
-        float[] out = m.forward(tokens, B, T, c, pad, true);
-        for (int i = 0; i <= steps; i++) {
-            if (i > 0) out = m.forward(new int[] {next[i - 1], next[i - 1]}, B, 1, c, pad, true);
-            for (int b = 0; b < B; b++)
-                assertThat(maxDiff(Arrays.copyOfRange(out, b * V, (b + 1) * V), single[b][i])).as("step " + i + " row " + b).isLessThan(2e-5);
-        }
+        float[] want = PromptLearningTest.assertCacheMatchesFullForward(m);
         am.disable();
         float[] base = logits(m, x);
         assertThat(maxDiff(base, want)).as("the encoder's prompt moves the logits").isGreaterThan(1e-3);

@@ -26,6 +26,7 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
@@ -232,24 +233,18 @@ class PromptLearningTest {
                 .hasMessageContaining("tokenizer_name_or_path");
     }
 
-    /** Through each adapter: prefill + decode over the KV cache == the full forward; a left-padded batch == rows one by one. */
-    @ParameterizedTest
-    @ValueSource(strings = {"llama:prompt", "llama:prefix", "llama:prefix-proj", "gpt2:prompt", "gpt2:prefix-proj-h16"})
-    void generationOverTheCache(String spec) throws Exception {
-        String[] s = spec.split(":");
-        CausalLM m = golden(s[0]);
-        AdapterModel am = PeftMethods.of(config(s[1]).peftType(), null).apply(m, config(s[1]), "default", 7);
-        perturb(am);
+    /** Prefill + decode over the KV cache == the full forward; a left-padded batch == rows one by one (whatever prompt is installed). */
+    static float[] assertCacheMatchesFullForward(CausalLM m) {
         int V = m.config().vocabSize();
         int[] x = {3, 9, 27, 81, 11, 60};
         float[] want = logits(m, x);
         KvCache cache = m.newCache(1, x.length);
         int pre = x.length - 2;
-        float[] first = m.forward(java.util.Arrays.copyOf(x, pre), 1, pre, cache, null, false);
-        assertThat(maxDiff(first, java.util.Arrays.copyOf(want, pre * V))).isLessThan(2e-5);
+        float[] first = m.forward(Arrays.copyOf(x, pre), 1, pre, cache, null, false);
+        assertThat(maxDiff(first, Arrays.copyOf(want, pre * V))).isLessThan(2e-5);
         for (int t = pre; t < x.length; t++) {
             float[] step = m.forward(new int[] {x[t]}, 1, 1, cache, null, true);
-            assertThat(maxDiff(step, java.util.Arrays.copyOfRange(want, t * V, (t + 1) * V))).as("decode " + t).isLessThan(2e-5);
+            assertThat(maxDiff(step, Arrays.copyOfRange(want, t * V, (t + 1) * V))).as("decode " + t).isLessThan(2e-5);
         }
         int[][] rows = {{3, 9, 27, 81, 11, 60}, {7, 8, 2, 33}};
         int B = 2, T = 6, steps = 3;
@@ -270,8 +265,20 @@ class PromptLearningTest {
         for (int i = 0; i <= steps; i++) {
             if (i > 0) out = m.forward(new int[] {next[i - 1], next[i - 1]}, B, 1, c, pad, true);
             for (int b = 0; b < B; b++)
-                assertThat(maxDiff(java.util.Arrays.copyOfRange(out, b * V, (b + 1) * V), single[b][i])).as("step " + i + " row " + b).isLessThan(2e-5);
+                assertThat(maxDiff(Arrays.copyOfRange(out, b * V, (b + 1) * V), single[b][i])).as("step " + i + " row " + b).isLessThan(2e-5);
         }
+        return want;
+    }
+
+    /** Through each adapter: prefill + decode over the KV cache == the full forward; a left-padded batch == rows one by one. */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama:prompt", "llama:prefix", "llama:prefix-proj", "gpt2:prompt", "gpt2:prefix-proj-h16"})
+    void generationOverTheCache(String spec) throws Exception {
+        String[] s = spec.split(":");
+        CausalLM m = golden(s[0]);
+        AdapterModel am = PeftMethods.of(config(s[1]).peftType(), null).apply(m, config(s[1]), "default", 7);
+        perturb(am);
+        assertCacheMatchesFullForward(m);
     }
 
     /** Gradients of every prompt parameter with gradient checkpointing equal those without (the prefix MLP recomputed per block tape). */

@@ -5,6 +5,9 @@ import dev.peft4j.tuner.lora.LoraConfig;
 import dev.peft4j.tuner.lora.LoraModel;
 import dev.peft4j.tuner.lora.LoraPlan;
 
+import static dev.peft4j.tuner.Fixtures.IDS;
+import static dev.peft4j.tuner.Fixtures.logits;
+import static dev.peft4j.tuner.Fixtures.maxDiff;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -43,16 +46,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** AdaLoRA (PEFT 0.14's AdaLoraConfig / SVDLinear / RankAllocator): invariants, regulariser, schedule, pruning, files, counts. */
 class AdaLoraTest {
-    static final int[] IDS = {5, 17, 3, 22, 9, 41, 7, 30, 12, 6, 33, 2, 19, 8, 27, 14};
     @TempDir Path tmp;
-
-    static float[] logits(CausalLM m) { return m.forward(null, IDS, 2, 8, null, null, false).data; }
-
-    static double maxDiff(float[] a, float[] b) {
-        double d = 0;
-        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-        return d;
-    }
 
     static void perturb(AdapterModel am) {
         int k = 0;

@@ -5,6 +5,9 @@ import dev.peft4j.tuner.lora.LoraConfig;
 import dev.peft4j.tuner.lora.LoraModel;
 import dev.peft4j.tuner.lora.LoraPlan;
 
+import static dev.peft4j.tuner.Fixtures.IDS;
+import static dev.peft4j.tuner.Fixtures.logits;
+import static dev.peft4j.tuner.Fixtures.maxDiff;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -28,16 +31,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** DoRA (use_dora on a LoRA config) through the shared tuner architecture: PEFT's invariants, file format and counts. */
 class DoraTest {
-    static final int[] IDS = {5, 17, 3, 22, 9, 41, 7, 30, 12, 6, 33, 2, 19, 8, 27, 14};
     @TempDir Path tmp;
-
-    static float[] logits(CausalLM m) { return m.forward(null, IDS, 2, 8, null, null, false).data; }
-
-    static double maxDiff(float[] a, float[] b) {
-        double d = 0;
-        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-        return d;
-    }
 
     static LoraConfig dora(String... targets) {
         LoraConfig.Builder b = LoraConfig.builder().r(4).alpha(8).useDora(true);

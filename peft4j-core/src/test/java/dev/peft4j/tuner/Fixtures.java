@@ -42,6 +42,18 @@ final class Fixtures {
                 + "\"max_position_embeddings\":8192,\"rope_theta\":100000}");
     }
 
+    /** Two rows of eight token ids for the tuner tests' forwards. */
+    static final int[] IDS = {5, 17, 3, 22, 9, 41, 7, 30, 12, 6, 33, 2, 19, 8, 27, 14};
+
+    /** The logits of IDS as a batch of 2 x 8. */
+    static float[] logits(CausalLM m) { return m.forward(null, IDS, 2, 8, null, null, false).data; }
+
+    static double maxDiff(float[] a, float[] b) {
+        double d = 0;
+        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+        return d;
+    }
+
     static int[] tokens(int n, int vocab, int salt) {
         int[] t = new int[n];
         for (int i = 0; i < n; i++) t[i] = (i * 7 + salt * 13 + 3) % vocab;

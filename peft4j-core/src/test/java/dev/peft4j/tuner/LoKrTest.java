@@ -2,8 +2,8 @@ package dev.peft4j.tuner;
 
 import dev.peft4j.tuner.lora.LoraPlan;
 
-import static dev.peft4j.tuner.Ia3Test.logits;
-import static dev.peft4j.tuner.Ia3Test.maxDiff;
+import static dev.peft4j.tuner.Fixtures.logits;
+import static dev.peft4j.tuner.Fixtures.maxDiff;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

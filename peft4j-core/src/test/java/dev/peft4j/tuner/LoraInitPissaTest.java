@@ -7,6 +7,8 @@ import dev.peft4j.tuner.lora.InitLoraWeights;
 import dev.peft4j.tuner.lora.LoraInit;
 import dev.peft4j.tuner.lora.LoraConversion;
 
+import static dev.peft4j.tuner.Fixtures.IDS;
+import static dev.peft4j.tuner.Fixtures.logits;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -31,9 +33,6 @@ import org.junit.jupiter.params.provider.ValueSource;
  * Factors against the float64 torch reference scripts/golden/pissa_olora.py (golden/pissa_olora/cases.json).
  */
 class LoraInitPissaTest {
-    static final int[] IDS = {5, 17, 3, 22, 9, 41, 7, 30, 12, 6, 33, 2, 19, 8, 27, 14};
-
-    static float[] logits(CausalLM m) { return m.forward(null, IDS, 2, 8, null, null, false).data; }
 
     static double relFrob(float[] x, double[] ref) {
         double num = 0, den = 0;

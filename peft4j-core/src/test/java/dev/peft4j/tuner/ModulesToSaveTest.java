@@ -1,5 +1,8 @@
 package dev.peft4j.tuner;
 
+import static dev.peft4j.tuner.Fixtures.IDS;
+import static dev.peft4j.tuner.Fixtures.logits;
+import static dev.peft4j.tuner.Fixtures.maxDiff;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -41,7 +44,6 @@ class ModulesToSaveTest {
     @TempDir Path tmp;
 
     static final List<String> TARGETS = List.of("q_proj", "v_proj", "down_proj");
-    static final int[] IDS = {5, 17, 3, 22, 9, 41, 7, 30, 12, 6, 33, 2, 19, 8, 27, 14};
 
     static AdapterConfig config(String method, List<String> toSave) {
         String[] t = TARGETS.toArray(String[]::new);
@@ -55,14 +57,6 @@ class ModulesToSaveTest {
                     .modulesToSave(toSave).build();
             default -> throw new IllegalArgumentException(method);
         };
-    }
-
-    static float[] logits(CausalLM m) { return m.forward(null, IDS, 2, 8, null, null, false).data; }
-
-    static double maxDiff(float[] a, float[] b) {
-        double d = 0;
-        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-        return d;
     }
 
     static float loss(CausalLM m) { return LmLoss.loss(null, m, IDS, IDS, 2, 8).data[0]; }

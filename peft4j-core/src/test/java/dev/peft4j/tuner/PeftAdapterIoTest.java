@@ -4,6 +4,8 @@ import dev.peft4j.tuner.lora.Lora;
 import dev.peft4j.tuner.lora.LoraConfig;
 import dev.peft4j.tuner.lora.LoraModel;
 
+import static dev.peft4j.tuner.Fixtures.IDS;
+import static dev.peft4j.tuner.Fixtures.logits;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -31,10 +33,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** PEFT-format save/load, merge/unmerge, merge-and-unload export, and several adapters on one model. */
 class PeftAdapterIoTest {
     @TempDir Path tmp;
-
-    static final int[] IDS = {5, 17, 3, 22, 9, 41, 7, 30, 12, 6, 33, 2, 19, 8, 27, 14};
-
-    static float[] logits(CausalLM m) { return m.forward(null, IDS, 2, 8, null, null, false).data; }
 
     /** Gives every adapter tensor non-zero deterministic values, so the adapter changes the output. */
     static void perturb(LoraModel lm) {

@@ -3,6 +3,7 @@ package dev.peft4j.tuner;
 import dev.peft4j.tuner.lora.LoraConfig;
 import dev.peft4j.tuner.lora.LoraModel;
 
+import static dev.peft4j.tuner.Fixtures.IDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -28,7 +29,6 @@ import org.junit.jupiter.params.provider.ValueSource;
  *    PEFT's key names, and its logits (python_logits.json) equal peft4j's.
  */
 class PeftInteropTest {
-    static final int[] IDS = {5, 17, 3, 22, 9, 41, 7, 30, 12, 6, 33, 2, 19, 8, 27, 14};
 
     static Path peftDir(String sub) {
         return Golden.resource("/golden/peft/from-python/llama/adapter_config.json").getParent().getParent().getParent().resolve(sub);

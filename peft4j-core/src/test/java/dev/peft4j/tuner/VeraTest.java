@@ -2,6 +2,9 @@ package dev.peft4j.tuner;
 
 import dev.peft4j.tuner.lora.LoraPlan;
 
+import static dev.peft4j.tuner.Fixtures.IDS;
+import static dev.peft4j.tuner.Fixtures.logits;
+import static dev.peft4j.tuner.Fixtures.maxDiff;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -32,16 +35,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** VeRA through the shared tuner architecture: shared sliced projections, PEFT's invariants, file format and counts. */
 class VeraTest {
-    static final int[] IDS = {5, 17, 3, 22, 9, 41, 7, 30, 12, 6, 33, 2, 19, 8, 27, 14};
     @TempDir Path tmp;
-
-    static float[] logits(CausalLM m) { return m.forward(null, IDS, 2, 8, null, null, false).data; }
-
-    static double maxDiff(float[] a, float[] b) {
-        double d = 0;
-        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-        return d;
-    }
 
     /** Non-trivial λb (around 0, it starts at zero) and λd (around 1). */
     static void perturb(AdapterModel am) {

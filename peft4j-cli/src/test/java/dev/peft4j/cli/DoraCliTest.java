@@ -17,15 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 class DoraCliTest {
     @TempDir Path tmp;
 
-    Path data() throws Exception {
-        Path f = tmp.resolve("train.jsonl");
-        StringBuilder s = new StringBuilder();
-        String[] animals = {"dog", "cat", "cow", "duck"}, sounds = {"woof", "meow", "moo", "quack"};
-        for (int i = 0; i < 32; i++)
-            s.append(String.format("{\"prompt\": \"Tom saw a %s. The %s said\", \"completion\": \" %s!\"}%n", animals[i % 4], animals[i % 4], sounds[i % 4]));
-        Files.writeString(f, s.toString());
-        return f;
-    }
+    Path data() throws Exception { return CliFixtures.animalSounds(tmp); }
 
     /** The adapter written to out is a DoRA adapter in PEFT's format: use_dora, one magnitude [out] per lora_B. */
     static void assertDoraAdapter(Path out) throws Exception {

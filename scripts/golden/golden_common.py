@@ -153,7 +153,7 @@ def causal_attention(q, k, v):
 
 
 def llama_forward(cfg, W, ids, lora=None, layer=None):
-    """Llama / Mistral / Qwen2 decoder. W: {name: float64 tensor}; ids: (B, T) -> logits (B, T, V).
+    """Llama / Mistral / Qwen2 / Qwen3 decoder. W: {name: float64 tensor}; ids: (B, T) -> logits (B, T, V).
     lora: optional hook lora(x, module_name) -> delta added to each Linear's output (see the module docstring)."""
     C, NH, KVH = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
     HS = cfg.get("head_dim") or C // NH
@@ -178,6 +178,9 @@ def llama_forward(cfg, W, ids, lora=None, layer=None):
         q = lin(h, p + "self_attn.q_proj").view(Bx, Tx, NH, HS).transpose(1, 2)  # (B, NH, T, HS)
         k = lin(h, p + "self_attn.k_proj").view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
         v = lin(h, p + "self_attn.v_proj").view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
+        if p + "self_attn.q_norm.weight" in W:  # Qwen3: RMSNorm over each head's HS values, before RoPE
+            q = rms_norm(q, W[p + "self_attn.q_norm.weight"], eps)
+            k = rms_norm(k, W[p + "self_attn.k_norm.weight"], eps)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         # repeat_kv: query head j uses kv head j // (NH / KVH)

@@ -111,7 +111,7 @@ SPEC = ("LoRA r=4, lora_alpha=8 (scaling = alpha/r = 2.0; rslora: alpha/sqrt(r) 
 
 
 def target_modules(name, cfg):
-    if name == "llama":
+    if name != "gpt2":  # the Llama family (llama, qwen3)
         return [f"model.layers.{l}.{m}" for l in range(cfg["num_hidden_layers"])
                 for m in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
                           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")]
@@ -184,7 +184,7 @@ class Setup:
         d = MODELS_DIR / name
         self.cfg = json.loads((d / "config.json").read_text())
         self.W = {k: v.to(F64) for k, v in read_safetensors(d / "model.safetensors").items()}
-        self.forward = llama_forward if name == "llama" else gpt2_forward
+        self.forward = gpt2_forward if name == "gpt2" else llama_forward
         self.modules = sorted(target_modules(name, self.cfg))
         assert all(m + ".weight" in self.W for m in self.modules)
         self.init = init_lora(name, self.W, self.modules)
@@ -397,7 +397,7 @@ def make(name):
 
 def main():
     torch.set_num_threads(1)  # bitwise-reproducible reductions
-    worst = max(make(n) for n in ("llama", "gpt2"))
+    worst = max(make(n) for n in ("llama", "gpt2", "qwen3"))
     print(f"worst finite-difference rel err {worst:.2e}")
     total = 0
     print("files:")

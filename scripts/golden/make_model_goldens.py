@@ -2,7 +2,7 @@
 """
 make_model_goldens.py -- golden logits for peft4j's checkpoint loaders and forward passes.
 
-For each tiny model (gpt2, llama, llama-tied, mistral, qwen2, llama-sharded) this writes
+For each tiny model (gpt2, llama, llama-tied, mistral, qwen2, qwen3, llama-sharded) this writes
     peft4j-core/src/test/resources/golden/models/<name>/
         config.json                HF transformers layout (sorted keys, indent 2, as save_pretrained writes it)
         model.safetensors          our own writer (or two shards + model.safetensors.index.json)
@@ -12,7 +12,9 @@ Constraints:
   * Needs only Debian's python3-torch (1.13) -- no transformers, no safetensors package. The reference
     math (in golden_common.py, shared with make_lora_goldens.py) is written from scratch; it follows HF
     transformers' semantics, checked against
-        models/llama/modeling_llama.py, models/mistral/modeling_mistral.py, models/qwen2/modeling_qwen2.py
+        models/llama/modeling_llama.py, models/mistral/modeling_mistral.py, models/qwen2/modeling_qwen2.py,
+        models/qwen3/modeling_qwen3.py (Qwen3Attention: q_norm/k_norm = Qwen3RMSNorm(head_dim) applied to the
+          projections viewed as (B, T, heads, head_dim), before RoPE; Qwen3Config's head_dim default 128)
           (rotate_half RoPE, repeat_kv head grouping, scaling head_dim**-0.5, RMSNorm, SwiGLU MLP,
            q/k/v bias only in Qwen2, head_dim taken from the config when present),
         modeling_rope_utils.py  _compute_default_rope_parameters / _compute_llama3_parameters,
@@ -71,6 +73,11 @@ def llama_weights(cfg, qkv_bias):
     W["model.norm.weight"] = 1 + randn(C, std=0.1)
     if not cfg["tie_word_embeddings"]:
         W["lm_head.weight"] = randn(V, C, std=0.1)
+    if cfg["model_type"] == "qwen3":  # Qwen3RMSNorm(head_dim) on q and k, after everything else (no other draw moves)
+        for l in range(cfg["num_hidden_layers"]):
+            p = f"model.layers.{l}."
+            W[p + "self_attn.q_norm.weight"] = 1 + randn(HS, std=0.3)
+            W[p + "self_attn.k_norm.weight"] = 1 + randn(HS, std=0.3)
     return W
 
 
@@ -144,6 +151,12 @@ QWEN2 = llama_family_config(  # q/k/v biases, tied embeddings; F16 storage
     sliding_window=128, use_sliding_window=False, max_window_layers=2, use_mrope=False,
     tie_word_embeddings=True, bos_token_id=111, eos_token_id=111, torch_dtype="float16")
 
+QWEN3 = llama_family_config(  # per-head q/k RMSNorm, explicit head_dim 24 != 64/4, untied; BF16 storage as released
+    "Qwen3ForCausalLM", "qwen3", intermediate_size=80, num_attention_heads=4, num_key_value_heads=2, head_dim=24,
+    vocab_size=104, max_position_embeddings=128, rms_norm_eps=1e-06, rope_theta=1000000.0, rope_scaling=None,
+    attention_bias=False, sliding_window=None, use_sliding_window=False, max_window_layers=2,
+    tie_word_embeddings=False, bos_token_id=100, eos_token_id=101, torch_dtype="bfloat16")
+
 # name, config, storage dtype, seed, weights(cfg), forward, description
 MODELS = [
     ("gpt2", GPT2, torch.float32, 1001, gpt2_weights, gpt2_forward,
@@ -163,6 +176,10 @@ MODELS = [
     ("qwen2", QWEN2, torch.float16, 1005, lambda c: llama_weights(c, True), llama_forward,
      "Qwen2ForCausalLM, hidden 64, 4 heads / 2 KV heads, q/k/v biases (no o_proj bias), intermediate 100, vocab 112, "
      "rope_theta 1e6, tied embeddings, stored as F16; logits computed in float64 from the f16-rounded weights."),
+    ("qwen3", QWEN3, torch.bfloat16, 1006, lambda c: llama_weights(c, False), llama_forward,
+     "Qwen3ForCausalLM, hidden 64, 4 heads / 2 KV heads, explicit head_dim 24 (q_proj [96, 64]), q_norm/k_norm: RMSNorm "
+     "over each head's 24 values (weights [24]) after the projections and before RoPE, no biases, intermediate 80, "
+     "vocab 104, rope_theta 1e6, untied lm_head, stored as BF16; logits in float64 from the bf16-rounded weights."),
 ]
 
 

@@ -1,7 +1,7 @@
 /*
- * Llama: the decoder used by Llama 2/3, TinyLlama, SmolLM, Mistral and Qwen2 — they differ only in
+ * Llama: the decoder used by Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2 and Qwen3 — they differ only in
  * configuration (grouped-query heads, q/k/v biases, rope_theta/rope_scaling, sliding window, tied
- * head), all resolved in ModelConfig. Read it top to bottom: embedding, L blocks of
+ * head, Qwen3's per-head q/k RMSNorm), all resolved in ModelConfig. Read it top to bottom: embedding, L blocks of
  * (RMSNorm -> attention with RoPE -> residual, RMSNorm -> SwiGLU MLP -> residual), final RMSNorm,
  * LM head. Mirrors transformers' modeling_llama.py, including its rotate_half RoPE layout.
  * The same code serves training (with a Tape) and generation (with a KV cache).
@@ -22,8 +22,11 @@ import java.util.List;
 import java.util.function.BiFunction;
 
 public final class Llama implements CausalLM {
-    /** One decoder block: module names as in transformers (self_attn.q_proj, mlp.gate_proj, ...). */
-    public record Block(Tensor attnNorm, Linear q, Linear k, Linear v, Linear o,
+    /**
+     * One decoder block: module names as in transformers (self_attn.q_proj, mlp.gate_proj, ...).
+     * qNorm, kNorm (HS): self_attn.q_norm / k_norm, Qwen3's RMSNorm over each head; null in the other families.
+     */
+    public record Block(Tensor attnNorm, Linear q, Linear k, Linear v, Linear o, Tensor qNorm, Tensor kNorm,
                         Tensor mlpNorm, Linear gate, Linear up, Linear down) {}
 
     private final ModelConfig cfg;
@@ -113,6 +116,10 @@ public final class Llama implements CausalLM {
         Tensor q = blk.q().forward(tape, h);                                        // (B*T, NH*HS)
         Tensor k = blk.k().forward(tape, h);                                        // (B*T, KVH*HS)
         Tensor v = blk.v().forward(tape, h);                                        // (B*T, KVH*HS)
+        if (blk.qNorm() != null) {                                                  // Qwen3: RMSNorm per head (rows of HS)
+            q = Ops.rmsnorm(tape, q, blk.qNorm(), eps);
+            k = Ops.rmsnorm(tape, k, blk.kNorm(), eps);
+        }
         q = Ops.rope(tape, q, pos, rope.cos(), rope.sin(), NH, HS);
         k = Ops.rope(tape, k, pos, rope.cos(), rope.sin(), KVH, HS);
         Tensor[] kvPrefix = prefix == null ? null : prefix.keysValues(tape, l, B);  // 2 x (B*P, KVH*HS)
@@ -139,7 +146,10 @@ public final class Llama implements CausalLM {
         IdentityHashMap<Tensor, Boolean> seen = new IdentityHashMap<>();
         List<Tensor> out = new ArrayList<>();
         List<Tensor> all = new ArrayList<>(List.of(embed));
-        for (Block b : blocks) all.addAll(List.of(b.attnNorm(), b.mlpNorm()));
+        for (Block b : blocks) {
+            all.addAll(List.of(b.attnNorm(), b.mlpNorm()));
+            if (b.qNorm() != null) all.addAll(List.of(b.qNorm(), b.kNorm()));
+        }
         all.add(finalNorm);
         for (Linear lin : linears()) { all.add(lin.weight()); if (lin.bias() != null) all.add(lin.bias()); }
         for (Tensor t : all) if (seen.put(t, true) == null) out.add(t);

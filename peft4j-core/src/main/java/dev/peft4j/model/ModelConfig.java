@@ -36,11 +36,36 @@ public record ModelConfig(
         int slidingWindow,       // 0: full causal attention
         int bosTokenId,          // -1 when absent
         List<Integer> eosTokenIds,
-        String torchDtype) {
+        String torchDtype,
+        Arch arch) {             // family-specific architecture switches (Qwen3's q/k norms, ...)
+
+    /** The 20 settings every family has; no family-specific switches (Arch.NONE). */
+    public ModelConfig(Family family, int vocabSize, int hiddenSize, int intermediateSize, int numLayers, int numHeads,
+                       int numKvHeads, int headDim, int maxPositions, float normEps, double ropeTheta, RopeScaling ropeScaling,
+                       boolean tieWordEmbeddings, boolean qkvBias, boolean outputBias, boolean mlpBias, int slidingWindow,
+                       int bosTokenId, List<Integer> eosTokenIds, String torchDtype) {
+        this(family, vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, maxPositions, normEps,
+                ropeTheta, ropeScaling, tieWordEmbeddings, qkvBias, outputBias, mlpBias, slidingWindow, bosTokenId, eosTokenIds,
+                torchDtype, Arch.NONE);
+    }
+
+    /**
+     * What distinguishes a family's decoder beyond the shared settings.
+     * qkNorm: RMSNorm over each head of q and k (weights [head_dim]) after the projections, before RoPE (Qwen3).
+     */
+    public record Arch(boolean qkNorm) {
+        public static final Arch NONE = new Arch(false);
+    }
+
+    public ModelConfig withArch(Arch a) {
+        return new ModelConfig(family, vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim,
+                maxPositions, normEps, ropeTheta, ropeScaling, tieWordEmbeddings, qkvBias, outputBias, mlpBias, slidingWindow,
+                bosTokenId, eosTokenIds, torchDtype, a);
+    }
 
     /** The supported model families, by config.json model_type. */
     public enum Family {
-        LLAMA("llama"), MISTRAL("mistral"), QWEN2("qwen2"), GPT2("gpt2");
+        LLAMA("llama"), MISTRAL("mistral"), QWEN2("qwen2"), QWEN3("qwen3"), GPT2("gpt2");
 
         public final String modelType;
 
@@ -49,7 +74,7 @@ public record ModelConfig(
         public static Family of(String modelType) {
             for (Family f : values()) if (f.modelType.equals(modelType)) return f;
             throw new Peft4jException("unsupported model_type '" + modelType + "' in config.json; peft4j supports "
-                    + supportedList() + " (Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2/2.5, GPT-2)");
+                    + supportedList() + " (Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2/2.5, Qwen3, GPT-2)");
         }
 
         public static String supportedList() {
@@ -103,13 +128,15 @@ public record ModelConfig(
         }
         int C = r.req("hidden_size"), NH = r.req("num_attention_heads");
         int KVH = c.hasNonNull("num_key_value_heads") ? r.req("num_key_value_heads") : NH;
-        int HS = c.hasNonNull("head_dim") ? r.req("head_dim") : r.divide(C, NH, "hidden_size", "num_attention_heads");
+        // Qwen3Config defaults head_dim to 128 (the modelling code reads config.head_dim); the others derive it
+        int HS = c.hasNonNull("head_dim") ? r.req("head_dim")
+                : family == Family.QWEN3 ? 128 : r.divide(C, NH, "hidden_size", "num_attention_heads");
         String act = c.path("hidden_act").asText("silu");
         if (!act.equals("silu") && !act.equals("swish"))
             throw new Peft4jException(source + ": hidden_act '" + act + "' is not supported for " + modelType
                     + "; peft4j implements SwiGLU with silu");
         boolean attnBias = c.path("attention_bias").asBoolean(false);
-        boolean qkvBias = family == Family.QWEN2 || attnBias;
+        boolean qkvBias = family == Family.QWEN2 || attnBias;           // Qwen3: attention_bias on q/k/v/o, default false
         boolean outBias = family != Family.QWEN2 && attnBias;
         int window = 0;
         if (family == Family.MISTRAL && c.hasNonNull("sliding_window")) {
@@ -118,15 +145,16 @@ public record ModelConfig(
                 throw new Peft4jException(source + ": \"sliding_window\" must be >= 0 tokens, or null for full attention "
                         + "(got " + window + ")");
         }
-        if (family == Family.QWEN2 && c.path("use_sliding_window").asBoolean(false))
-            throw new Peft4jException(source + ": use_sliding_window=true is not supported for qwen2 yet; "
-                    + "set it to false (the released Qwen2/2.5 checkpoints use false)");
+        if ((family == Family.QWEN2 || family == Family.QWEN3) && c.path("use_sliding_window").asBoolean(false))
+            throw new Peft4jException(source + ": use_sliding_window=true is not supported for " + modelType + " yet; "
+                    + "set it to false (the released Qwen2/2.5/3 checkpoints use false)");
         ModelConfig cfg = new ModelConfig(family, r.req("vocab_size"), C, r.req("intermediate_size"),
                 r.req("num_hidden_layers"), NH, KVH, HS, r.optInt("max_position_embeddings", 2048),
                 r.epsilon("rms_norm_eps", 1e-6), r.positive("rope_theta", 10000.0),
                 ropeScaling(c.get("rope_scaling"), source), c.path("tie_word_embeddings").asBoolean(false),
                 qkvBias, outBias, c.path("mlp_bias").asBoolean(false), window,
-                r.optId("bos_token_id"), r.ids("eos_token_id"), c.path("torch_dtype").asText("float32"));
+                r.optId("bos_token_id"), r.ids("eos_token_id"), c.path("torch_dtype").asText("float32"),
+                new Arch(family == Family.QWEN3));
         return cfg.validate(source);
     }
 

@@ -63,6 +63,8 @@ public final class ModelFactory {
                     in.linear(p + "self_attn.k_proj", KVH * HS, C, c.qkvBias(), false, std),
                     in.linear(p + "self_attn.v_proj", KVH * HS, C, c.qkvBias(), false, std),
                     in.linear(p + "self_attn.o_proj", C, NH * HS, c.outputBias(), false, std),
+                    c.arch().qkNorm() ? in.ones(p + "self_attn.q_norm.weight", HS) : null,
+                    c.arch().qkNorm() ? in.ones(p + "self_attn.k_norm.weight", HS) : null,
                     in.ones(p + "post_attention_layernorm.weight", C),
                     in.linear(p + "mlp.gate_proj", I, C, c.mlpBias(), false, std),
                     in.linear(p + "mlp.up_proj", I, C, c.mlpBias(), false, std),

@@ -53,6 +53,8 @@ public final class ModelLoader {
                     w.linear(p + "self_attn.k_proj", KVH * HS, C, c.qkvBias()),
                     w.linear(p + "self_attn.v_proj", KVH * HS, C, c.qkvBias()),
                     w.linear(p + "self_attn.o_proj", C, NH * HS, c.outputBias()),
+                    c.arch().qkNorm() ? w.get(p + "self_attn.q_norm.weight", HS) : null,
+                    c.arch().qkNorm() ? w.get(p + "self_attn.k_norm.weight", HS) : null,
                     w.get(p + "post_attention_layernorm.weight", C),
                     w.linear(p + "mlp.gate_proj", I, C, c.mlpBias()),
                     w.linear(p + "mlp.up_proj", I, C, c.mlpBias()),

@@ -255,6 +255,7 @@ public final class ModelWriter {
             m.put("architectures", List.of(switch (c.family()) {
                 case MISTRAL -> "MistralForCausalLM";
                 case QWEN2 -> "Qwen2ForCausalLM";
+                case QWEN3 -> "Qwen3ForCausalLM";
                 default -> "LlamaForCausalLM";
             }));
             m.put("hidden_size", c.hiddenSize());

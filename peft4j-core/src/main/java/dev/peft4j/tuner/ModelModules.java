@@ -99,6 +99,7 @@ public record ModelModules(ModelConfig config, List<Module> modules, long basePa
         String fam = switch (c.family()) {
             case MISTRAL -> "Mistral";
             case QWEN2 -> "Qwen2";
+            case QWEN3 -> "Qwen3";
             default -> "Llama";
         };
         int C = c.hiddenSize(), V = c.vocabSize(), I = c.intermediateSize(), HS = c.headDim();
@@ -121,6 +122,11 @@ public record ModelModules(ModelConfig config, List<Module> modules, long basePa
             m.add(Module.other(p, fam + "DecoderLayer"));
             m.add(Module.other(p + ".self_attn", fam + "Attention"));
             m.addAll(lin.subList(0, 4));
+            if (c.arch().qkNorm()) {
+                m.add(Module.other(p + ".self_attn.q_norm", fam + "RMSNorm"));
+                m.add(Module.other(p + ".self_attn.k_norm", fam + "RMSNorm"));
+                params += 2L * HS;
+            }
             m.add(Module.other(p + ".mlp", fam + "MLP"));
             m.addAll(lin.subList(4, 7));
             m.add(Module.other(p + ".mlp.act_fn", "SiLU"));

@@ -75,6 +75,24 @@ class ModelConfigValidationTest {
     }
 
     @Test
+    void qwen3() throws Exception {
+        ModelConfig c = ModelConfig.load(ModelGoldenTest.dir("qwen3"));
+        assertThat(c.family()).isEqualTo(ModelConfig.Family.QWEN3);
+        assertThat(c.arch().qkNorm()).isTrue();
+        assertThat(c.headDim()).isEqualTo(24);
+        assertThat(c.qkvBias()).isFalse();
+        assertThat(ModelConfig.load(ModelGoldenTest.dir("qwen2")).arch().qkNorm()).isFalse();
+        // Qwen3Config's head_dim default is 128, not hidden / heads
+        assertThat(ModelConfig.load(config("qwen3", "\"head_dim\": 24,", "")).headDim()).isEqualTo(128);
+        assertThat(ModelConfig.load(config("qwen3", "\"attention_bias\": false", "\"attention_bias\": true")))
+                .satisfies(b -> assertThat(b.qkvBias() && b.outputBias()).isTrue());
+        assertThatThrownBy(() -> ModelConfig.load(config("qwen3", "\"use_sliding_window\": false", "\"use_sliding_window\": true")))
+                .isInstanceOf(Peft4jException.class).hasMessageContaining("use_sliding_window=true is not supported for qwen3");
+        assertThatThrownBy(() -> ModelConfig.load(config("qwen3", "\"model_type\": \"qwen3\"", "\"model_type\": \"qwen9\"")))
+                .hasMessageContaining("unsupported model_type 'qwen9'").hasMessageContaining("qwen3");
+    }
+
+    @Test
     void unchangedGoldenConfigsStillLoad() throws Exception {
         for (String m : new String[] {"llama", "llama-tied", "mistral", "qwen2", "gpt2"}) {
             ModelConfig c = ModelConfig.load(ModelGoldenTest.dir(m));

@@ -44,6 +44,7 @@ class TargetMatchingTest {
         assertThat(g.warnings()).anyMatch(w -> w.contains("fan_in_fan_out is set to False but the target module")
                 && w.contains("Setting fan_in_fan_out to True."));
         assertThat(PeftRules.defaultTargetModules(Fixtures.config("qwen2").family())).containsExactly("q_proj", "v_proj");
+        assertThat(PeftRules.defaultTargetModules(Fixtures.config("qwen3").family())).containsExactly("q_proj", "v_proj");
         assertThat(PeftRules.defaultTargetModules(Fixtures.config("mistral").family())).containsExactly("q_proj", "v_proj");
         // and the reverse: fan_in_fan_out=True on nn.Linear is switched off
         LoraPlan l = plan(LLAMA, LoraConfig.builder().fanInFanOut(true));

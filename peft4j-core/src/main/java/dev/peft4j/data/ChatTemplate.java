@@ -58,10 +58,55 @@ public final class ChatTemplate {
 
     private ChatTemplate(String source, Map<String, Object> specialTokens) {
         this.source = source;
-        this.body = dropOneTrailingNewline(source);
+        this.body = namespaceArguments(reversedSlices(dropOneTrailingNewline(source)));
         this.specialTokens = specialTokens;
         this.jinjava = newEngine();
         checkParses();
+    }
+
+    /** NAME[::-1] (Python's reversed slice, Qwen3's messages[::-1]), which Jinjava cannot parse, as (NAME|reverse). */
+    private static final java.util.regex.Pattern REVERSED_SLICE =
+            java.util.regex.Pattern.compile("([A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*)*)\\[\\s*:\\s*:\\s*-1\\s*\\]");
+
+    static String reversedSlices(String template) {
+        return REVERSED_SLICE.matcher(template).replaceAll("($1|reverse)");
+    }
+
+    /**
+     * namespace(a=EXPR, ...) with each EXPR in parentheses: Jinjava binds "name=" tighter than operators, so
+     * Qwen3's namespace(last_query_index=messages|length - 1) would subtract 1 from the named parameter itself.
+     */
+    static String namespaceArguments(String template) {
+        StringBuilder out = new StringBuilder();
+        int from = 0;
+        for (int at = template.indexOf("namespace(", from); at >= 0; at = template.indexOf("namespace(", from)) {
+            int open = at + "namespace(".length();
+            out.append(template, from, open);
+            int depth = 0, i = open, argStart = open;
+            char quote = 0;
+            List<String> args = new ArrayList<>();
+            for (; i < template.length(); i++) {
+                char ch = template.charAt(i);
+                if (quote != 0) { if (ch == '\\') i++; else if (ch == quote) quote = 0; continue; }
+                if (ch == '\'' || ch == '"') quote = ch;
+                else if (ch == '(' || ch == '[' || ch == '{') depth++;
+                else if ((ch == ')' || ch == ']' || ch == '}') && depth > 0) depth--;
+                else if (ch == ')' || (ch == ',' && depth == 0)) {
+                    args.add(template.substring(argStart, i));
+                    argStart = i + 1;
+                    if (ch == ')') break;
+                }
+            }
+            if (i >= template.length()) { out.append(template, open, template.length()); return out.toString(); }   // unbalanced: leave it
+            List<String> wrapped = new ArrayList<>();
+            for (String a : args) {
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("^(\\s*[A-Za-z_][A-Za-z0-9_]*\\s*)=(?!=)(.*)$", java.util.regex.Pattern.DOTALL).matcher(a);
+                wrapped.add(m.matches() ? m.group(1) + "=(" + m.group(2).strip() + ")" : a);
+            }
+            out.append(String.join(",", wrapped)).append(')');
+            from = i + 1;
+        }
+        return out.append(template.substring(from)).toString();
     }
 
     /**

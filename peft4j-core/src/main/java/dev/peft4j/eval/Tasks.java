@@ -65,6 +65,19 @@ public final class Tasks {
         return items;
     }
 
+    /** The item ids (keys) of ori_pqal.json in the order pubmedqa(file, limit) reads them. */
+    public static List<String> pubmedqaIds(Path oriPqalJson, int limit) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(oriPqalJson.toFile());
+        } catch (IOException e) {
+            throw new Peft4jException(oriPqalJson + ": not valid JSON: " + e.getMessage(), e);
+        }
+        List<String> ids = new ArrayList<>();
+        for (Iterator<String> it = root.fieldNames(); it.hasNext() && !full(ids, limit); ) ids.add(it.next());
+        return ids;
+    }
+
     public static List<MultipleChoice.Item> sst2(Path devTsv, int limit) {
         List<String> lines = readLines(devTsv);
         if (lines.isEmpty() || !lines.get(0).trim().equals("sentence\tlabel")) {

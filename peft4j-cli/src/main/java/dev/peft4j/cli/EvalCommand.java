@@ -36,12 +36,12 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        EvalTasks et = new EvalTasks(tasks, data, limit, maxLength, maxNewTokens, regex);   // every misuse fails here, before loading
         Path csv = output == null ? null : predictionsFile(output);
         if (output != null) {
             OutputDir.checkFile(output, outputOptions.overwrite, OutputDir.Names.CLI);
             OutputDir.checkFile(csv, outputOptions.overwrite, OutputDir.Names.CLI);
         }
+        EvalTasks et = new EvalTasks(tasks, data, limit, maxLength, maxNewTokens, regex);   // every misuse fails here, before loading
         CausalLM lm = baseModel.load(model);
         if (adapters != null && !adapters.isEmpty()) Adapters.attach(lm, adapters, null, "cat", System.err);
         try (Tokenizer tok = Tokenizer.load(model)) {

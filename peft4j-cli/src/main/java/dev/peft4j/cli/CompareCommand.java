@@ -42,16 +42,16 @@ final class CompareCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        EvalTasks et = new EvalTasks(tasks, data, limit, maxLength, maxNewTokens, regex);   // every misuse fails here, before loading
-        if (reference != null && !Files.isRegularFile(reference))
-            throw new dev.peft4j.Peft4jException("--reference " + reference + (Files.exists(reference) ? " is not a file" : " does not exist")
-                    + "; give a text file (paragraphs) or JSONL {\"text\"} of general text");
-        for (Path a : adapters)
-            if (!Files.isDirectory(a))
-                throw new dev.peft4j.Peft4jException("--adapter " + a + (Files.exists(a) ? " is not a directory" : " does not exist")
-                        + "; give an adapter directory (adapter_config.json + adapter_model.safetensors)");
         OutputDir out = outputOptions.prepare(output, OutputDir.Kind.REPORT, 0);
         try {
+            EvalTasks et = new EvalTasks(tasks, data, limit, maxLength, maxNewTokens, regex);   // every misuse fails here, before loading
+            if (reference != null && !Files.isRegularFile(reference))
+                throw new dev.peft4j.Peft4jException("--reference " + reference + (Files.exists(reference) ? " is not a file" : " does not exist")
+                        + "; give a text file (paragraphs) or JSONL {\"text\"} of general text");
+            for (Path a : adapters)
+                if (!Files.isDirectory(a))
+                    throw new dev.peft4j.Peft4jException("--adapter " + a + (Files.exists(a) ? " is not a directory" : " does not exist")
+                            + "; give an adapter directory (adapter_config.json + adapter_model.safetensors)");
             CompareReport r = run(model, adapters, et, reference, maxLength);
             System.out.print(r.toText());
             r.write(out.workDir(), "compare");

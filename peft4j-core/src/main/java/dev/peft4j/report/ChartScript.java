@@ -110,7 +110,7 @@ final class ChartScript {
                   pointStyle: 'line', spanGaps: false});
                 if (val.length) lossSets.push({label: v.name + ' validation loss (dashed, \u25c6)', data: val, borderColor: color(i),
                   backgroundColor: color(i), borderDash: [6, 4], pointRadius: 4, pointStyle: 'rectRot', borderWidth: 2,
-                  showLine: val.length > 1, spanGaps: false});
+                  showLine: val.length > 2, spanGaps: false});
               });
               var lossBox = document.getElementById('loss-section');
               if (lossSets.length) {

@@ -552,7 +552,7 @@ public record CompareReport(String title, String modelPath, List<String> tasks, 
         h.append("<section id=\"loss-section\">\n<h2>Training loss</h2>\n");
         for (String w : lossWarnings()) h.append("<p class=\"warn\">&#9888; ").append(escapeHtml(w)).append("</p>\n");
         h.append("<p class=\"note\"><label><input type=\"checkbox\" id=\"loss-log\"> log-scale loss axis</label> &nbsp; "
-                        + "solid line: training loss; dashed line with &#9670; markers: validation loss, drawn only at the steps where validation ran. "
+                        + "solid line: training loss; dashed line with &#9670; markers: validation loss, marked only at the steps where validation ran (joined when it ran 3 times or more). "
                         + "At most ").append(LossCurve.MAX_POINTS).append(" points per curve are kept (first, last and minimum always).</p>\n")
                 .append("<div id=\"loss-chart\" class=\"wide\"></div>\n")
                 .append("<p class=\"empty\">No training-loss curve was given.</p>\n</section>\n");
@@ -641,7 +641,7 @@ public record CompareReport(String title, String modelPath, List<String> tasks, 
     private void confusionSection(StringBuilder h) {
         boolean any = variants.stream().anyMatch(v -> !confusions(v).isEmpty());
         if (!any) return;
-        h.append("<section id=\"confusion-section\">\n<h2>Per-class accuracy and confusion matrices</h2>\n<div class=\"grid\">\n");
+        h.append("<section id=\"confusion-section\">\n<h2>Per-class accuracy and confusion matrices</h2>\n<div class=\"confusions\">\n");
         for (Variant v : variants)
             for (Confusion c : confusions(v)) {
                 int max = 1;
@@ -759,6 +759,8 @@ public record CompareReport(String title, String modelPath, List<String> tasks, 
             ul.verdicts { color: #444; font-size: 0.9em; }
             table.heat { border-collapse: collapse; font-size: 0.9em; }
             table.heat th, table.heat td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; }
+            .confusions { display: flex; flex-wrap: wrap; gap: 24px; }
+            .confusion { max-width: 100%; overflow-x: auto; }
             .confusion h3 { font-size: 1em; margin: 8px 0; }
             tr.drift th, tr.drift td { background: #fafafa; }
             .ci, .n, .dir { color: #666; font-weight: normal; font-size: 0.85em; }

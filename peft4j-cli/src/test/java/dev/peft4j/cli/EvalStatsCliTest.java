@@ -112,4 +112,20 @@ class EvalStatsCliTest {
             assertThat(tmp.resolve("report-" + i)).as("nothing is left behind").doesNotExist();
         }
     }
+
+    @Test
+    void lossSettingsComeFromTrainConfigJson() throws Exception {
+        Path a = Files.createDirectories(tmp.resolve("a")), b = Files.createDirectories(tmp.resolve("b"));
+        Files.writeString(a.resolve("train_config.json"), "{\"data\": \"t.jsonl\", \"completion-only-loss\": true, \"max-length\": 512, \"lr\": 0.001}");
+        Files.writeString(b.resolve("train_config.json"), "{\"data\": \"t.jsonl\", \"completion-only-loss\": false, \"max-length\": 512}");
+        assertThat(CompareCommand.lossSettings(a)).containsExactly(java.util.Map.entry("completion-only-loss", "true"),
+                java.util.Map.entry("data", "t.jsonl"), java.util.Map.entry("max-length", "512"));
+        assertThat(CompareCommand.lossSettings(tmp.resolve("none"))).isEmpty();
+        var va = new dev.peft4j.report.Variant("a", java.util.List.of(), java.util.List.of(dev.peft4j.report.LossPoint.train(1, 1.0)), null,
+                java.util.List.of(), CompareCommand.lossSettings(a));
+        var vb = new dev.peft4j.report.Variant("b", java.util.List.of(), java.util.List.of(dev.peft4j.report.LossPoint.train(1, 1.0)), null,
+                java.util.List.of(), CompareCommand.lossSettings(b));
+        assertThat(dev.peft4j.report.CompareReport.of("m", java.util.List.of(), java.util.List.of(va, vb)).lossWarnings())
+                .containsExactly("losses are not comparable: completion-only-loss differs (a: true; b: false)");
+    }
 }

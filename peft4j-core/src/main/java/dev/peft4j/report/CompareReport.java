@@ -428,8 +428,9 @@ public record CompareReport(String title, String modelPath, List<String> tasks, 
             }
         }
         sb.append("[lo, hi]: 95% confidence interval; n: items (documents for losses and drift)\n");
-        sb.append("* significantly best (paired test on the same items, p < 0.05, against every other version); "
-                + "= not distinguishable from the best\n");
+        if (variants.size() > 1)
+            sb.append("* significantly best (paired test on the same items, p < 0.05, against every other version); "
+                    + "= not distinguishable from the best\n");
         List<String> tests = new ArrayList<>();
         metricNames().forEach((name, higher) -> {
             for (Comparison c : comparisons(name)) tests.add("  " + comparisonLine(c));

@@ -5,7 +5,7 @@
  *   perplexity  FILE: plain text (one document per blank-line-separated paragraph) or JSONL {"text"}
  *   pubmedqa    FILE: ori_pqal.json — multiple choice yes/no/maybe by log-likelihood (acc, acc_norm)
  *   sst2        FILE: dev.tsv — multiple choice negative/positive
- *   mc          FILE: JSONL {"prompt","choices","answer"}; answer: a 0-based index or the exact text of a choice
+ *   mc          FILE: JSONL {"prompt","choices","answer"[,"id"]}; answer: a 0-based index or the exact text of a choice
  *   gsm8k       FILE: test.jsonl — greedy generation, exact match on the "#### N" answer
  *   gen         FILE: JSONL {"prompt","answer"}, exact match after --regex extraction
  * Every item is scored unless limit > 0. The same task type may be given several times with
@@ -122,7 +122,11 @@ record EvalTasks(List<String> tasks, List<Path> data, int limit, int maxLength, 
                         default -> first(Tasks.jsonl(file), limit);
                     };
                     if (its.isEmpty()) throw new Peft4jException(file + " holds no items for --task " + task);
-                    List<String> ids = task.equals("pubmedqa") ? Tasks.pubmedqaIds(file, limit) : null;
+                    List<String> ids = switch (task) {
+                        case "pubmedqa" -> Tasks.pubmedqaIds(file, limit);
+                        case "mc" -> Tasks.jsonlIds(file);
+                        default -> null;
+                    };
                     MultipleChoice.Result r = MultipleChoice.evaluate(lm, tok, its);
                     boolean[] ok = new boolean[its.size()], okNorm = new boolean[its.size()];
                     for (int k = 0; k < its.size(); k++) {

@@ -72,4 +72,22 @@ final class ReportFixtures {
                 curve(2.9, 1.3, 60, 0.10), new DriftFromBase(0.051, 0.009, 0.04, 0.06, -0.002, 0.02, 2.1, 2.0, 2.2, 50, 5000));
         return new CompareReport(null, "models/SmolLM2-135M", List.of("arc_easy", "gsm8k"), CREATED, List.of(base, a, b));
     }
+
+    /** sample() with per-item multiple-choice results (a confusion matrix per variant) for the screenshot. */
+    static CompareReport sampleWithItems() {
+        CompareReport r = sample();
+        List<Variant> vs = new ArrayList<>();
+        List<String> choices = List.of(" yes", " no", " maybe");
+        for (int k = 0; k < r.variants().size(); k++) {
+            Variant v = r.variants().get(k);
+            List<ItemResult> items = new ArrayList<>();
+            for (int i = 0; i < 60; i++) {
+                int gold = i % 3, pred = (i * (k + 2)) % 7 < 4 + k ? gold : (gold + 1 + i % 2) % 3;
+                items.add(ItemResult.choice("pubmedqa", i, "pmid" + i, "Question " + i + "\nAnswer:", choices,
+                        new double[] {-1 - (pred == 0 ? 0 : 1), -1 - (pred == 1 ? 0 : 1), -1 - (pred == 2 ? 0 : 1)}, gold, pred));
+            }
+            vs.add(new Variant(v.name(), v.metrics(), v.lossCurve(), v.drift(), items, null));
+        }
+        return new CompareReport(r.title(), r.modelPath(), r.tasks(), r.created(), vs);
+    }
 }

@@ -121,7 +121,7 @@ final class ChartScript {
                     animation: false, responsive: true, maintainAspectRatio: false, parsing: true,
                     plugins: {
                       title: {display: true, text: 'Training loss (solid: training, dashed with \u25c6: validation)'},
-                      legend: {labels: {usePointStyle: true, pointStyleWidth: 36, font: {size: 13}, padding: 14}}
+                      legend: {labels: {usePointStyle: true, pointStyleWidth: 36, boxHeight: 8, font: {size: 13}, padding: 14}}
                     },
                     scales: {x: {type: 'linear', title: {display: true, text: 'step'}},
                              y: {type: 'linear', title: {display: true, text: 'loss (nats/token)'}}}

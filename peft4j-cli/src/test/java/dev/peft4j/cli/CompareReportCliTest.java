@@ -47,11 +47,20 @@ class CompareReportCliTest {
                 "--task", "perplexity", "--data", tmp.resolve("stories.txt").toString(), "--reference", tmp.resolve("stories.txt").toString(),
                 "--max-new-tokens", "3", "--output", out.toString());
         assertThat(c[0]).as(c[2]).isEqualTo("0");
-        assertThat(c[1]).contains("gen:exact_match").contains("adapter-r2").contains("adapter-r8").contains("KL from base");
+        assertThat(c[1]).contains("gen:exact_match (higher is better)").contains("adapter-r2").contains("adapter-r8")
+                .contains("KL from base, nats/position").contains("n=4").contains("paired tests (B - A on the same items)")
+                .contains("gen:exact_match  adapter-r2 - base").contains("McNemar");
         JsonNode json = new ObjectMapper().readTree(out.resolve("compare.json").toFile());
         assertThat(json.toString()).contains("adapter-r8").contains("perplexity:nll");
+        assertThat(json.get("variants").get(1).get("items")).as("4 gen items + 1 perplexity document").hasSize(5);
+        assertThat(json.get("variants").get(1).get("drift").get("kl_lo").isNumber()).isTrue();
+        assertThat(json.get("variants").get(1).get("drift").get("base_nll").isNumber()).isTrue();
+        assertThat(json.get("loss_curve_warnings")).as("both adapters trained with the same data and label settings").isEmpty();
+        assertThat(json.get("comparisons").size()).isEqualTo(9);   // 3 metrics x 3 pairs
+        assertThat(Files.readString(out.resolve("compare-predictions.csv")).split("\r\n")).hasSize(1 + 3 * 5);
         String html = Files.readString(out.resolve("compare.html"));
-        assertThat(html).contains("Chart.js").contains("peft4j-data");
+        assertThat(html).contains("Chart.js").contains("peft4j-data").contains("id=\"paired-table\"").contains("id=\"loss-log\"")
+                .contains("href=\"compare-predictions.csv\" download");
 
         Path script = Path.of("").toAbsolutePath().getParent().resolve("scripts/report/screenshot.sh");
         Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/chromium")), "/usr/bin/chromium not installed (apt-get install -y chromium); skipping the screenshot");

@@ -3,7 +3,7 @@
  *   pubmedqa  ori_pqal.json {id: {QUESTION, CONTEXTS:[...], final_decision}} → multiple choice
  *             "Context: <contexts joined by spaces>\nQuestion: <q>\nAnswer:" over " yes"/" no"/" maybe"
  *   sst2      dev.tsv "sentence\tlabel" (header) → "Review: <sentence>\nSentiment:" over " negative"/" positive"
- *   jsonl     {"prompt", "choices": [...], "answer": index | choice text} → multiple choice
+ *   jsonl     {"prompt", "choices": [...], "answer": 0-based index | choice text, optional "id"} → multiple choice
  *   gsm8k     test.jsonl {question, answer ending "#### N"} → ExactMatch pairs
  *             {"Question: <q>\nAnswer:", N} (N without thousands separators)
  *   generation {"prompt", "answer"} JSONL → GenerationTask with a regex extractor
@@ -65,6 +65,19 @@ public final class Tasks {
         return items;
     }
 
+    /** The item ids (keys) of ori_pqal.json in the order pubmedqa(file, limit) reads them. */
+    public static List<String> pubmedqaIds(Path oriPqalJson, int limit) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(oriPqalJson.toFile());
+        } catch (IOException e) {
+            throw new Peft4jException(oriPqalJson + ": not valid JSON: " + e.getMessage(), e);
+        }
+        List<String> ids = new ArrayList<>();
+        for (Iterator<String> it = root.fieldNames(); it.hasNext() && !full(ids, limit); ) ids.add(it.next());
+        return ids;
+    }
+
     public static List<MultipleChoice.Item> sst2(Path devTsv, int limit) {
         List<String> lines = readLines(devTsv);
         if (lines.isEmpty() || !lines.get(0).trim().equals("sentence\tlabel")) {
@@ -122,6 +135,24 @@ public final class Tasks {
             items.add(new MultipleChoice.Item(prompt, choices, answer));
         }
         return items;
+    }
+
+    /**
+     * The "id" of each item of a multiple-choice JSONL file, in the order jsonl(file) reads them
+     * (text or number as text; null for an item without one), or null when no item has an id.
+     */
+    public static List<String> jsonlIds(Path file) {
+        List<String> ids = new ArrayList<>();
+        boolean any = false;
+        List<String> lines = readLines(file);
+        for (int i = 0; i < lines.size(); i++) {
+            if (lines.get(i).isBlank()) continue;
+            JsonNode id = parseLine(lines.get(i), file + ":" + (i + 1)).get("id");
+            boolean has = id != null && id.isValueNode() && !id.isNull();
+            ids.add(has ? id.asText() : null);
+            any |= has;
+        }
+        return any ? ids : null;
     }
 
     /** GSM8K as ExactMatch pairs {"Question: q\nAnswer:", final answer}. */

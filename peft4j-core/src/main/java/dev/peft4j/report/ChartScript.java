@@ -96,7 +96,8 @@ final class ChartScript {
                 });
               });
 
-              // Training curves: train loss (solid) and validation loss (dashed) per variant.
+              // Training curves: train loss (solid line) and validation loss (dashed, diamond markers,
+              // only at the steps where validation ran) per variant; a checkbox switches the y axis to log scale.
               var lossSets = [];
               data.variants.forEach(function (v, i) {
                 var train = [], val = [];
@@ -104,22 +105,32 @@ final class ChartScript {
                   if (p.loss != null) train.push({x: p.step, y: p.loss});
                   if (p.val_loss != null) val.push({x: p.step, y: p.val_loss});
                 });
-                if (train.length) lossSets.push({label: v.name + ' train loss', data: train, borderColor: color(i),
-                  backgroundColor: color(i), pointRadius: train.length > 60 ? 0 : 2, borderWidth: 2, tension: 0.1});
-                if (val.length) lossSets.push({label: v.name + ' val loss', data: val, borderColor: color(i),
-                  backgroundColor: color(i), borderDash: [6, 4], pointRadius: 4, pointStyle: 'rectRot', borderWidth: 2});
+                if (train.length) lossSets.push({label: v.name + ' training loss (solid)', data: train, borderColor: color(i),
+                  backgroundColor: color(i), pointRadius: train.length > 60 ? 0 : 2, borderWidth: 2, tension: 0.1,
+                  pointStyle: 'line', spanGaps: false});
+                if (val.length) lossSets.push({label: v.name + ' validation loss (dashed, \u25c6)', data: val, borderColor: color(i),
+                  backgroundColor: color(i), borderDash: [6, 4], pointRadius: 4, pointStyle: 'rectRot', borderWidth: 2,
+                  showLine: val.length > 2, spanGaps: false});
               });
               var lossBox = document.getElementById('loss-section');
               if (lossSets.length) {
-                new Chart(canvasIn(document.getElementById('loss-chart'), 'loss-chart-canvas'), {
+                var lossChart = new Chart(canvasIn(document.getElementById('loss-chart'), 'loss-chart-canvas'), {
                   type: 'line',
                   data: {datasets: lossSets},
                   options: {
                     animation: false, responsive: true, maintainAspectRatio: false, parsing: true,
-                    plugins: {title: {display: true, text: 'Training loss (solid: train, dashed: validation)'}},
+                    plugins: {
+                      title: {display: true, text: 'Training loss (solid: training, dashed with \u25c6: validation)'},
+                      legend: {labels: {usePointStyle: true, pointStyleWidth: 36, boxHeight: 8, font: {size: 13}, padding: 14}}
+                    },
                     scales: {x: {type: 'linear', title: {display: true, text: 'step'}},
-                             y: {title: {display: true, text: 'loss'}}}
+                             y: {type: 'linear', title: {display: true, text: 'loss (nats/token)'}}}
                   }
+                });
+                var logBox = document.getElementById('loss-log');
+                if (logBox) logBox.addEventListener('change', function () {
+                  lossChart.options.scales.y.type = logBox.checked ? 'logarithmic' : 'linear';
+                  lossChart.update();
                 });
               } else if (lossBox) {
                 lossBox.querySelector('.empty').style.display = 'block';
@@ -154,18 +165,20 @@ final class ChartScript {
                 if (d.kl_from_base == null && d.forgetting == null) return;
                 if (i === 0 && !d.kl_from_base && !d.forgetting) return; // the base: zero drift from itself
                 driftSets.push({label: v.name, data: [d.kl_from_base, d.forgetting],
-                  backgroundColor: color(i), borderColor: color(i)});
+                  backgroundColor: color(i), borderColor: color(i),
+                  errorBars: [{lo: d.kl_lo, hi: d.kl_hi}, {lo: d.forgetting_lo, hi: d.forgetting_hi}], peft4jN: d.n_docs});
               });
               var driftBox = document.getElementById('drift-section');
               if (driftSets.length) {
                 new Chart(canvasIn(document.getElementById('drift-chart'), 'drift-chart-canvas'), {
                   type: 'bar',
-                  data: {labels: ['KL from base', 'forgetting'], datasets: driftSets},
+                  data: {labels: ['KL from base (nats/position)', 'forgetting (nats/token)'], datasets: driftSets},
                   options: {
                     animation: false, responsive: true, maintainAspectRatio: false,
-                    plugins: {title: {display: true, text: 'Drift from base (lower is better)'}},
+                    plugins: {title: {display: true, text: 'Drift from base (lower is better; whiskers: 95% bootstrap over reference documents)'}},
                     scales: {y: {beginAtZero: true}}
-                  }
+                  },
+                  plugins: [errorBars]
                 });
               } else if (driftBox) {
                 driftBox.querySelector('.empty').style.display = 'block';

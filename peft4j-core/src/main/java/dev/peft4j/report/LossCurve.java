@@ -1,5 +1,6 @@
 /*
- * LossCurve: reads a trainer's metrics.jsonl into LossPoints for the report.
+ * LossCurve: reads a trainer's metrics.jsonl into LossPoints for the report, and bounds a curve's
+ * size for the report (downsample).
  * Constraints: blank lines are skipped; a final line that does not parse is skipped too (the
  * trainer may be appending to the file right now); any other bad line is an error naming it.
  */
@@ -16,9 +17,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.TreeSet;
 
 public final class LossCurve {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Most points of one curve the report keeps (JSON and charts). */
+    public static final int MAX_POINTS = 500;
 
     private LossCurve() {
     }
@@ -33,6 +37,50 @@ public final class LossCurve {
             throw new Peft4jException("cannot read training metrics " + file + ": " + e.getMessage(), e);
         }
         return parse(lines, file.toString());
+    }
+
+    /**
+     * At most max points of curve, in step order: the first and last point, the point of lowest
+     * training loss, the point of lowest validation loss, and evenly spaced points between; rows with
+     * a validation loss are kept first (all of them when they fit in half the budget, evenly spaced
+     * otherwise). A curve of max points or fewer is returned as is.
+     */
+    public static List<LossPoint> downsample(List<LossPoint> curve, int max) {
+        if (max < 4) throw new IllegalArgumentException("downsample needs max >= 4 (got " + max + ")");
+        int n = curve.size();
+        if (n <= max) return curve;
+        TreeSet<Integer> keep = new TreeSet<>();
+        keep.add(0);
+        keep.add(n - 1);
+        int minTrain = -1, minVal = -1;
+        List<Integer> val = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            LossPoint p = curve.get(i);
+            if (p.loss() != null && (minTrain < 0 || p.loss() < curve.get(minTrain).loss())) minTrain = i;
+            if (p.valLoss() != null) {
+                val.add(i);
+                if (minVal < 0 || p.valLoss() < curve.get(minVal).valLoss()) minVal = i;
+            }
+        }
+        if (minTrain >= 0) keep.add(minTrain);
+        if (minVal >= 0) keep.add(minVal);
+        spread(val, max / 2, keep);
+        List<Integer> all = new ArrayList<>();
+        for (int i = 0; i < n; i++) all.add(i);
+        spread(all, max - keep.size(), keep);
+        List<LossPoint> out = new ArrayList<>(keep.size());
+        for (int i : keep) out.add(curve.get(i));
+        return out;
+    }
+
+    /** Adds up to budget evenly spaced entries of from to keep. */
+    private static void spread(List<Integer> from, int budget, TreeSet<Integer> keep) {
+        if (budget <= 0 || from.isEmpty()) return;
+        if (from.size() <= budget) {
+            keep.addAll(from);
+            return;
+        }
+        for (int k = 0; k < budget; k++) keep.add(from.get((int) Math.round((double) k * (from.size() - 1) / Math.max(1, budget - 1))));
     }
 
     static List<LossPoint> parse(List<String> lines, String source) {

@@ -104,4 +104,20 @@ class TasksTest {
         assertEquals("18", g.get(0)[1]);
         for (String[] pair : g) assertTrue(pair[1].matches("-?[0-9.]+"), pair[1]);
     }
+
+    @Test
+    void jsonlIdsAreReadInItemOrder(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path f = dir.resolve("ids.jsonl");
+        java.nio.file.Files.writeString(f, """
+                {"id": "q-7", "prompt": "p", "choices": ["a", "b"], "answer": 1}
+
+                {"prompt": "p", "choices": ["a", "b"], "answer": "a"}
+                {"id": 42, "prompt": "p", "choices": ["a", "b"], "answer": 0}
+                """);
+        assertEquals(3, Tasks.jsonl(f).size());
+        assertEquals(java.util.Arrays.asList("q-7", null, "42"), Tasks.jsonlIds(f));
+        java.nio.file.Path none = dir.resolve("none.jsonl");
+        java.nio.file.Files.writeString(none, "{\"prompt\": \"p\", \"choices\": [\"a\"], \"answer\": 0}\n");
+        assertNull(Tasks.jsonlIds(none));
+    }
 }

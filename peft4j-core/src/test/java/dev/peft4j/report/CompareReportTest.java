@@ -76,7 +76,21 @@ class CompareReportTest {
         assertMatches(data, report);
         assertThat(data.get("best").get("accuracy")).extracting(JsonNode::asText).containsExactly("adapter-a");
         assertThat(data.get("best").get("exact_match")).extracting(JsonNode::asText).containsExactly("adapter-b");
-        assertThat(data.get("best").get("perplexity")).extracting(JsonNode::asText).containsExactly("adapter-a");
+        assertThat(data.get("best").get("perplexity")).as("a and b are not distinguishable on perplexity").isEmpty();
+        JsonNode ppl = data.get("verdicts").get(2);
+        assertThat(ppl.get("metric").asText()).isEqualTo("perplexity");
+        assertThat(ppl.get("best").isNull()).isTrue();
+        assertThat(ppl.get("not_distinguishable")).extracting(JsonNode::asText).containsExactly("adapter-a", "adapter-b");
+        assertThat(data.get("comparisons")).hasSize(9);
+        JsonNode ab = data.get("comparisons").get(2);
+        assertThat(ab.get("a").asText()).isEqualTo("adapter-a");
+        assertThat(ab.get("b").asText()).isEqualTo("adapter-b");
+        assertThat(ab.get("method").asText()).isEqualTo("mcnemar-exact");
+        assertThat(ab.get("only_a_correct").asInt()).isEqualTo(19);
+        assertThat(ab.get("only_b_correct").asInt()).isZero();
+        assertThat(ab.get("p").asDouble()).isEqualTo(2.0 / (1 << 19));    // 2 · P[X <= 0], X ~ Bin(19, 1/2)
+        assertThat(ab.get("diff_b_minus_a").asDouble()).isCloseTo(-19 / 500.0, org.assertj.core.data.Offset.offset(1e-12));
+        assertThat(ab.get("significant").asBoolean()).isTrue();
     }
 
     @Test
@@ -121,20 +135,35 @@ class CompareReportTest {
     }
 
     @Test
-    void textTableMarksTheBestPerRow() {
+    void textTableShowsNAndMarksOnlySignificantBests() {
         String text = ReportFixtures.sample().toText();
         assertThat(text).isEqualTo("""
                 peft4j comparison: models/SmolLM2-135M
                 model: models/SmolLM2-135M
                 tasks: arc_easy, gsm8k
-                metric             | base                    | adapter-a                 | adapter-b
-                -------------------+-------------------------+---------------------------+------------------------
-                accuracy (max)     | 0.612 [0.580, 0.640]    | 0.812 [0.790, 0.830] *    | 0.774 [0.750, 0.800]
-                exact_match (max)  | 0.301 [0.270, 0.330]    | 0.455 [0.420, 0.490]      | 0.498 [0.460, 0.530] *
-                perplexity (min)   | 14.200 [13.600, 14.900] | 11.700 [11.200, 12.300] * | 12.400 [11.900, 13.000]
-                KL from base (min) | 0.000                   | 0.084                     | 0.051 *
-                forgetting (min)   | 0.000                   | 0.021                     | 0.009 *
-                * best in its row; [lo, hi] is the confidence interval
+                metric                                             | base                          | adapter-a                       | adapter-b
+                ---------------------------------------------------+-------------------------------+---------------------------------+--------------------------------
+                accuracy (higher is better)                        | 0.612 [0.580, 0.640] n=500    | 0.812 [0.790, 0.830] n=500 *    | 0.774 [0.750, 0.800] n=500
+                exact_match (higher is better)                     | 0.300 [0.260, 0.340] n=500    | 0.456 [0.410, 0.500] n=500      | 0.498 [0.460, 0.540] n=500 *
+                perplexity (lower is better)                       | 14.200 [13.600, 14.900] n=200 | 11.700 [11.200, 12.300] n=200 = | 12.400 [11.900, 13.000] n=200 =
+                KL from base, nats/position (lower is better)      | 0.000                         | 0.084 [0.070, 0.100] n=50       | 0.051 [0.040, 0.060] n=50
+                forgetting, nats/token (lower is better)           | 0.000                         | 0.021 [0.010, 0.030] n=50       | 0.009 [-0.002, 0.020] n=50
+                base model's own loss on the reference, nats/token | 2.100 [2.000, 2.200] n=50     |                                 |
+                [lo, hi]: 95% confidence interval; n: items (documents for losses and drift)
+                * significantly best (paired test on the same items, p < 0.05, against every other version); = not distinguishable from the best
+                paired tests (B - A on the same items):
+                  accuracy  adapter-a - base = +0.200 [0.168, 0.234] (accuracy), McNemar chi2 (continuity-corrected) p=4.2e-23 (0 only base right, 100 only adapter-a right), n=500, significant
+                  accuracy  adapter-b - base = +0.162 [0.132, 0.196] (accuracy), McNemar chi2 (continuity-corrected) p=6.2e-19 (0 only base right, 81 only adapter-b right), n=500, significant
+                  accuracy  adapter-b - adapter-a = -0.038 [-0.054, -0.022] (accuracy), McNemar exact p=3.8e-06 (19 only adapter-a right, 0 only adapter-b right), n=500, significant
+                  => accuracy: best adapter-a: significantly better than every other version (p < 0.05)
+                  exact_match  adapter-a - base = +0.156 [0.124, 0.190] (accuracy), McNemar chi2 (continuity-corrected) p=2.8e-18 (0 only base right, 78 only adapter-a right), n=500, significant
+                  exact_match  adapter-b - base = +0.198 [0.164, 0.234] (accuracy), McNemar chi2 (continuity-corrected) p=6.9e-23 (0 only base right, 99 only adapter-b right), n=500, significant
+                  exact_match  adapter-b - adapter-a = +0.042 [0.026, 0.060] (accuracy), McNemar exact p=9.5e-07 (0 only adapter-a right, 21 only adapter-b right), n=500, significant
+                  => exact_match: best adapter-b: significantly better than every other version (p < 0.05)
+                  perplexity  adapter-a - base = -0.194 [-0.194, -0.194] (nll (nats/token)), paired bootstrap p<0.0020, n=200, significant
+                  perplexity  adapter-b - base = -0.136 [-0.280, 0.016] (nll (nats/token)), paired bootstrap p=0.1060, n=200, not significant
+                  perplexity  adapter-b - adapter-a = +0.058 [-0.086, 0.210] (nll (nats/token)), paired bootstrap p=0.4160, n=200, not significant
+                  => perplexity: adapter-a, adapter-b: not distinguishable: no significant difference on the same items
                 """);
     }
 
@@ -148,9 +177,11 @@ class CompareReportTest {
                 new Variant("base", List.of(Metric.of("x", 1, true))),
                 new Variant("a", List.of(Metric.of("x", 1, true), Metric.of("y", 2, false)))));
         String text = r.toText();
-        assertThat(text).contains("x (max) | 1.000 | 1.000").as("a tie everywhere marks nothing");
-        assertThat(text).contains("y (min) | -     | 2.000\n").as("a lone value is not marked best");
-        assertThat(r.best("x")).containsExactly("base", "a");
+        assertThat(text).contains("x (higher is better) | 1.000 = | 1.000 =\n").as("without per-item samples nothing is marked best");
+        assertThat(text).contains("y (lower is better)  | -       | 2.000\n").as("a lone value is not marked best");
+        assertThat(r.best("x")).isEmpty();
+        assertThat(r.verdict("x").tied()).containsExactly("base", "a");
+        assertThat(r.verdict("x").reason()).contains("no paired test");
     }
 
     @Test

@@ -36,4 +36,36 @@ class LossCurveTest {
         assertThatThrownBy(() -> LossCurve.parse(List.of("{\"loss\":2}"), "m.jsonl"))
                 .hasMessageContaining("\"step\"");
     }
+
+    @Test
+    void downsampleKeepsFirstLastMinimumAndValidationRowsWithinTheBound() {
+        List<LossPoint> curve = new java.util.ArrayList<>();
+        curve.add(LossPoint.validation(0, 3.0));
+        for (int s = 1; s <= 5000; s++) {
+            double loss = 2 + Math.cos(s / 50.0) + (s == 3333 ? -1.5 : 0);   // a single lowest point at step 3333
+            curve.add(new LossPoint(s, loss, s % 250 == 0 ? 2.2 - s / 1e5 : null, null, null, null, null));
+        }
+        List<LossPoint> d = LossCurve.downsample(curve, 500);
+        assertThat(d.size()).isLessThanOrEqualTo(500).isGreaterThan(400);
+        assertThat(d.getFirst().step()).isZero();
+        assertThat(d.getLast().step()).isEqualTo(5000);
+        assertThat(d).extracting(LossPoint::step).contains(3333L).isSorted();
+        assertThat(d.stream().filter(p -> p.valLoss() != null).count()).as("every validation row (step 0 and 20 more)").isEqualTo(21);
+        assertThat(LossCurve.downsample(curve.subList(0, 100), 500)).hasSize(100);
+    }
+
+    @Test
+    void incomparableRunsAreFlagged() {
+        var a = new Variant("a", List.of(), List.of(LossPoint.train(1, 2.0)), null, List.of(),
+                java.util.Map.of("data", "train.jsonl", "completion-only-loss", "true", "max-length", "512"));
+        var b = new Variant("b", List.of(), List.of(LossPoint.train(1, 1.0)), null, List.of(),
+                java.util.Map.of("data", "train.jsonl", "completion-only-loss", "false", "max-length", "512"));
+        var c = new Variant("c", List.of(), List.of(LossPoint.train(1, 1.5)), null, List.of(),
+                java.util.Map.of("data", "train.jsonl", "completion-only-loss", "true", "max-length", "512"));
+        assertThat(CompareReport.of("m", List.of(), List.of(a, c)).lossWarnings()).isEmpty();
+        var r = CompareReport.of("m", List.of(), List.of(a, b, c));
+        assertThat(r.lossWarnings()).containsExactly("losses are not comparable: completion-only-loss differs (a: true; b: false; c: true)");
+        assertThat(r.toText()).contains("warning: training losses are not comparable: completion-only-loss differs");
+        assertThat(r.toHtml()).contains("class=\"warn\"").contains("completion-only-loss differs");
+    }
 }

@@ -34,7 +34,7 @@ class ReportScreenshotTest {
         Path script = script();
         assumeTrue(script != null, "scripts/report/screenshot.sh not found above " + Path.of("").toAbsolutePath());
 
-        var written = ReportFixtures.sample().write(dir.resolve("with space & <odd> name"), "compare");
+        var written = ReportFixtures.sampleWithItems().write(dir.resolve("with space & <odd> name"), "compare");
         Path png = dir.resolve("shot.png");
         Process p = new ProcessBuilder("bash", script.toString(), written.html().toString(), png.toString())
                 .redirectErrorStream(true).start();
@@ -43,6 +43,8 @@ class ReportScreenshotTest {
         if (!done) p.destroyForcibly();
         assertThat(done).as("screenshot finished; log:\n" + log).isTrue();
         assertThat(p.exitValue()).as("screenshot exit; log:\n" + log).isZero();
+        assertThat(written.predictions()).exists();
+        assertThat(Files.readString(written.html())).contains("id=\"confusion-section\"").contains("id=\"paired-table\"");
 
         assertThat(png).exists();
         assertThat(Files.size(png)).as("PNG size").isGreaterThan(30_000);

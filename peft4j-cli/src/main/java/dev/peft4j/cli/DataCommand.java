@@ -87,6 +87,13 @@ final class DataCommand implements Runnable {
         }
     }
 
+    private static Map<String, Object> lineJson(DataCheck.Line l) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("file", l.file());
+        m.put("line", l.line());
+        return m;
+    }
+
     /** The report as a JSON object: files, lengths, balance, findings, warnings. */
     static Map<String, Object> toJson(DataCheck.Report r) {
         Map<String, Object> m = new LinkedHashMap<>();
@@ -101,7 +108,7 @@ final class DataCommand implements Runnable {
             x.put("count", f.count());
             x.put("of", f.of());
             x.put("message", f.message());
-            x.put("examples", f.examples().stream().map(g -> g.stream().map(l -> Map.of("file", l.file(), "line", l.line())).toList()).toList());
+            x.put("examples", f.examples().stream().map(g -> g.stream().map(DataCommand::lineJson).toList()).toList());
             return x;
         }).toList());
         return m;

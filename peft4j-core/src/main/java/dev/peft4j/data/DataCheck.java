@@ -171,10 +171,11 @@ public final class DataCheck {
         /** A few lines for the training log or the terminal. */
         public String summary() {
             StringBuilder sb = new StringBuilder("data check:");
-            for (FileInfo f : files)
-                sb.append(' ').append(f.role()).append(' ').append(Path.of(f.file()).getFileName()).append(" (")
-                        .append(f.records()).append(" records").append(f.format() == null ? "" : ", " + f.format()).append(')')
-                        .append(f == files.getLast() ? "" : ',');
+            for (int i = 0; i < files.size(); i++) {
+                FileInfo f = files.get(i);
+                sb.append(i == 0 ? " " : ", ").append(f.role()).append(' ').append(Path.of(f.file()).getFileName()).append(" (")
+                        .append(f.records()).append(" records").append(f.format() == null ? "" : ", " + f.format()).append(')');
+            }
             sb.append('\n');
             if (lengths != null) {
                 sb.append(String.format(Locale.ROOT, "      tokens per training example: min %d, median %d, p95 %d, max %d (mean %.1f, n %d)",

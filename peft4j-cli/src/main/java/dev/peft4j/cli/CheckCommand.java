@@ -95,7 +95,7 @@ final class CheckCommand implements Callable<Integer> {
             CausalLM baseLm = drift ? CausalLM.load(model) : null;
             CausalLM lm = CausalLM.load(model);
             PeftModel pm = new PeftModel(lm);
-            candidate = evaluate(pm, adapter, "candidate", et, baseLm, tok, refTexts);
+            candidate = evaluate(pm, adapter, "adapter", et, baseLm, tok, refTexts);
             if (useBaseline) base = evaluate(pm, baseline, "baseline", et, baseLm, tok, refTexts);
         }
 

@@ -58,7 +58,7 @@ record Requirement(String text, String metric, Op op, double number, boolean rel
             + "e.g. \"mc:acc>=0.6\", \"forgetting<=0.1\", \"mc:acc>=baseline-0.01\"";
 
     private static final String NUMBER = "[+-]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][+-]?\\d+)?";
-    private static final Pattern SYNTAX = Pattern.compile("\\s*([A-Za-z0-9_.:#/@-]+)\\s*(>=|<=|==|>|<)\\s*(?:(" + NUMBER
+    private static final Pattern SYNTAX = Pattern.compile("\\s*([^\\s<>=]+)\\s*(>=|<=|==|>|<)\\s*(?:(" + NUMBER
             + ")|baseline\\s*(?:([+-])\\s*(\\d+\\.?\\d*(?:[eE][+-]?\\d+)?|\\.\\d+(?:[eE][+-]?\\d+)?))?)\\s*");
 
     static Requirement parse(String text) {

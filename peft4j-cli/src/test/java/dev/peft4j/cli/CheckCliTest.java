@@ -37,6 +37,7 @@ class CheckCliTest {
         assertThat(Requirement.parse("kl==0").op().holds(0, 0)).isTrue();
         assertThat(Requirement.parse("kl>-1").number()).isEqualTo(-1);
         assertThat(Requirement.Op.LT.holds(Double.NaN, 1)).as("NaN never passes").isFalse();
+        assertThat(Requirement.parse("mc[b.jsonl]:acc>=0.5").metric()).as("labels of a task given twice").isEqualTo("mc[b.jsonl]:acc");
         for (String bad : List.of("mc:acc", "mc:acc=>0.6", "mc:acc>=", ">=0.6", "mc:acc>=0.6x", "mc:acc>=baseline*2", "mc:acc>>0.6", "mc:acc>=1e999"))
             assertThatThrownBy(() -> Requirement.parse(bad)).as(bad).isInstanceOf(Peft4jException.class).hasMessageContaining("--require");
     }
@@ -134,6 +135,11 @@ class CheckCliTest {
         assertThat(rel.get("threshold").asDouble()).isEqualTo(rel.get("baseline_value").asDouble() - 0.01);
         assertThat(bj.get("metrics").get("baseline").get("mc:acc").get("value").asDouble()).isEqualTo(rel.get("baseline_value").asDouble());
         assertThat(bj.get("conditions").get(0).get("value").asDouble()).isLessThan(0.5);
+
+        String[] driftOnly = CliTest.run("check", "--model", model.toString(), "--adapter", good.toString(),
+                "--reference", qs.resolve("data/reference.txt").toString(), "--require", "kl<=" + gj.get("metrics").get("adapter").get("kl").get("value").asDouble());
+        assertThat(driftOnly[0]).as(driftOnly[1] + driftOnly[2]).isEqualTo("0");
+        assertThat(driftOnly[1]).contains("✓ PASS  kl<=");
 
         String[] unknown = CliTest.run(concat(common, "--adapter", good.toString(), "--require", "mc:accuracy>=0.5"));
         assertThat(unknown[0]).isEqualTo("2");

@@ -74,10 +74,13 @@ class DataCheckCliTest {
         Path model = CliTest.shared("models/stories260K");
         Path f = planted();
         Path out = tmp.resolve("adapter");
-        String[] r = CliTest.run("train", "--model", model.toString(), "--data", f.toString(), "--output", out.toString(), "--steps", "2", "--strict");
+        Path test = tmp.resolve("test.jsonl");
+        Files.writeString(test, pc("Tom saw a dog in the park number 0. The dog said", " woof!") + "\n");
+        String[] r = CliTest.run("train", "--model", model.toString(), "--data", f.toString(), "--output", out.toString(), "--steps", "2",
+                "--test-data", test.toString(), "--strict");
         assertThat(r[0]).isEqualTo("2");
-        assertThat(r[1]).contains("data check:").contains("train.jsonl:2 = train.jsonl:5");
-        assertThat(r[2]).contains("--strict: the data check found 2 problems (exact-duplicate 1, empty-target 1)");
+        assertThat(r[1]).contains("data check:").contains("train.jsonl:2 = train.jsonl:5").contains("test.jsonl:1 = train.jsonl:1");
+        assertThat(r[2]).contains("--strict: the data check found 3 problems (exact-duplicate 1, leakage 1, empty-target 1)");
         assertThat(r[1]).doesNotContain("step 1/2");
         assertThat(!Files.exists(out) || Files.list(out).findAny().isEmpty()).as("nothing written to " + out).isTrue();
 

@@ -40,7 +40,9 @@
  * Finding the pairs with Jaccard >= 0.9 without comparing every pair: MinHash signatures of 128
  * hash functions banded 16 x 8 (locality-sensitive hashing); pairs that share a band are candidates
  * and are then confirmed with the exact Jaccard similarity, so no pair is reported below 0.9. A pair
- * at exactly 0.9 is missed with probability (1 - 0.9^8)^16 ~ 1e-4 (less above 0.9).
+ * at exactly 0.9 is missed with probability (1 - 0.9^8)^16 ~ 1e-4 (less above 0.9). At most
+ * MAX_CANDIDATES (500) candidates are verified per record, so that templated data, where most pairs
+ * are candidates, stays linear; a record whose search stopped there is counted in an INFO note.
  *
  * Constraints: holds the records of all files in memory (as Dataset does); deterministic (fixed hash
  * seeds, file order). The validation split by validationFraction is made exactly as Dataset makes it
@@ -78,6 +80,11 @@ public final class DataCheck {
     public static final int MAX_CLASSES = 20;
     /** Label-imbalance thresholds: majority share above, or any class share below. */
     public static final double MAJORITY_SHARE = 0.8, MINORITY_SHARE = 0.05;
+    /**
+     * Candidate pairs verified per record at most: templated data (a long fixed text around a short
+     * varying part) makes most pairs MinHash candidates; the cap keeps the search linear in the records.
+     */
+    public static final int MAX_CANDIDATES = 500;
     /** Examples (line groups) kept per finding. */
     public static final int MAX_EXAMPLES = 5;
 
@@ -435,6 +442,8 @@ public final class DataCheck {
         final List<long[]> shingles = new ArrayList<>();
         final Map<String, Integer> byNorm = new HashMap<>();
         final List<Map<Long, List<Integer>>> buckets = new ArrayList<>();
+        /** Queries that stopped after MAX_CANDIDATES verifications. */
+        int capped;
 
         NearIndex() {
             for (int b = 0; b < BANDS; b++) buckets.add(new HashMap<>());
@@ -462,9 +471,15 @@ public final class DataCheck {
             long[] keys = bandKeys(sh);
             Set<Integer> seen = new HashSet<>();
             List<Integer> out = new ArrayList<>();
+            search:
             for (int b = 0; b < BANDS; b++) {
                 for (int id : buckets.get(b).getOrDefault(keys[b], List.of())) {
-                    if (seen.add(id) && jaccard(sh, shingles.get(id)) >= NEAR_DUPLICATE_JACCARD) out.add(id);
+                    if (!seen.add(id)) continue;
+                    if (seen.size() > MAX_CANDIDATES) {
+                        capped++;
+                        break search;
+                    }
+                    if (jaccard(sh, shingles.get(id)) >= NEAR_DUPLICATE_JACCARD) out.add(id);
                 }
             }
             out.sort(null);
@@ -515,6 +530,7 @@ public final class DataCheck {
                 examples.add(ls);
             }
         }
+        capped(index, "training records", findings);
         if (near > 0) {
             findings.add(new Finding("near-duplicate", Severity.WARNING, near, recs.size(), near + " near duplicate" + s(near)
                     + " in the training set (records that differ from an earlier one only in case, spacing or punctuation, "
@@ -557,11 +573,20 @@ public final class DataCheck {
             count++;
             if (examples.size() < MAX_EXAMPLES) examples.add(List.of(r.at(), firstOfText.get(hits.getFirst()).at()));
         }
+        capped(index, role + " records", findings);
         if (count > 0) {
             findings.add(new Finding("leakage", Severity.WARNING, count, other.size(), count + " of " + other.size() + " " + role
                     + " record" + s(other.size()) + " (" + pct(count, other.size()) + ") have a training twin (the same or a near-duplicate "
                     + "prompt): scores on them measure memory, not generalisation", examples));
         }
+    }
+
+    /** A note when the near-duplicate search stopped early for some records (see MAX_CANDIDATES). */
+    private static void capped(NearIndex index, String what, List<Finding> findings) {
+        if (index.capped == 0) return;
+        findings.add(new Finding("near-duplicate-search-capped", Severity.INFO, index.capped, 0, "the near-duplicate search "
+                + "verified at most " + MAX_CANDIDATES + " candidates for " + index.capped + " " + what + " (templated data: "
+                + "many records share most of their word 5-grams); near duplicates among them may be missed", List.of()));
     }
 
     private static int find(int[] p, int i) {

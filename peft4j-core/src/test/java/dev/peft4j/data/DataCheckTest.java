@@ -109,6 +109,21 @@ class DataCheckTest {
     }
 
     @Test
+    void templatedDataKeepsTheSearchBoundedAndSaysSo() throws IOException {
+        String pre = "Read the following sentence carefully and decide whether the named entity in it refers to a person a place or an organisation";
+        String post = "think about the context in which the entity usually appears in news articles before you answer the question";
+        List<String> ls = new ArrayList<>();
+        for (int i = 0; i < 700; i++) ls.add(pc(pre + " entity" + (i * 7919) + " " + post, " place"));
+        ls.add(pc(pre.toUpperCase() + " ENTITY0, " + post + "!", " place"));   // line 701 ~ line 1: equal after normalisation
+        DataCheck.Report r = DataCheck.run(write("templ.jsonl", ls.toArray(String[]::new)), null, null, null, CFG);
+        DataCheck.Finding note = r.finding("near-duplicate-search-capped").orElseThrow();
+        assertThat(note.severity()).isEqualTo(DataCheck.Severity.INFO);
+        assertThat(note.count()).isPositive().isLessThan(701);
+        assertThat(lines(r.finding("near-duplicate").orElseThrow())).containsExactly(List.of(1, 701));
+        assertThat(r.warnings()).extracting(DataCheck.Finding::check).containsExactly("near-duplicate");
+    }
+
+    @Test
     void jaccardAndNormalisationFollowTheDocumentedRule() {
         assertThat(DataCheck.normalize("  Héllo,\tWORLD!! ﬁne ")).isEqualTo("héllo world fine");
         long[] a = DataCheck.shingles("a b c d e f"), b = DataCheck.shingles("a b c d e g");

@@ -5,6 +5,7 @@
  */
 package dev.peft4j.cli;
 
+import dev.peft4j.data.DataCheck;
 import dev.peft4j.data.DataConfig;
 import dev.peft4j.data.DataFormat;
 import dev.peft4j.data.DataLoader;
@@ -233,6 +234,10 @@ final class TrainCommand implements Callable<Integer> {
     boolean addEos;
     @Option(names = "--skip-malformed", arity = "0..1", defaultValue = "false", description = "Skip and count malformed records instead of failing.")
     boolean skipMalformed;
+    @Option(names = "--test-data", paramLabel = "FILE", description = "Test/evaluation data the data check looks for leakage into (see peft4j data check).")
+    Path testData;
+    @Option(names = "--strict", arity = "0..1", defaultValue = "false", description = "Stop before training when the data check warns (duplicates, leakage, empty targets, truncation...).")
+    boolean strict;
 
     // loop
     @Option(names = "--log-every", defaultValue = "10", description = "Log a line every N steps (default ${DEFAULT-VALUE}).")
@@ -364,6 +369,9 @@ final class TrainCommand implements Callable<Integer> {
             Dataset ds = Dataset.load(data, tok, model, dc);
             System.out.println(ds.stats().summary());
             System.out.printf("      %d training examples, %d validation examples%n", ds.train().size(), ds.validation().size());
+            DataCheck.Report dataCheck = DataCheck.run(data, testData, tok, model, dc);   // peft4j data check; --strict: fatal
+            System.out.print(dataCheck.summary());
+            if (strict) DataCheck.failOnWarnings(dataCheck);
             AdapterModel lora;
             if (adapter != null) {
                 lora = PeftAdapter.load(lm, adapter, Lora.DEFAULT_ADAPTER);

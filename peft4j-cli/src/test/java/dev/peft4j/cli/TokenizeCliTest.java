@@ -10,6 +10,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -37,12 +38,12 @@ class TokenizeCliTest {
         return m.group(1).isEmpty() ? new int[0] : Arrays.stream(m.group(1).split(", ")).mapToInt(Integer::parseInt).toArray();
     }
 
-    @Test
-    void idsAreHuggingFacesOnGpt2AndLlama2() throws Exception {
+    /** Strings i = 0, step, 2·step, ... of the 46, through the command line, against HF's ids. */
+    static void checkIds(int step) throws Exception {
         for (String[] pair : new String[][] {{"gpt-2", "tokenizers/gpt2"}, {"llama-spm", "tokenizers/llama2"}}) {
             List<Object[]> cases = vectors(pair[0]);
             Path model = CliTest.shared(pair[1]);
-            for (int i = 0; i < cases.size(); i += 7) {             // every 7th of the 46 strings: spaces, newlines, unicode, code
+            for (int i = 0; i < cases.size(); i += step) {
                 String text = (String) cases.get(i)[0];
                 if (!text.isEmpty() && !text.contains("\n") && Files.exists(Path.of(text))) continue;
                 String[] r = CliTest.run("tokenize", "--model", model.toString(), "--add-special-tokens", "false", text);
@@ -52,6 +53,15 @@ class TokenizeCliTest {
             }
         }
     }
+
+    /** "ied 4 ½ months", " Hello World", "    Hello\n    Hello" (spaces, unicode, newlines). */
+    @Test
+    void idsAreHuggingFacesOnGpt2AndLlama2() throws Exception { checkIds(14); }
+
+    /** All 46 strings (a tokenizer load per string: slow). */
+    @Test
+    @Tag("slow")
+    void idsAreHuggingFacesOnAll46Strings() throws Exception { checkIds(1); }
 
     @Test
     void defaultAddsTheSpecialTokensAndCountPrintsOnlyTheNumber() {

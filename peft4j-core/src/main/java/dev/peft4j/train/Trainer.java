@@ -294,9 +294,6 @@ public final class Trainer {
             console.printf("saved to %s%s%n", output, earlyStopped ? " (the adapter of step " + step + ", where early stopping ended the run)" : "");
         }
         Best best = bestStep < 0 ? null : new Best(bestStep, watched(), bestValue, watchHigherIsBetter);
-        if (best != null && keepBest != null && !stoppedEarly)
-            console.printf(java.util.Locale.ROOT, "best %s %.4f at step %d: adapter in %s%n", best.metric(), best.value(), best.step(),
-                    output.resolve(BEST_DIR));
         return new Result(step, lastLoss, valLoss, secondsSum > 0 ? tokensSum / secondsSum : 0, adapterDir, stoppedEarly,
                 initialValLoss, earlyStopped, best);
     }

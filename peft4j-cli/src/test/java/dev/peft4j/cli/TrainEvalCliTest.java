@@ -150,6 +150,34 @@ class TrainEvalCliTest {
     }
 
     @Test
+    void everyTaskTypeIsScoredDuringTrainingAndALowerIsBetterMetricCanBeKept() throws Exception {
+        Path gen = tmp.resolve("gen.jsonl");
+        Files.writeString(gen, "{\"prompt\": \"Lily saw a dog. The dog said\", \"answer\": \"woof!\"}\n"
+                + "{\"prompt\": \"Ben saw a cow. The cow said\", \"answer\": \"moo!\"}\n");
+        Path out = tmp.resolve("all");
+        String[] r = run(args(out, "--steps", "4", "--eval-every", "2", "--lora.dropout", "0",
+                "--eval-task", "pubmedqa,gsm8k,gen,perplexity", "--eval-limit", "2", "--eval-max-new-tokens", "6",
+                "--eval-data", String.join(",", CliTest.shared("datasets/pubmedqa/ori_pqal.json").toString(),
+                        CliTest.shared("datasets/gsm8k/test.jsonl").toString(), gen.toString(), reference().toString()),
+                "--keep-best", "perplexity:nll"));
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        for (String key : List.of("eval/pubmedqa:acc", "eval/pubmedqa:acc_norm", "eval/gsm8k:exact_match", "eval/gen:exact_match",
+                "eval/perplexity:perplexity", "eval/perplexity:nll"))
+            assertThat(stepsWith(out, key)).as(key).containsExactly(2, 4);
+        JsonNode best = new ObjectMapper().readTree(out.resolve("best/best.json").toFile());
+        assertThat(best.get("higher_is_better").asBoolean()).isFalse();
+        double nll2 = rows(out).get(1).get("eval/perplexity:nll").asDouble(), nll4 = rows(out).get(3).get("eval/perplexity:nll").asDouble();
+        assertThat(best.get("value").asDouble()).isEqualTo(Math.min(nll2, nll4));
+        // the logged perplexity is that of the saved adapter, as `eval` computes it
+        Path model = CliTest.shared("models/stories260K");
+        CausalLM adapted = CausalLM.load(model);
+        PeftAdapter.load(adapted, out, "default");
+        try (Tokenizer tok = Tokenizer.load(model)) {
+            assertThat(nll4).isCloseTo(dev.peft4j.eval.Perplexity.evaluate(adapted, tok, EvalTasks.texts(reference(), 2), 512).nll(), within(1e-9));
+        }
+    }
+
+    @Test
     void misuseIsAClearErrorBeforeAnythingLoads() throws Exception {
         Path out = tmp.resolve("bad");
         String[] r = run(args(out, "--steps", "2", "--eval-every", "1", "--eval-task", "mc"));

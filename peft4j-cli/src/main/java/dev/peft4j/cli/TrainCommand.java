@@ -487,13 +487,19 @@ final class TrainCommand implements Callable<Integer> {
         if (reference != null) return;
         long trainable = 0;
         for (var t : lora.trainableParameters()) trainable += t.size();
+        String w = forgettingWarning(trainable, baseParameters, lora.modulesToSave());
+        if (w != null) System.out.println(w);
+    }
+
+    /** The warning for a trainable share over 1% or embeddings / LM head trained in full, or null. */
+    static String forgettingWarning(long trainable, long baseParameters, List<String> modulesToSave) {
         double share = (double) trainable / (baseParameters + trainable);
-        List<String> full = lora.modulesToSave().stream().filter(m -> m.contains("embed") || m.contains("lm_head") || m.contains("wte")
+        List<String> full = modulesToSave.stream().filter(m -> m.contains("embed") || m.contains("lm_head") || m.contains("wte")
                 || m.contains("wpe")).toList();
-        if (share <= 0.01 && full.isEmpty()) return;
-        System.out.printf(java.util.Locale.ROOT, "warning: %s%s: enough to make the model forget what it knew, and no --reference text "
+        if (share <= 0.01 && full.isEmpty()) return null;
+        return String.format(java.util.Locale.ROOT, "warning: %s%s: enough to make the model forget what it knew, and no --reference text "
                 + "watches it. Add --reference FILE (general text) to log forgetting, the loss increase over the base model, at every "
-                + "evaluation%n", share > 0.01 ? String.format(java.util.Locale.ROOT, "%.2f%% of the parameters are trainable", 100 * share) : "",
+                + "evaluation", share > 0.01 ? String.format(java.util.Locale.ROOT, "%.2f%% of the parameters are trainable", 100 * share) : "",
                 full.isEmpty() ? "" : (share > 0.01 ? " and " : "") + "modules_to_save trains " + String.join(", ", full) + " in full");
     }
 

@@ -178,6 +178,15 @@ class TrainEvalCliTest {
     }
 
     @Test
+    void forgettingWarningOnALargeShareOrEmbeddingsTrainedInFull() {
+        assertThat(TrainCommand.forgettingWarning(5_000, 1_000_000, List.of())).isNull();                        // 0.50%
+        assertThat(TrainCommand.forgettingWarning(20_000, 1_000_000, List.of())).startsWith("warning: 1.96% of the parameters are trainable:");
+        assertThat(TrainCommand.forgettingWarning(5_000, 1_000_000, List.of("model.embed_tokens", "score")))
+                .startsWith("warning: modules_to_save trains model.embed_tokens in full:").contains("--reference FILE");
+        assertThat(TrainCommand.forgettingWarning(5_000, 1_000_000, List.of("score"))).isNull();
+    }
+
+    @Test
     void misuseIsAClearErrorBeforeAnythingLoads() throws Exception {
         Path out = tmp.resolve("bad");
         String[] r = run(args(out, "--steps", "2", "--eval-every", "1", "--eval-task", "mc"));

@@ -169,6 +169,25 @@ class TrainerEvalTest {
         assertThat(Files.readAllBytes(resumed.resolve(PeftAdapter.WEIGHTS))).isEqualTo(Files.readAllBytes(straight.resolve(PeftAdapter.WEIGHTS)));
     }
 
+    /** A kill between the two renames of a best/ replacement leaves .best.old: the next run renames it back; .best.tmp is removed. */
+    @Test
+    void leftoversOfAKilledBestReplacementAreRecovered() throws Exception {
+        Map<Integer, Double> values = Map.of(2, 0.5, 4, 0.9, 6, 0.6, 8, 0.7, 10, 0.6);
+        Path out = tmp.resolve("kill");
+        setup(out, cfg(10, 2, 2), List.of()).trainer().evaluator(course(values::get)).keepBest("task:acc").stopAfter(6).run(false);
+        byte[] best4 = Files.readAllBytes(out.resolve("best/" + PeftAdapter.WEIGHTS));
+        Files.move(out.resolve("best"), out.resolve(".best.old"));              // as if killed after the first rename
+        Files.createDirectories(out.resolve(".best.tmp"));
+        Files.writeString(out.resolve(".best.tmp/" + PeftAdapter.WEIGHTS), "half-written");
+        Run resumed = setup(out, cfg(10, 2, 2), List.of());
+        Trainer.Result r = resumed.trainer().evaluator(course(values::get)).keepBest("task:acc").run(true);
+        assertThat(resumed.log()).contains("note: restored " + out.resolve("best")).contains("note: removed " + out.resolve(".best.tmp"));
+        assertThat(r.best().step()).isEqualTo(4);
+        assertThat(Files.readAllBytes(out.resolve("best/" + PeftAdapter.WEIGHTS))).isEqualTo(best4);
+        assertThat(out.resolve(".best.old")).doesNotExist();
+        assertThat(out.resolve(".best.tmp")).doesNotExist();
+    }
+
     @Test
     void settingsThatCannotWorkAreRefusedBeforeTraining() {
         Path out = tmp.resolve("bad");

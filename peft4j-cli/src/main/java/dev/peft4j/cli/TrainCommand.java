@@ -525,7 +525,8 @@ final class TrainCommand implements Callable<Integer> {
             String name = o.longestName().replaceFirst("^--", "");
             if (o.usageHelp() || o.versionHelp() || name.equals("config")) continue;
             Object v = o.getValue();
-            out.put(name, v instanceof Path p ? p.toString() : v);
+            out.put(name, v instanceof Path p ? p.toString()
+                    : v instanceof List<?> l ? l.stream().map(x -> x instanceof Path p ? p.toString() : x).toList() : v);   // --eval-data
         }
         return out;
     }

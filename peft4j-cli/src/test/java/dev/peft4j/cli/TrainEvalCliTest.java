@@ -82,6 +82,9 @@ class TrainEvalCliTest {
         assertThat(r[0]).as(r[2]).isEqualTo("0");
         assertThat(stepsWith(out, "eval/mc:acc")).containsExactly(2, 4, 6);
         assertThat(stepsWith(out, "eval/mc:acc_norm")).containsExactly(2, 4, 6);
+        JsonNode resolved = new ObjectMapper().readTree(out.resolve("train_config.json").toFile());
+        assertThat(resolved.get("eval-data").get(0).asText()).isEqualTo(mc().toString());     // a path, as --config reads it back
+        assertThat(resolved.get("keep-best").asText()).isEqualTo("mc:acc");
         assertThat(stepsWith(out, "eval/sst2:acc")).containsExactly(2, 4, 6);
         assertThat(r[1]).contains("eval task mc: 12 items").contains("eval task sst2: 12 items").contains("step 4: eval  mc:acc ");
         // best.json names the step with the highest logged mc:acc (the first of equals), and best/ is that step's adapter

@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -187,6 +188,43 @@ class TrainEvalCliTest {
         assertThat(TrainCommand.forgettingWarning(5_000, 1_000_000, List.of("model.embed_tokens", "score")))
                 .startsWith("warning: modules_to_save trains model.embed_tokens in full:").contains("--reference FILE");
         assertThat(TrainCommand.forgettingWarning(5_000, 1_000_000, List.of("score"))).isNull();
+    }
+
+    /**
+     * The quickstart's task as multiple choice (which of the ten sounds?) on its pretrained base: the
+     * score logged during training follows the learning, and best/ is the adapter of its best step.
+     */
+    @Test
+    @Tag("slow")
+    void onTheQuickstartTaskTheLoggedAccuracyRisesAndBestIsTheBestStep() throws Exception {
+        Path qs = tmp.resolve("qs");
+        String[] q = CliTest.run("quickstart", "--output", qs.toString(), "--steps", "1", "--threads", "1");
+        assertThat(q[0]).as(q[2]).isEqualTo("0");
+        List<String> sounds = new ArrayList<>(java.util.Arrays.stream(QuickstartTask.SOUNDS).map(x -> " " + x + "!").toList());
+        sounds.add(" nothing.");                             // what the base answers (see QuickstartTask)
+        Path mc = tmp.resolve("qs-mc.jsonl");
+        StringBuilder s = new StringBuilder();
+        for (String[] p : QuickstartCommand.readPairs(qs.resolve("data/test.jsonl")).subList(0, 40))
+            s.append(new ObjectMapper().writeValueAsString(java.util.Map.of("prompt", p[0], "choices", sounds, "answer", sounds.indexOf(p[1])))).append('\n');
+        Files.writeString(mc, s);
+        Path out = tmp.resolve("qs-run");
+        String[] r = CliTest.run("train", "--model", qs.resolve("base-model").toString(), "--data", qs.resolve("data/train.jsonl").toString(),
+                "--output", out.toString(), "--lora.target-modules", "all-linear", "--lora.r", "16", "--lora.alpha", "32", "--lora.dropout", "0",
+                "--steps", "12", "--lr", "2e-4", "--schedule", "constant", "--batch-size", "16", "--eval-every", "2", "--save-every", "2", "--eval-task", "mc", "--eval-data", mc.toString(),
+                "--keep-best", "mc:acc", "--threads", "1", "--log-every", "100");
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        List<Double> acc = rows(out).stream().filter(x -> x.has("eval/mc:acc")).map(x -> x.get("eval/mc:acc").asDouble()).toList();
+        assertThat(stepsWith(out, "eval/mc:acc")).containsExactly(2, 4, 6, 8, 10, 12);
+        // measured: 0.075, 0.225, 0.575, 0.925, 0.975, 0.975 (the base: 0/40, it says "nothing.")
+        assertThat(acc.get(0)).as("%s", acc).isLessThan(0.5);
+        assertThat(acc.get(acc.size() - 1)).as("%s", acc).isGreaterThanOrEqualTo(0.9);
+        JsonNode best = new ObjectMapper().readTree(out.resolve("best/best.json").toFile());
+        double max = acc.stream().mapToDouble(Double::doubleValue).max().orElseThrow();
+        int step = 2 * (acc.indexOf(max) + 1);
+        assertThat(best.get("value").asDouble()).isEqualTo(max);
+        assertThat(best.get("step").asInt()).isEqualTo(step).isGreaterThan(2);
+        Path same = step == 12 ? out : out.resolve("checkpoint-" + step);
+        assertThat(Files.readAllBytes(out.resolve("best").resolve(PeftAdapter.WEIGHTS))).isEqualTo(Files.readAllBytes(same.resolve(PeftAdapter.WEIGHTS)));
     }
 
     @Test

@@ -242,8 +242,29 @@ final class TrainCommand implements Callable<Integer> {
     // loop
     @Option(names = "--log-every", defaultValue = "10", description = "Log a line every N steps (default ${DEFAULT-VALUE}).")
     int logEvery;
-    @Option(names = "--eval-every", defaultValue = "0", description = "Validation loss every N steps; 0 = at the end only.")
+    @Option(names = "--eval-every", defaultValue = "0", description = "Validation loss and --eval-task scores every N steps (and at the last); 0 = at the end only.")
     int evalEvery;
+    // evaluation during training (TrainEvaluation; the Trainer's keepBest / earlyStopping)
+    @Option(names = "--eval-task", split = ",", paramLabel = "TASK", description = {"Score a task at every --eval-every step: mc, sst2, pubmedqa,",
+            "gsm8k, gen or perplexity; logged as eval/TASK:METRIC (e.g. eval/mc:acc) in metrics.jsonl. One --eval-data per task."})
+    List<String> evalTasks;
+    @Option(names = "--eval-data", split = ",", paramLabel = "FILE", description = "The data of each --eval-task, in order (formats as in `peft4j eval`).")
+    List<Path> evalData;
+    @Option(names = "--eval-limit", defaultValue = "0", paramLabel = "N", description = "Items per --eval-task; 0 = all (default).")
+    int evalLimit;
+    @Option(names = "--eval-max-new-tokens", defaultValue = "64", paramLabel = "N", description = "Generation length for gsm8k/gen (default ${DEFAULT-VALUE}).")
+    int evalMaxNewTokens;
+    @Option(names = "--eval-regex", paramLabel = "REGEX", description = "gen: extract the answer with this regex (group 1 if any) before exact match.")
+    String evalRegex;
+    @Option(names = "--keep-best", paramLabel = "METRIC", description = {"Save the adapter of the best evaluation so far into OUTPUT/best/ (with best.json):",
+            "val_loss, a task metric such as mc:acc, or forgetting (direction known per metric)."})
+    String keepBest;
+    @Option(names = "--early-stopping-patience", defaultValue = "0", paramLabel = "K", description = {"Stop after K evaluations without improvement of",
+            "the --keep-best metric (of val_loss without --keep-best); the final adapter is saved as usual. 0 = off (default)."})
+    int earlyStoppingPatience;
+    @Option(names = "--reference", paramLabel = "FILE", description = {"General text (paragraphs, or JSONL {\"text\"}): log forgetting = loss increase",
+            "over the base model on it (nats/token) at every evaluation."})
+    Path reference;
     @Option(names = "--save-every", defaultValue = "0", description = "Checkpoint every N steps (resumable); 0 = final adapter only.")
     int saveEvery;
     @Option(names = "--resume", arity = "0..1", defaultValue = "false", description = "Continue from the latest checkpoint in --output.")
@@ -346,6 +367,7 @@ final class TrainCommand implements Callable<Integer> {
         if (loraPlusRatio > 0 && loraPlusRatio < 1)
             System.out.println("warning: --loraplus-lr-ratio " + loraPlusRatio + " < 1 makes lora_B learn slower than lora_A; "
                     + "LoRA+ means ratios >= 1 (PEFT: \"Should be >= 1\"), e.g. 16");
+        checkEvalOptions();
         DataConfig dc = DataConfig.builder().format(dataFormat(format)).maxLength(maxLength).completionOnlyLoss(completionOnly)
                 .packing(packing).validationFraction(valFraction).validationFile(valData).seed(seed).skipMalformed(skipMalformed).addEos(addEos).build();
 
@@ -365,6 +387,7 @@ final class TrainCommand implements Callable<Integer> {
     private void train(TrainConfig tc, AdapterConfig lc, DataConfig dc, Map<String, Object> resolved, Path workDir) {
         CausalLM lm = baseModel.load(model);
         lm.setGradientCheckpointing(gradientCheckpointing);
+        long baseParameters = lm.parameterCount();
         try (Tokenizer tok = Tokenizer.load(model)) {
             Dataset ds = Dataset.load(data, tok, model, dc);
             System.out.println(ds.stats().summary());
@@ -398,6 +421,10 @@ final class TrainCommand implements Callable<Integer> {
             }
             lora.warnings().forEach(w -> System.out.println("warning: " + w));
             System.out.println(lora.trainableSummary());
+            warnIfForgettingIsUnwatched(lora, baseParameters);
+            TrainEvaluation evaluation = evalTasks == null && reference == null ? null
+                    : new TrainEvaluation(lm, tok, lora, evalTasks == null ? List.of() : evalTasks, evalData == null ? List.of() : evalData,
+                            evalLimit, maxLength, evalMaxNewTokens, evalRegex, reference);
             int padId = DataLoader.padIdOf(tok);
             DataLoader loader = new DataLoader(ds.train(), batchSize, true, seed, padId, false);
             if (lora instanceof dev.peft4j.tuner.adalora.AdaLoraModel ada && ada.config().totalStep() == null) {
@@ -407,7 +434,8 @@ final class TrainCommand implements Callable<Integer> {
             String base = model.toString();
             Trainer trainer = new Trainer(lm, lora.trainableParameters(),
                     dir -> PeftAdapter.save(lora, dir, base, new PeftAdapter.Card(data.getFileName().toString(), null)),
-                    loader, ds.validation(), padId, tc, workDir, System.out).loraPlus(loraPlusRatio).hook(lora.trainingHook());
+                    loader, ds.validation(), padId, tc, workDir, System.out).loraPlus(loraPlusRatio).hook(lora.trainingHook())
+                    .evaluator(evaluation).keepBest(keepBest).earlyStopping(earlyStoppingPatience);
             if (loraPlusRatio > 0)
                 System.out.printf("LoRA+: lora_B and 1-D tensors learn at lr x %s = %s%n", loraPlusRatio, lr * loraPlusRatio);
             Trainer.Result r = trainer.run(resume);
@@ -419,7 +447,68 @@ final class TrainCommand implements Callable<Integer> {
             Cli.writeJson(workDir.resolve("train_config.json"), resolved);
             System.out.printf("done: %d steps, final train loss %.4f%s, %.0f tokens/s; adapter in %s%n", r.steps(), r.lastLoss(),
                     r.valLoss() == null ? "" : String.format(", validation loss %.4f", r.valLoss()), r.meanTokensPerSecond(), output);
+            if (r.best() != null)
+                System.out.printf(java.util.Locale.ROOT, "%sbest %s %.4f at step %d%s%n", r.earlyStopped() ? "stopped early; " : "",
+                        r.best().metric(), r.best().value(), r.best().step(), keepBest != null ? ": its adapter is in " + output.resolve("best") : "");
         }
+    }
+
+    /** --eval-task / --eval-data / --keep-best / --early-stopping-patience: misuse is an error before anything loads. */
+    private void checkEvalOptions() {
+        int tasks = evalTasks == null ? 0 : evalTasks.size(), files = evalData == null ? 0 : evalData.size();
+        if (tasks > 0 && files == 0)
+            throw new dev.peft4j.Peft4jException("--eval-task " + String.join(",", evalTasks) + " needs its data: add --eval-data FILE "
+                    + "(e.g. a JSONL of {\"prompt\", \"choices\", \"answer\"} for mc)");
+        if (tasks != files)
+            throw new dev.peft4j.Peft4jException(tasks + " --eval-task but " + files + " --eval-data; give one data file per task, in order");
+        Map<String, Boolean> metrics = new LinkedHashMap<>();
+        if (evalTasks != null)
+            for (String t : evalTasks) {
+                if (!TrainEvaluation.TASKS.contains(t))
+                    throw new dev.peft4j.Peft4jException("unknown --eval-task '" + t + "'; use " + String.join(", ", TrainEvaluation.TASKS));
+                if (metrics.keySet().stream().anyMatch(k -> k.startsWith(t + ":")))
+                    throw new dev.peft4j.Peft4jException("--eval-task " + t + " is given twice; score each task once during training");
+                metrics.putAll(TrainEvaluation.metricsOf(t));
+            }
+        if (reference != null) metrics.put(TrainEvaluation.FORGETTING, false);
+        if (earlyStoppingPatience < 0)
+            throw new dev.peft4j.Peft4jException("--early-stopping-patience must be >= 0 (got " + earlyStoppingPatience + "); 0 turns it off");
+        if (keepBest != null) {
+            String m = keepBest.startsWith(dev.peft4j.train.Trainer.EVAL_PREFIX) ? keepBest.substring(dev.peft4j.train.Trainer.EVAL_PREFIX.length()) : keepBest;
+            if (!m.equals(dev.peft4j.train.Trainer.VAL_LOSS) && !metrics.containsKey(m))
+                throw new dev.peft4j.Peft4jException("--keep-best " + keepBest + ": this run does not compute that metric; it computes "
+                        + dev.peft4j.train.Trainer.VAL_LOSS + " (with validation data)" + (metrics.isEmpty() ? "" : ", " + String.join(", ", metrics.keySet()))
+                        + ". Name one of those, or add the task, e.g. --eval-task mc --eval-data FILE --keep-best mc:acc");
+        }
+        if ((keepBest != null || earlyStoppingPatience > 0) && evalEvery == 0)
+            throw new dev.peft4j.Peft4jException((keepBest != null ? "--keep-best" : "--early-stopping-patience")
+                    + " needs evaluations during training: add --eval-every N (e.g. --eval-every 50)");
+        if ((tasks > 0 || reference != null) && evalEvery == 0)
+            System.out.println("note: without --eval-every the " + (tasks > 0 ? "--eval-task" : "--reference") + " scores are computed at the end only");
+    }
+
+    /**
+     * A large trainable share (over 1% of the parameters, or embeddings / output head trained in full)
+     * can make the model forget what it knew; say so when no --reference text watches it.
+     */
+    private void warnIfForgettingIsUnwatched(AdapterModel lora, long baseParameters) {
+        if (reference != null) return;
+        long trainable = 0;
+        for (var t : lora.trainableParameters()) trainable += t.size();
+        String w = forgettingWarning(trainable, baseParameters, lora.modulesToSave());
+        if (w != null) System.out.println(w);
+    }
+
+    /** The warning for a trainable share over 1% or embeddings / LM head trained in full, or null. */
+    static String forgettingWarning(long trainable, long baseParameters, List<String> modulesToSave) {
+        double share = (double) trainable / (baseParameters + trainable);
+        List<String> full = modulesToSave.stream().filter(m -> m.contains("embed") || m.contains("lm_head") || m.contains("wte")
+                || m.contains("wpe")).toList();
+        if (share <= 0.01 && full.isEmpty()) return null;
+        return String.format(java.util.Locale.ROOT, "warning: %s%s: enough to make the model forget what it knew, and no --reference text "
+                + "watches it. Add --reference FILE (general text) to log forgetting, the loss increase over the base model, at every "
+                + "evaluation", share > 0.01 ? String.format(java.util.Locale.ROOT, "%.2f%% of the parameters are trainable", 100 * share) : "",
+                full.isEmpty() ? "" : (share > 0.01 ? " and " : "") + "modules_to_save trains " + String.join(", ", full) + " in full");
     }
 
     static DataFormat dataFormat(String s) {
@@ -444,7 +533,8 @@ final class TrainCommand implements Callable<Integer> {
             String name = o.longestName().replaceFirst("^--", "");
             if (o.usageHelp() || o.versionHelp() || name.equals("config")) continue;
             Object v = o.getValue();
-            out.put(name, v instanceof Path p ? p.toString() : v);
+            out.put(name, v instanceof Path p ? p.toString()
+                    : v instanceof List<?> l ? l.stream().map(x -> x instanceof Path p ? p.toString() : x).toList() : v);   // --eval-data
         }
         return out;
     }

@@ -11,6 +11,13 @@
  *     log (console + metrics.jsonl), evaluate every eval_every steps, checkpoint every save_every
  *   save the final adapter
  *
+ * Evaluation steps (every eval_every steps and the last one): the validation loss, then the
+ * Evaluator's scores (tasks; the trainer knows none) as "eval/NAME" in metrics.jsonl. keepBest(M)
+ * writes the adapter of every step where M improved into OUTPUT/best/ (temp dir + rename, with
+ * best.json); earlyStopping(K) ends the run after K evaluations in a row without an improvement
+ * of M (or of val_loss without keepBest) and saves the final adapter as usual. The best value,
+ * its step and the count of evaluations without improvement are part of the checkpoint state.
+ *
  * Exact resume: a checkpoint holds the trainable tensors, AdamW's m/v/step, the data loader's
  * position and the step; dropout masks are drawn from a generator seeded by (seed, step,
  * micro-batch), so they need no saved state. A run resumed from checkpoint k therefore replays
@@ -53,14 +60,22 @@ public final class Trainer {
     @FunctionalInterface
     public interface StepListener { void onStep(StepMetrics m); }
 
+    /** evalScores: the Evaluator's scores at an evaluation step (name -> value), empty at other steps. */
     public record StepMetrics(int step, int totalSteps, double loss, double lr, double gradNorm, double tokensPerSecond,
-                              int epoch, Double valLoss) {}
+                              int epoch, Double valLoss, Map<String, Double> evalScores) {}
 
+    /**
+     * stoppedEarly: ended by stopAfter (a checkpoint, no final adapter); earlyStopped: ended by early
+     * stopping (the final adapter saved). best: the watched metric's best evaluation, or null.
+     */
     public record Result(int steps, double lastLoss, Double valLoss, double meanTokensPerSecond, Path adapterDir,
-                         boolean stoppedEarly, Double initialValLoss) {}
+                         boolean stoppedEarly, Double initialValLoss, boolean earlyStopped, Best best) {}
+
+    /** The best evaluation of the watched metric so far: step, metric name, value. */
+    public record Best(int step, String metric, double value, boolean higherIsBetter) {}
 
     public static final String STATE_JSON = "trainer_state.json", STATE_TENSORS = "trainer_state.safetensors",
-            METRICS = "metrics.jsonl";
+            METRICS = "metrics.jsonl", BEST_DIR = "best", BEST_JSON = "best.json", VAL_LOSS = "val_loss", EVAL_PREFIX = "eval/";
     private static final String HOOK_PREFIX = "hook.";
 
     private final CausalLM model;
@@ -76,6 +91,13 @@ public final class Trainer {
     private int stopAfter = Integer.MAX_VALUE;
     private double loraPlusRatio;
     private TrainingHook hook;
+    private Evaluator evaluator;
+    private String keepBest;                  // metric whose best step is saved to OUTPUT/best (null = none)
+    private int patience;                     // early stopping: evaluations without improvement (0 = off)
+    // the watched metric's state (keepBest, else val_loss when early stopping): part of the checkpoint
+    private double bestValue = Double.NaN;
+    private int bestStep = -1, evalsWithoutImprovement;
+    private Boolean watchHigherIsBetter;
     private final ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     public Trainer(CausalLM model, List<Tensor> trainable, AdapterWriter adapterWriter, DataLoader train,
@@ -110,6 +132,29 @@ public final class Trainer {
      */
     public Trainer hook(TrainingHook h) { this.hook = h; return this; }
 
+    /** Scores the model at every evaluation step besides the validation loss (null = none). */
+    public Trainer evaluator(Evaluator e) { this.evaluator = e; return this; }
+
+    /**
+     * Saves the adapter into OUTPUT/best/ (with best.json) at every evaluation where metric improved:
+     * "val_loss" (lower is better) or the name of an Evaluator score ("eval/" prefix optional), whose
+     * direction the score gives. null = off.
+     */
+    public Trainer keepBest(String metric) {
+        this.keepBest = metric == null ? null : metric.startsWith(EVAL_PREFIX) ? metric.substring(EVAL_PREFIX.length()) : metric;
+        return this;
+    }
+
+    /** Stops after this many evaluations in a row without improvement of the keepBest metric (else val_loss); 0 = off. */
+    public Trainer earlyStopping(int patience) {
+        if (patience < 0) throw new Peft4jException("early stopping patience must be >= 0 (got " + patience + "); 0 turns it off");
+        this.patience = patience;
+        return this;
+    }
+
+    /** The watched metric: keepBest, else val_loss when early stopping, else null. */
+    private String watched() { return keepBest != null ? keepBest : patience > 0 ? VAL_LOSS : null; }
+
     /** Ends the run after this optimizer step, as an interruption would (the checkpoint logic is unchanged). */
     public Trainer stopAfter(int step) { this.stopAfter = step; return this; }
 
@@ -119,6 +164,7 @@ public final class Trainer {
         AdamW.Hyper hyper = new AdamW.Hyper(0.9, 0.999, 1e-8, cfg.weightDecay());
         AdamW opt = loraPlusRatio > 0 ? new AdamW(params, hyper, LoraPlus.groups(params, loraPlusRatio, cfg.weightDecay()))
                 : new AdamW(params, hyper);
+        checkWatch();
         createDirs(output);
         recoverLeftovers();
         int step = 0;
@@ -147,7 +193,7 @@ public final class Trainer {
         ProgressBar bar = new ProgressBar(console, "train", total);
         double lastLoss = Double.NaN, tokensSum = 0, secondsSum = 0;
         Double valLoss = null;
-        boolean stoppedEarly = false;
+        boolean stoppedEarly = false, earlyStopped = false;
         while (step < total) {
             long t0 = System.nanoTime();
             for (Tensor p : params) p.zeroGrad();
@@ -203,15 +249,30 @@ public final class Trainer {
             secondsSum += seconds;
             double tps = tokens / seconds;
 
-            if ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || (step == total && !validation.isEmpty()))
-                valLoss = validation.isEmpty() ? null : evaluate();
+            boolean evalStep = (cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || step == total;
+            if (evalStep && !validation.isEmpty()) valLoss = evaluate();
+            Map<String, Double> scores = new LinkedHashMap<>();
+            Map<String, Boolean> directions = new LinkedHashMap<>();
+            if (evalStep && evaluator != null)
+                for (Evaluator.Score s : evaluator.evaluate(step)) {
+                    if (scores.put(s.name(), s.value()) != null)
+                        throw new Peft4jException("the evaluator returned the score '" + s.name() + "' twice at step " + step
+                                + "; give every task a distinct name");
+                    directions.put(s.name(), s.higherIsBetter());
+                }
             StepMetrics metrics = new StepMetrics(step, total, stepLoss, lr, norm, tps, train.epoch(),
-                    (cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || step == total ? valLoss : null);
-            appendMetrics(metrics);
+                    evalStep ? valLoss : null, Map.copyOf(scores));
+            appendMetrics(metrics, scores);
             if (step % cfg.logEvery() == 0 || step == total)
                 bar.log(String.format("step %d/%d  loss %.4f  lr %.3e  grad_norm %.3f  %.0f tokens/s", step, total, stepLoss, lr, norm, tps));
             bar.update(step, String.format("loss %.4f | %.0f tok/s", stepLoss, tps));
             if (metrics.valLoss() != null) console.printf("step %d: validation loss %.4f%n", step, metrics.valLoss());
+            if (!scores.isEmpty()) {
+                StringBuilder line = new StringBuilder("step " + step + ": eval");
+                scores.forEach((k, v) -> line.append(String.format(java.util.Locale.ROOT, "  %s %.4f", k, v)));
+                console.println(line);
+            }
+            if (evalStep && watched() != null) watch(step, metrics.valLoss(), scores, directions);
             listener.onStep(metrics);
             if (cfg.saveEvery() > 0 && step % cfg.saveEvery() == 0 && step < total) saveCheckpoint(step, opt);
             if (step >= stopAfter && step < total) {
@@ -219,14 +280,103 @@ public final class Trainer {
                 stoppedEarly = true;
                 break;
             }
+            if (evalStep && patience > 0 && evalsWithoutImprovement >= patience && step < total) {
+                console.printf(java.util.Locale.ROOT, "early stopping at step %d of %d: %s has not improved for %d evaluation%s "
+                        + "(patience %d); best %s %.4f at step %d%n", step, total, watched(), evalsWithoutImprovement,
+                        evalsWithoutImprovement == 1 ? "" : "s", patience, watched(), bestValue, bestStep);
+                earlyStopped = true;
+                break;
+            }
         }
         Path adapterDir = output;
         if (!stoppedEarly) {
             adapterWriter.write(output);
-            console.printf("saved to %s%n", output);
+            console.printf("saved to %s%s%n", output, earlyStopped ? " (the adapter of step " + step + ", where early stopping ended the run)" : "");
         }
+        Best best = bestStep < 0 ? null : new Best(bestStep, watched(), bestValue, watchHigherIsBetter);
         return new Result(step, lastLoss, valLoss, secondsSum > 0 ? tokensSum / secondsSum : 0, adapterDir, stoppedEarly,
-                initialValLoss);
+                initialValLoss, earlyStopped, best);
+    }
+
+    // ---- best checkpoint and early stopping ----
+
+    /** Refuses a keepBest / earlyStopping setting that cannot work, before anything is written. */
+    private void checkWatch() {
+        String w = watched();
+        if (w == null) return;
+        String why = keepBest != null ? "keeping the best checkpoint (" + keepBest + ")" : "early stopping on " + VAL_LOSS;
+        if (cfg.evalEvery() == 0)
+            throw new Peft4jException(why + " needs evaluations during training, but eval_every is 0 (evaluate at the end only); "
+                    + "set eval_every, e.g. --eval-every 50");
+        if (w.equals(VAL_LOSS) && validation.isEmpty())
+            throw new Peft4jException(why + " needs validation data, and there is none: give validation examples (--val-data FILE or "
+                    + "--val-fraction 0.1)" + (keepBest == null ? ", or watch a task metric with --keep-best, e.g. --keep-best mc:acc" : ""));
+        if (!w.equals(VAL_LOSS) && evaluator == null)
+            throw new Peft4jException(why + ": no evaluator computes '" + w + "'; the metrics available are " + VAL_LOSS
+                    + " and the evaluation task's (e.g. --eval-task mc gives mc:acc and mc:acc_norm)");
+    }
+
+    /** After an evaluation: compares the watched metric with the best so far; saves OUTPUT/best on an improvement. */
+    private void watch(int step, Double valLoss, Map<String, Double> scores, Map<String, Boolean> directions) {
+        String w = watched();
+        Double value;
+        boolean higher;
+        if (w.equals(VAL_LOSS)) {
+            value = valLoss;
+            higher = false;
+        } else {
+            value = scores.get(w);
+            if (value == null)
+                throw new Peft4jException("the metric to watch, '" + w + "', was not computed at step " + step + "; computed: "
+                        + (validation.isEmpty() ? "" : VAL_LOSS + ", ") + String.join(", ", scores.keySet())
+                        + ". Name one of those (e.g. --keep-best " + scores.keySet().stream().findFirst().orElse(VAL_LOSS) + ")");
+            higher = directions.get(w);
+        }
+        if (watchHigherIsBetter != null && watchHigherIsBetter != higher)
+            throw new Peft4jException("the direction of '" + w + "' changed during the run");
+        watchHigherIsBetter = higher;
+        if (Evaluator.Score.improves(value, bestValue, higher)) {
+            bestValue = value;
+            bestStep = step;
+            evalsWithoutImprovement = 0;
+            if (keepBest != null) {
+                saveBest(step, value, higher);
+                console.printf(java.util.Locale.ROOT, "step %d: new best %s %.4f: adapter saved to %s%n", step, w, value,
+                        output.resolve(BEST_DIR));
+            }
+        } else {
+            evalsWithoutImprovement++;
+            console.printf(java.util.Locale.ROOT, "step %d: %s %.4f, no improvement on %.4f (step %d) for %d evaluation%s%s%n", step, w,
+                    value, bestValue, bestStep, evalsWithoutImprovement, evalsWithoutImprovement == 1 ? "" : "s",
+                    patience > 0 ? " (patience " + patience + ")" : "");
+        }
+    }
+
+    /** The adapter as it is now into OUTPUT/best/ with best.json: written beside it, then renamed into place. */
+    private void saveBest(int step, double value, boolean higherIsBetter) {
+        Path dir = output.resolve(BEST_DIR), tmp = output.resolve("." + BEST_DIR + ".tmp"), old = output.resolve("." + BEST_DIR + ".old");
+        try {
+            deleteRecursively(tmp);
+            Files.createDirectories(tmp);
+            adapterWriter.write(tmp);
+            ObjectNode info = json.createObjectNode();
+            info.put("step", step);
+            info.put("metric", watched());
+            info.put("value", value);
+            info.put("higher_is_better", higherIsBetter);
+            json.writeValue(tmp.resolve(BEST_JSON).toFile(), info);
+            if (Files.exists(dir)) {
+                deleteRecursively(old);
+                Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
+                Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+                deleteRecursively(old);
+            } else {
+                Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+            }
+        } catch (IOException e) {
+            throw new Peft4jException("could not write the best adapter to " + dir + ": " + e.getMessage()
+                    + "; the previous best is untouched. Check free disk space and permissions", e);
+        }
     }
 
     /** Token-weighted mean loss over the validation set, no dropout, no tape. */
@@ -281,6 +431,14 @@ public final class Trainer {
             state.set("param_names", json.valueToTree(params.stream().map(t -> t.name).toList()));
             state.set("train_config", json.valueToTree(cfg));
             if (hook != null) state.set("hook_state", json.valueToTree(hook.state()));
+            if (watched() != null && bestStep >= 0) {
+                ObjectNode w = state.putObject("watch");
+                w.put("metric", watched());
+                w.put("best_value", bestValue);
+                w.put("best_step", bestStep);
+                w.put("higher_is_better", watchHigherIsBetter);
+                w.put("evals_without_improvement", evalsWithoutImprovement);
+            }
             json.writeValue(tmp.resolve(STATE_JSON).toFile(), state);
             if (Files.exists(dir)) {
                 Path old = output.resolve(".checkpoint-" + step + ".old");
@@ -325,6 +483,18 @@ public final class Trainer {
             }
             opt.restore(state.get("optimizer_step").asLong(), m, v);
             train.restore(json.treeToValue(state.get("data_state"), DataLoader.State.class));
+            var w = state.get("watch");
+            if (w != null && w.path("metric").asText().equals(watched())) {
+                bestValue = w.get("best_value").asDouble();
+                bestStep = w.get("best_step").asInt();
+                watchHigherIsBetter = w.get("higher_is_better").asBoolean();
+                evalsWithoutImprovement = w.get("evals_without_improvement").asInt();
+                console.printf(java.util.Locale.ROOT, "resumed the watch on %s: best %.4f at step %d, %d evaluation(s) without improvement since%n",
+                        watched(), bestValue, bestStep, evalsWithoutImprovement);
+            } else if (w != null && watched() != null) {
+                console.println("note: the checkpoint watched " + w.path("metric").asText() + ", this run watches " + watched()
+                        + ": its best value starts afresh");
+            }
             return state.get("step").asInt();
         } catch (IOException e) {
             throw new Peft4jException("could not read checkpoint " + dir + ": " + e.getMessage(), e);
@@ -344,7 +514,7 @@ public final class Trainer {
 
     // ---- metrics ----
 
-    private void appendMetrics(StepMetrics m) {
+    private void appendMetrics(StepMetrics m, Map<String, Double> scores) {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("step", m.step());
         row.put("loss", m.loss());
@@ -352,7 +522,8 @@ public final class Trainer {
         row.put("grad_norm", m.gradNorm());
         row.put("tokens_per_s", Math.round(m.tokensPerSecond() * 10) / 10.0);
         row.put("epoch", m.epoch());
-        if (m.valLoss() != null) row.put("val_loss", m.valLoss());
+        if (m.valLoss() != null) row.put(VAL_LOSS, m.valLoss());
+        scores.forEach((k, v) -> row.put(EVAL_PREFIX + k, v));
         if (hook != null) row.putAll(hook.metrics());
         appendRow(row);
     }
@@ -405,7 +576,7 @@ public final class Trainer {
         try (var s = Files.list(output)) {
             for (Path p : s.toList()) {
                 String n = p.getFileName().toString();
-                if (n.matches("\\.checkpoint-\\d+\\.old")) {
+                if (n.matches("\\.checkpoint-\\d+\\.old") || n.equals("." + BEST_DIR + ".old")) {
                     Path dir = output.resolve(n.substring(1, n.length() - 4));
                     if (!Files.exists(dir)) {
                         Files.move(p, dir, StandardCopyOption.ATOMIC_MOVE);
@@ -413,7 +584,7 @@ public final class Trainer {
                     } else {
                         deleteRecursively(p);
                     }
-                } else if (n.matches("\\.checkpoint-\\d+\\.tmp") || n.equals("." + METRICS + ".tmp")) {
+                } else if (n.matches("\\.checkpoint-\\d+\\.tmp") || n.equals("." + METRICS + ".tmp") || n.equals("." + BEST_DIR + ".tmp")) {
                     deleteRecursively(p);
                     console.println("note: removed " + p + " (unfinished, from a run that was stopped)");
                 }

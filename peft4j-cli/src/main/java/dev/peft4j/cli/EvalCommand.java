@@ -30,10 +30,13 @@ final class EvalCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin BaseModelOptions baseModel;
     @Option(names = "--output", paramLabel = "FILE", description = "Also write the numbers as JSON (a new file, or --overwrite).") Path output;
     @picocli.CommandLine.Mixin OutputOptions outputOptions;
+    @Option(names = "--record", description = {"Store the results in the (single) --adapter's directory: eval_results.json,",
+            "shown by its model card (HF model-index), inspect and runs."}) boolean record;
 
     @Override
     public Integer call() {
         if (output != null) OutputDir.checkFile(output, outputOptions.overwrite, OutputDir.Names.CLI);
+        if (record) EvalRecord.check(adapters);
         CausalLM lm = baseModel.load(model);
         if (adapters != null && !adapters.isEmpty()) Adapters.attach(lm, adapters, null, "cat", System.err);
         try (Tokenizer tok = Tokenizer.load(model)) {
@@ -44,6 +47,7 @@ final class EvalCommand implements Callable<Integer> {
             CompareReport r = CompareReport.of(model.toString(), tasks, List.of(new Variant(adapters == null ? "base" : "adapted", metrics)));
             System.out.print(r.toText());
             if (output != null) r.writeJson(output);
+            if (record) EvalRecord.record(adapters, model, tasks, data, metrics);
         }
         return 0;
     }

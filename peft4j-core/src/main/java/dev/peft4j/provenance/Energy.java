@@ -2,9 +2,9 @@
  * Energy: an estimate of a run's electricity and emissions from the CPU time it used.
  *   kWh   = CPU-seconds x watts per busy core / 3.6e6
  *   CO2e  = kWh x grid intensity (g CO2e per kWh)
- * The defaults (README "Provenance"): 12 W per core, the Green Algorithms calculator's figure for
- * a CPU of unknown model (Lannelongue et al. 2021, per-core TDP); 475 g CO2e/kWh, the world-average
- * grid intensity that calculator uses (IEA). Memory, GPU, cooling (PUE) and idle power are not
+ * The defaults (README "Energy estimate"): 12 W per core, the per-core TDP the Green Algorithms
+ * calculator uses for a CPU of unknown model (Lannelongue et al. 2021); 475 g CO2e/kWh, the
+ * world-average grid intensity that calculator uses (IEA, 2019). Memory, GPU, cooling (PUE) and idle power are not
  * counted, so this is a lower-end estimate of the compute's own draw; override both figures with
  * train --energy.watts-per-core and --energy.grid-gco2-per-kwh for your hardware and grid.
  */

@@ -23,18 +23,32 @@ import java.util.Map;
 public record EvalResults(String format, List<Entry> results) {
     public static final String FILE = "eval_results.json", FORMAT = "peft4j-eval-results/1";
 
+    public EvalResults {
+        results = Provenance.nonNull(results);
+    }
+
     /** One `eval --record`: when, on which base, which task files, which numbers. */
     @JsonIgnoreProperties(ignoreUnknown = true)
-    public record Entry(String date, String baseModel, List<TaskData> tasks, List<Score> metrics, BuildInfo peft4j) {}
+    public record Entry(String date, String baseModel, List<TaskData> tasks, List<Score> metrics, BuildInfo peft4j) {
+        public Entry {
+            tasks = Provenance.nonNull(tasks);
+            metrics = Provenance.nonNull(metrics);
+        }
+    }
 
     /** A task and its data file. */
     @JsonIgnoreProperties(ignoreUnknown = true)
-    public record TaskData(String task, String data, String sha256) {}
+    public record TaskData(String task, String data, String sha256) {
+        public TaskData {
+            if (task == null) task = "";
+        }
+    }
 
     /** A metric ("task:name"), its value, 95% interval (null when none) and the number of items. */
     @JsonIgnoreProperties(ignoreUnknown = true)
     public record Score(String name, double value, Double lo, Double hi, int n, boolean higherIsBetter) {
         public Score {
+            if (name == null || name.isBlank()) throw new Peft4jException("a recorded metric has no name");
             lo = Provenance.finite(lo);
             hi = Provenance.finite(hi);
         }
@@ -57,7 +71,8 @@ public record EvalResults(String format, List<Entry> results) {
         if (!Files.isRegularFile(file)) return new EvalResults(FORMAT, List.of());
         try {
             EvalResults r = Provenance.JSON.readValue(file.toFile(), EvalResults.class);
-            return new EvalResults(FORMAT, r.results() == null ? List.of() : r.results());
+            if (r == null) throw new IOException("the file holds JSON null");
+            return new EvalResults(FORMAT, r.results());
         } catch (IOException e) {
             throw new Peft4jException(file + " is not a readable peft4j evaluation record (" + e.getMessage()
                     + "); it is written by peft4j eval --record. Delete it and record the evaluation again", e);

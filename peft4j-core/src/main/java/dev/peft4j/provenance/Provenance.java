@@ -31,6 +31,12 @@ public record Provenance(String format, Adapter adapter, BaseModel baseModel, Li
                          BuildInfo peft4j, long seed, int threads, Machine machine, Run run, Energy energy) {
     public static final String FILE = "provenance.json", FORMAT = "peft4j-provenance/1";
 
+    /** A file from elsewhere may leave out anything: lists and maps are never null and hold no null element. */
+    public Provenance {
+        data = nonNull(data);
+        config = config == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(config));
+    }
+
     /** The adapter trained: PEFT method (peft_type) and its trainable parameters. */
     @JsonIgnoreProperties(ignoreUnknown = true)
     public record Adapter(String method, long trainableParams, String trainableSummary) {}
@@ -41,7 +47,12 @@ public record Provenance(String format, Adapter adapter, BaseModel baseModel, Li
 
     /** The base model: its directory, config.json's model_type and architectures, and its files' hashes. */
     @JsonIgnoreProperties(ignoreUnknown = true)
-    public record BaseModel(String path, String modelType, List<String> architectures, List<FileHash> files) {}
+    public record BaseModel(String path, String modelType, List<String> architectures, List<FileHash> files) {
+        public BaseModel {
+            architectures = nonNull(architectures);
+            files = nonNull(files);
+        }
+    }
 
     /** Examples and tokens of one split (after truncation; packed rows when packing). */
     @JsonIgnoreProperties(ignoreUnknown = true)
@@ -84,7 +95,9 @@ public record Provenance(String format, Adapter adapter, BaseModel baseModel, Li
         Path file = dir.resolve(FILE);
         if (!Files.isRegularFile(file)) return null;
         try {
-            return JSON.readValue(file.toFile(), Provenance.class);
+            Provenance p = JSON.readValue(file.toFile(), Provenance.class);
+            if (p == null) throw new IOException("the file holds JSON null");
+            return p;
         } catch (IOException e) {
             throw new Peft4jException(file + " is not a readable peft4j provenance record (" + e.getMessage()
                     + "); it is written by peft4j train. Delete it or train the adapter again", e);
@@ -94,6 +107,10 @@ public record Provenance(String format, Adapter adapter, BaseModel baseModel, Li
     /** The final validation loss, else the final train loss: the loss a version is best judged by. */
     public Double keyLoss() {
         return run == null ? null : run.finalValidationLoss() != null ? run.finalValidationLoss() : run.finalTrainLoss();
+    }
+
+    static <T> List<T> nonNull(List<T> list) {
+        return list == null ? List.of() : list.stream().filter(java.util.Objects::nonNull).toList();
     }
 
     static Double finite(Double d) {

@@ -131,7 +131,7 @@ public final class ModelCard {
         }
         if (p.data() != null)
             for (Provenance.DataFile d : p.data()) {
-                StringBuilder v = new StringBuilder(d.role()).append(", sha256 ").append(d.sha256()).append(" (").append(d.bytes()).append(" bytes)");
+                StringBuilder v = new StringBuilder(String.valueOf(d.role())).append(", sha256 ").append(d.sha256()).append(" (").append(d.bytes()).append(" bytes)");
                 if (d.train() != null) v.append("; train ").append(d.train().examples()).append(" examples, ").append(d.train().tokens()).append(" tokens");
                 if (d.validation() != null)
                     v.append("; validation ").append(d.validation().examples()).append(" examples, ").append(d.validation().tokens()).append(" tokens");
@@ -220,7 +220,7 @@ public final class ModelCard {
     }
 
     private static String cell(String v) {
-        return v.replace("|", "\\|").replace("\n", " ");
+        return v == null ? "-" : v.replace("|", "\\|").replace("\n", " ");
     }
 
     private static String num(double v) {

@@ -151,6 +151,14 @@ class ProvenanceCliTest {
     }
 
     @Test
+    void versionNamesTheCommitTheProvenanceRecords() throws Exception {
+        String[] v = CliTest.run("--version");
+        assertThat(v[0]).isEqualTo("0");
+        String commit = new ObjectMapper().readTree(adapter.resolve("provenance.json").toFile()).at("/peft4j/git_commit").asText();
+        assertThat(v[1]).startsWith("peft4j 0.").contains(commit.equals("unknown") ? "commit unknown" : "commit " + commit.substring(0, 12));
+    }
+
+    @Test
     void badEnergyFiguresAreRefusedBeforeTraining() {
         String[] r = CliTest.run("train", "--model", base.toString(), "--data", data.toString(), "--output", tmp.resolve("bad").toString(),
                 "--steps", "1", "--energy.watts-per-core", "-3");

@@ -60,7 +60,7 @@ public final class RunsReport {
         for (int i = 0; i < runs.size(); i++) {
             Runs.Run r = runs.get(i);
             List<String> evals = new ArrayList<>();
-            r.evalMetrics().forEach((k, v) -> evals.add(k + " " + num(v)));
+            r.evalMetrics().forEach((k, v) -> evals.add(k + " " + String.format(Locale.ROOT, "%.4g", v)));
             rows.add(new String[] {String.valueOf(i + 1), r.name(), DATE.format(r.date()), r.method() == null ? "-" : r.method(),
                     r.rank() == null ? "-" : r.rank().toString(), r.trainableParams() == null ? "-" : String.format(Locale.ROOT, "%,d", r.trainableParams()),
                     r.data().isEmpty() ? "-" : String.join(", ", r.data()), r.steps() == null ? "-" : r.steps().toString(),

@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
                 "Example: peft4j compare --model M --adapter a1 --adapter a2 --task perplexity --data val.txt --reference general.txt --output report"})
 final class CompareCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR") Path model;
-    @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "Adapter directory; repeat for each.") List<Path> adapters;
+    @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "Adapter directory, or a directory of them (all, oldest first); repeat for each.") List<Path> adapters;
     @Option(names = "--task", required = true, description = "Task; repeat for several (see peft4j eval --help).") List<String> tasks;
     @Option(names = "--data", required = true, paramLabel = "FILE", description = "Data file of each --task, in order.") List<Path> data;
     @Option(names = "--reference", paramLabel = "FILE", description = "General text for drift (KL from base) and forgetting.") Path reference;
@@ -52,7 +52,7 @@ final class CompareCommand implements Callable<Integer> {
                 if (!Files.isDirectory(a))
                     throw new dev.peft4j.Peft4jException("--adapter " + a + (Files.exists(a) ? " is not a directory" : " does not exist")
                             + "; give an adapter directory (adapter_config.json + adapter_model.safetensors)");
-            CompareReport r = run(model, adapters, et, reference, maxLength);
+            CompareReport r = run(model, dev.peft4j.report.Runs.adapterDirs(adapters), et, reference, maxLength);
             System.out.print(r.toText());
             r.write(out.workDir(), "compare");
             out.commit();

@@ -33,6 +33,8 @@ final class EvalCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin BaseModelOptions baseModel;
     @Option(names = "--output", paramLabel = "FILE", description = "Also write the numbers and per-item results as JSON, and the per-item predictions as FILE-predictions.csv (new files, or --overwrite).") Path output;
     @picocli.CommandLine.Mixin OutputOptions outputOptions;
+    @Option(names = "--record", description = {"Store the results in the (single) --adapter's directory: eval_results.json,",
+            "shown by its model card (HF model-index), inspect and runs."}) boolean record;
 
     @Override
     public Integer call() {
@@ -41,6 +43,7 @@ final class EvalCommand implements Callable<Integer> {
             OutputDir.checkFile(output, outputOptions.overwrite, OutputDir.Names.CLI);
             OutputDir.checkFile(csv, outputOptions.overwrite, OutputDir.Names.CLI);
         }
+        if (record) EvalRecord.check(adapters);
         EvalTasks et = new EvalTasks(tasks, data, limit, maxLength, maxNewTokens, regex);   // every misuse fails here, before loading
         CausalLM lm = baseModel.load(model);
         if (adapters != null && !adapters.isEmpty()) Adapters.attach(lm, adapters, null, "cat", System.err);
@@ -56,6 +59,7 @@ final class EvalCommand implements Callable<Integer> {
                 r.writeCsv(csv);
                 System.out.printf("wrote %s (numbers, per-item results) and %s (per-item predictions)%n", output, csv);
             }
+            if (record) EvalRecord.record(adapters, model, tasks, data, scores.metrics());
         }
         return 0;
     }

@@ -20,6 +20,7 @@ import picocli.CommandLine.Parameters;
 @Command(name = "inspect", mixinStandardHelpOptions = true,
         description = {"Describe a model directory: architecture, parameters by dtype, tensors, memory footprint.",
                 "Reads only config.json and the safetensors headers (fast even for large models).",
+                "For an adapter directory: its configuration, tensors, provenance (provenance.json) and recorded evaluations.",
                 "Example: peft4j inspect ../shared/models/stories260K --tensors"})
 final class InspectCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "DIR", description = "Model directory, adapter directory, or a single .safetensors file.")
@@ -95,7 +96,26 @@ final class InspectCommand implements Callable<Integer> {
             if (listTensors)
                 for (TensorInfo t : f.tensors()) System.out.printf("  %-70s %-5s %s%n", t.name(), t.dtype(), Arrays.toString(t.shape()));
         }
+        printProvenance(dir);
         return 0;
+    }
+
+    /** provenance.json (written by peft4j train) and eval_results.json (eval --record), when the adapter has them. */
+    static void printProvenance(Path dir) {
+        var p = dev.peft4j.provenance.Provenance.read(dir);
+        if (p == null) {
+            System.out.println("provenance   none (no " + dev.peft4j.provenance.Provenance.FILE + ": trained elsewhere or by an older peft4j)");
+        } else {
+            System.out.println("provenance   " + dir.resolve(dev.peft4j.provenance.Provenance.FILE));
+            for (String[] row : dev.peft4j.tuner.ModelCard.provenanceRows(p)) System.out.printf("  %-24s %s%n", row[0], row[1]);
+        }
+        var evals = dev.peft4j.provenance.EvalResults.read(dir).latest();
+        if (!evals.isEmpty()) {
+            System.out.println("evaluations  recorded by peft4j eval --record (latest of each metric)");
+            evals.forEach((name, l) -> System.out.printf("  %-24s %.4f%s n=%d  (%s, %s)%n", name, l.score().value(),
+                    l.score().lo() == null ? "" : String.format(" [%.4f, %.4f]", l.score().lo(), l.score().hi()), l.score().n(),
+                    l.data().data() == null ? "-" : l.data().data(), l.date()));
+        }
     }
 
     private static String describe(ModelConfig c) {

@@ -9,13 +9,20 @@ import dev.peft4j.Peft4jException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-@Command(name = "peft4j", mixinStandardHelpOptions = true, version = "peft4j 0.1.0",
+@Command(name = "peft4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Parameter-efficient fine-tuning of LLMs in pure Java, CPU first.",
-        subcommands = {QuickstartCommand.class, TrainCommand.class, GenerateCommand.class, MergeCommand.class, QuantizeCommand.class, EvalCommand.class, CompareCommand.class, Adapters.class, InspectCommand.class, TokenizeCommand.class, DataCommand.class, CheckCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {QuickstartCommand.class, TrainCommand.class, GenerateCommand.class, MergeCommand.class, QuantizeCommand.class, EvalCommand.class, CompareCommand.class, RunsCommand.class, Adapters.class, InspectCommand.class, TokenizeCommand.class, DataCommand.class, CheckCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Override public void run() { spec.commandLine().usage(System.out); }
+
+    /** --version: the build's version and git commit (dev/peft4j/build.properties, as recorded in provenance.json). */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override public String[] getVersion() {
+            return new String[] {"peft4j " + dev.peft4j.provenance.BuildInfo.current().describe()};
+        }
+    }
 
     public static void main(String[] args) {
         System.exit(run(args));

@@ -275,8 +275,19 @@ final class TrainCommand implements Callable<Integer> {
             description = "Recompute each block in the backward: much less memory, about a third more compute.")
     boolean gradientCheckpointing;
 
+    // provenance (provenance.json): the energy estimate's assumptions (README "Provenance")
+    @Option(names = "--energy.watts-per-core", defaultValue = "12", paramLabel = "W",
+            description = "Power of one busy CPU core for the energy estimate (default ${DEFAULT-VALUE}: Green Algorithms' figure for an unknown CPU).")
+    double wattsPerCore;
+    @Option(names = "--energy.grid-gco2-per-kwh", defaultValue = "475", paramLabel = "G",
+            description = "Grid carbon intensity in g CO2e per kWh for the CO2e estimate (default ${DEFAULT-VALUE}: world average, IEA).")
+    double gridGco2PerKwh;
+    private dev.peft4j.provenance.RunClock clock;
+
     @Override
     public Integer call() {
+        clock = dev.peft4j.provenance.RunClock.start();
+        dev.peft4j.provenance.Energy.estimate(0, wattsPerCore, gridGco2PerKwh);    // refuses bad --energy.* before any work
         if (threads > 0) Parallel.setThreads(threads, "--threads " + threads);
         System.out.println("resolved configuration:");
         Map<String, Object> resolved = resolvedOptions();
@@ -445,6 +456,8 @@ final class TrainCommand implements Callable<Integer> {
                 PeftAdapter.save(lora, workDir, base, new PeftAdapter.Card(data.getFileName().toString(), String.format(
                         "train loss %.4f%s after %d steps", r.lastLoss(), r.valLoss() == null ? "" : String.format(", validation loss %.4f", r.valLoss()), r.steps())));
             Cli.writeJson(workDir.resolve("train_config.json"), resolved);
+            TrainProvenance.write(workDir, new TrainProvenance.Inputs(model, data, valData, ds, lora, r, resolved, seed, batchSize, gradAccum,
+                    padId, resume, clock, wattsPerCore, gridGco2PerKwh), System.out);
             System.out.printf("done: %d steps, final train loss %.4f%s, %.0f tokens/s; adapter in %s%n", r.steps(), r.lastLoss(),
                     r.valLoss() == null ? "" : String.format(", validation loss %.4f", r.valLoss()), r.meanTokensPerSecond(), output);
             if (r.best() != null)

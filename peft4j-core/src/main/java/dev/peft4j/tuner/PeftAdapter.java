@@ -9,7 +9,7 @@
  *                              of the key), the method's shared tensors under their own keys, and
  *                              modules_to_save tensors under their module name, in the base's layout
  *                              (GPT-2 Conv1D copies transposed back to [in, out])
- *   README.md                  a short model card
+ *   README.md                  a Hugging Face model card (ModelCard)
  * Every file is written to a temporary name and renamed into place, weights before the config.
  *
  * load() reads such a directory back (written by peft4j or by Python PEFT): peft_type picks the
@@ -87,7 +87,7 @@ public final class PeftAdapter {
         }
         SafeTensorsWriter.write(dir.resolve(WEIGHTS), Map.of("format", "pt"), tensors);
         writeAtomically(dir.resolve(CONFIG), configJson(lm.config(), baseModelNameOrPath));
-        writeAtomically(dir.resolve("README.md"), modelCard(lm, baseModelNameOrPath, card));
+        writeAtomically(dir.resolve(ModelCard.FILE), modelCard(lm, dir, baseModelNameOrPath, card));
     }
 
     /** Writes the adapter into a prepared output (OutputDir.prepare with Kind.ADAPTER) and commits it. */
@@ -107,23 +107,9 @@ public final class PeftAdapter {
         }
     }
 
-    private static String modelCard(AdapterModel lm, String base, Card card) {
-        AdapterConfig c = lm.config();
-        Object targets = c.toPeftJson().get("target_modules");
-        StringBuilder s = new StringBuilder();
-        s.append("---\nbase_model: ").append(base).append("\nlibrary_name: peft\ntags:\n- ")
-                .append(c.peftType().toLowerCase(java.util.Locale.ROOT)).append("\n- peft4j\n---\n\n");
-        s.append("# ").append(c.peftType()).append(" adapter for ").append(base).append("\n\n");
-        s.append("Trained with [peft4j](https://github.com/peft4j/peft4j) (pure Java, CPU). Loads with HF PEFT:\n\n");
-        s.append("```python\nfrom peft import PeftModel\nmodel = PeftModel.from_pretrained(base_model, \"<this directory>\")\n```\n\n");
-        s.append("| | |\n|---|---|\n");
-        s.append("| method | ").append(c.describe()).append(" |\n");
-        s.append("| target modules | ").append(targets == null ? "-" : targets).append(" |\n");
-        if (!c.modulesToSave().isEmpty()) s.append("| modules to save | ").append(c.modulesToSave()).append(" |\n");
-        s.append("| parameters | ").append(lm.trainableSummary()).append(" |\n");
-        if (card != null && card.data() != null) s.append("| data | ").append(card.data()).append(" |\n");
-        if (card != null && card.metrics() != null) s.append("| final metrics | ").append(card.metrics()).append(" |\n");
-        return s.toString();
+    /** The HF model card of a freshly saved adapter (ModelCard; train rewrites it once the provenance is written). */
+    private static String modelCard(AdapterModel lm, Path dir, String base, Card card) {
+        return ModelCard.render(new ModelCard.Input(ModelCard.nameOf(dir), lm.config(), base, lm.trainableSummary(), card, null, null));
     }
 
     /** adapter_config.json -> the config of its method (peft_type; PEFT's field names; unknown keys ignored, missing ones defaulted). */

@@ -36,7 +36,8 @@ class ModelLoaderErrorTest {
         Path d = copyOf("llama");
         editConfig(d, "\"model_type\": \"llama\"", "\"model_type\": \"falcon\"");
         assertThatThrownBy(() -> CausalLM.load(d)).isInstanceOf(Peft4jException.class)
-                .hasMessageContaining("falcon").hasMessageContaining("llama, mistral, qwen2, gpt2");
+                .hasMessageContaining("falcon").hasMessageContaining("llama, mistral, qwen2, qwen3")
+                .satisfies(e -> { for (ModelConfig.Family f : ModelConfig.Family.values()) assertThat(e.getMessage()).contains(f.modelType); });
     }
 
     @Test

@@ -37,6 +37,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -98,6 +99,7 @@ final class QuickstartCommand implements Callable<Integer> {
         if ((model == null) != (data == null)) throw new Peft4jException("give both --model DIR and --data FILE, or neither");
         prepareOutput(output);
         long t0 = System.nanoTime();
+        dev.peft4j.provenance.RunClock clock = dev.peft4j.provenance.RunClock.start();
         Path baseDir, trainFile, testFile;
         boolean builtIn = model == null;
         if (builtIn) {
@@ -192,6 +194,25 @@ final class QuickstartCommand implements Callable<Integer> {
             PeftAdapter.save(lora, adapterDir, base, new PeftAdapter.Card(trainFile.getFileName().toString(),
                     String.format("held-out exact match %.0f%% (base %.0f%%), validation loss %.4f", 100 * after.accuracy(),
                             100 * before.accuracy(), r.valLoss() == null ? Double.NaN : r.valLoss())));
+
+            // provenance.json and the model card, as `peft4j train` writes them
+            Map<String, Object> settings = new java.util.LinkedHashMap<>();
+            settings.put("command", "quickstart");
+            settings.put("model", base);
+            settings.put("data", trainFile.toString());
+            if (testFile != null) settings.put("val-data", testFile.toString());
+            settings.put("method", method);
+            settings.put("adapter-config", lc.describe());
+            settings.put("steps", total);
+            settings.put("lr", peakLr);
+            settings.put("schedule", "cosine");
+            settings.put("warmup-steps", total / 10);
+            settings.put("batch-size", 16);
+            settings.put("max-length", 256);
+            settings.put("seed", seed);
+            TrainProvenance.write(adapterDir, new TrainProvenance.Inputs(baseDir, trainFile, testFile, ds, lora, r, settings, seed, 16, 1,
+                    padId, false, clock, dev.peft4j.provenance.Energy.DEFAULT_WATTS_PER_CORE,
+                    dev.peft4j.provenance.Energy.DEFAULT_GRID_GCO2_PER_KWH), System.out);
 
             System.out.printf("%n== held-out exact match: base %d/%d (%.0f%%) -> adapted %d/%d (%.0f%%) ==%n",
                     before.correct(), before.total(), 100 * before.accuracy(), after.correct(), after.total(), 100 * after.accuracy());

@@ -34,10 +34,12 @@ class RunsCliTest {
         base = qs.resolve("base-model");
         data = qs.resolve("data/train.jsonl");
         runs = tmp.resolve("runs");
-        // an adapter from before provenance existed (the quickstart's own, which has metrics.jsonl but no provenance.json)
+        // an adapter from before provenance existed: the quickstart's own (which writes provenance.json too) without it
+        assertThat(qs.resolve("adapter/provenance.json")).exists();
         Path legacy = Files.createDirectories(runs.resolve("legacy"));
         try (Stream<Path> s = Files.list(qs.resolve("adapter"))) {
-            for (Path f : s.toList()) Files.copy(f, legacy.resolve(f.getFileName()));
+            for (Path f : s.toList())
+                if (!f.getFileName().toString().equals("provenance.json")) Files.copy(f, legacy.resolve(f.getFileName()));
         }
         assertThat(legacy.resolve("provenance.json")).doesNotExist();
         Files.setLastModifiedTime(legacy.resolve("adapter_model.safetensors"), java.nio.file.attribute.FileTime.fromMillis(0));

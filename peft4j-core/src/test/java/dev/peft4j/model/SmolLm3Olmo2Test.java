@@ -1,5 +1,5 @@
 /*
- * SmolLM3Olmo2Test: the two families that are the Llama decoder with ModelConfig.Arch switches.
+ * SmolLm3Olmo2Test: the two families that are the Llama decoder with ModelConfig.Arch switches.
  * SmolLM3: which layers skip RoPE (no_rope_layers, or every no_rope_layer_interval-th layer), SmolLM3Config's
  * defaults, sliding-window layers refused by name. OLMo 2: post-norm blocks and q/k norms over the full
  * projections, with transformers' module names and parameter counts. For both: PEFT has no default target

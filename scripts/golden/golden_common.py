@@ -153,11 +153,21 @@ def causal_attention(q, k, v):
 
 
 def llama_forward(cfg, W, ids, lora=None, layer=None):
-    """Llama / Mistral / Qwen2 / Qwen3 decoder. W: {name: float64 tensor}; ids: (B, T) -> logits (B, T, V).
-    lora: optional hook lora(x, module_name) -> delta added to each Linear's output (see the module docstring)."""
+    """Llama / Mistral / Qwen2 / Qwen3 / SmolLM3 / OLMo 2 decoder. W: {name: float64 tensor}; ids: (B, T) -> logits (B, T, V).
+    lora: optional hook lora(x, module_name) -> delta added to each Linear's output (see the module docstring).
+    SmolLM3 (modeling_smollm3.py SmolLM3Attention): layer l applies RoPE only when no_rope_layers[l] is 1.
+    OLMo 2 (modeling_olmo2.py): Olmo2Attention normalises the whole q and k projections (q_norm over NH*HS, k_norm
+    over KVH*HS) before splitting into heads; Olmo2DecoderLayer is post-norm: x + post_attention_layernorm(attn(x)),
+    then x + post_feedforward_layernorm(mlp(x)), with no input_layernorm."""
     C, NH, KVH = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
     HS = cfg.get("head_dim") or C // NH
     eps = cfg["rms_norm_eps"]
+    olmo2 = cfg["model_type"] == "olmo2"
+    L = cfg["num_hidden_layers"]
+    use_rope = [1] * L  # SmolLM3: no_rope_layers[l] 1 = RoPE, 0 = NoPE; absent: NoPE every no_rope_layer_interval-th layer
+    if cfg["model_type"] == "smollm3":
+        every = cfg.get("no_rope_layer_interval", 4)
+        use_rope = cfg.get("no_rope_layers") or [int((l + 1) % every != 0) for l in range(L)]
     Bx, Tx = ids.shape
     cos, sin = rope_tables(cfg, HS, Tx)  # (T, HS)
 
@@ -174,22 +184,33 @@ def llama_forward(cfg, W, ids, lora=None, layer=None):
     x = W["model.embed_tokens.weight"][ids]  # (B, T, C)
     for l in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{l}."
-        h = rms_norm(x, W[p + "input_layernorm.weight"], eps)
-        q = lin(h, p + "self_attn.q_proj").view(Bx, Tx, NH, HS).transpose(1, 2)  # (B, NH, T, HS)
-        k = lin(h, p + "self_attn.k_proj").view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
-        v = lin(h, p + "self_attn.v_proj").view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
-        if p + "self_attn.q_norm.weight" in W:  # Qwen3: RMSNorm over each head's HS values, before RoPE
+        h = x if olmo2 else rms_norm(x, W[p + "input_layernorm.weight"], eps)
+        q, k = lin(h, p + "self_attn.q_proj"), lin(h, p + "self_attn.k_proj")  # (B, T, NH*HS), (B, T, KVH*HS)
+        if olmo2:  # OLMo 2: RMSNorm over the full projections
             q = rms_norm(q, W[p + "self_attn.q_norm.weight"], eps)
             k = rms_norm(k, W[p + "self_attn.k_norm.weight"], eps)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
+        q = q.view(Bx, Tx, NH, HS).transpose(1, 2)  # (B, NH, T, HS)
+        k = k.view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
+        v = lin(h, p + "self_attn.v_proj").view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
+        if not olmo2 and p + "self_attn.q_norm.weight" in W:  # Qwen3: RMSNorm over each head's HS values, before RoPE
+            q = rms_norm(q, W[p + "self_attn.q_norm.weight"], eps)
+            k = rms_norm(k, W[p + "self_attn.k_norm.weight"], eps)
+        if use_rope[l]:
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
         # repeat_kv: query head j uses kv head j // (NH / KVH)
         k = k.repeat_interleave(NH // KVH, dim=1)  # (B, NH, T, HS)
         v = v.repeat_interleave(NH // KVH, dim=1)
-        x = x + lin(causal_attention(q, k, v), p + "self_attn.o_proj")  # (B, T, C)
-        h = rms_norm(x, W[p + "post_attention_layernorm.weight"], eps)
+        a = lin(causal_attention(q, k, v), p + "self_attn.o_proj")  # (B, T, C)
+        if olmo2:
+            x = x + rms_norm(a, W[p + "post_attention_layernorm.weight"], eps)
+            h = x
+        else:
+            x = x + a
+            h = rms_norm(x, W[p + "post_attention_layernorm.weight"], eps)
         g = lin(h, p + "mlp.gate_proj")  # (B, T, I)
-        x = x + lin(g * torch.sigmoid(g) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")  # SwiGLU
+        m = lin(g * torch.sigmoid(g) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")  # SwiGLU
+        x = x + (rms_norm(m, W[p + "post_feedforward_layernorm.weight"], eps) if olmo2 else m)
     x = rms_norm(x, W["model.norm.weight"], eps)
     head = W["model.embed_tokens.weight"] if cfg["tie_word_embeddings"] else W["lm_head.weight"]
     return x @ head.T  # (B, T, V)

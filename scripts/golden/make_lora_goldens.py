@@ -5,7 +5,7 @@ make_lora_goldens.py -- golden LoRA gradients and a 10-step AdamW training curve
 Run:  /usr/bin/python3 scripts/golden/make_lora_goldens.py      (PyTorch 1.13 + numpy; no transformers/peft)
 
 Reads the tiny base models written by make_model_goldens.py
-    peft4j-core/src/test/resources/golden/models/{llama,gpt2}/{config.json, model.safetensors}
+    peft4j-core/src/test/resources/golden/models/{llama,gpt2,qwen3,olmo2}/{config.json, model.safetensors}
 and writes
     peft4j-core/src/test/resources/golden/lora/<model>/
         init.safetensors          initial lora_A / lora_B                                 (F32)
@@ -35,7 +35,7 @@ LoRA (HF PEFT src/peft/tuners/lora/layer.py, checked):
     nn.Linear, and forward is identical. fan_in_fan_out only transposes B@A in get_delta_weight (merging).
   * r = 4, lora_alpha = 8 -> scaling 2.0 (rslora case: 8 / sqrt(4) = 4.0), lora_dropout 0, bias "none".
 Targets (HF module paths; lm_head / embeddings / norms are not adapted, base weights frozen):
-  * llama: model.layers.{l}.self_attn.{q,k,v,o}_proj and model.layers.{l}.mlp.{gate,up,down}_proj, every layer
+  * llama (and qwen3, olmo2): model.layers.{l}.self_attn.{q,k,v,o}_proj and model.layers.{l}.mlp.{gate,up,down}_proj, every layer
   * gpt2:  transformer.h.{l}.attn.c_attn, transformer.h.{l}.attn.c_proj, transformer.h.{l}.mlp.c_fc,
            transformer.h.{l}.mlp.c_proj, every layer
 Deterministic init (no RNG): sort the target module names by Unicode code point (Python sorted); the module with
@@ -111,7 +111,7 @@ SPEC = ("LoRA r=4, lora_alpha=8 (scaling = alpha/r = 2.0; rslora: alpha/sqrt(r) 
 
 
 def target_modules(name, cfg):
-    if name != "gpt2":  # the Llama family (llama, qwen3)
+    if name != "gpt2":  # the Llama family (llama, qwen3, olmo2)
         return [f"model.layers.{l}.{m}" for l in range(cfg["num_hidden_layers"])
                 for m in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
                           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")]
@@ -397,7 +397,7 @@ def make(name):
 
 def main():
     torch.set_num_threads(1)  # bitwise-reproducible reductions
-    worst = max(make(n) for n in ("llama", "gpt2", "qwen3"))
+    worst = max(make(n) for n in ("llama", "gpt2", "qwen3", "olmo2"))
     print(f"worst finite-difference rel err {worst:.2e}")
     total = 0
     print("files:")

@@ -2,7 +2,7 @@
 """
 make_model_goldens.py -- golden logits for peft4j's checkpoint loaders and forward passes.
 
-For each tiny model (gpt2, llama, llama-tied, mistral, qwen2, qwen3, llama-sharded) this writes
+For each tiny model (gpt2, llama, llama-tied, mistral, qwen2, qwen3, smollm3, olmo2, llama-sharded) this writes
     peft4j-core/src/test/resources/golden/models/<name>/
         config.json                HF transformers layout (sorted keys, indent 2, as save_pretrained writes it)
         model.safetensors          our own writer (or two shards + model.safetensors.index.json)
@@ -14,7 +14,10 @@ Constraints:
     transformers' semantics, checked against
         models/llama/modeling_llama.py, models/mistral/modeling_mistral.py, models/qwen2/modeling_qwen2.py,
         models/qwen3/modeling_qwen3.py (Qwen3Attention: q_norm/k_norm = Qwen3RMSNorm(head_dim) applied to the
-          projections viewed as (B, T, heads, head_dim), before RoPE; Qwen3Config's head_dim default 128)
+          projections viewed as (B, T, heads, head_dim), before RoPE; Qwen3Config's head_dim default 128),
+        models/smollm3/modeling_smollm3.py (SmolLM3Attention: RoPE only where no_rope_layers[layer] is 1),
+        models/olmo2/modeling_olmo2.py (Olmo2Attention: q_norm/k_norm over NH*HS / KVH*HS before the head split;
+          Olmo2DecoderLayer: post_attention_layernorm / post_feedforward_layernorm on the sublayer outputs)
           (rotate_half RoPE, repeat_kv head grouping, scaling head_dim**-0.5, RMSNorm, SwiGLU MLP,
            q/k/v bias only in Qwen2, head_dim taken from the config when present),
         modeling_rope_utils.py  _compute_default_rope_parameters / _compute_llama3_parameters,
@@ -78,6 +81,21 @@ def llama_weights(cfg, qkv_bias):
             p = f"model.layers.{l}."
             W[p + "self_attn.q_norm.weight"] = 1 + randn(HS, std=0.3)
             W[p + "self_attn.k_norm.weight"] = 1 + randn(HS, std=0.3)
+    return W
+
+
+def olmo2_weights(cfg):
+    """OLMo 2: the Llama tensors without input_layernorm, plus post_feedforward_layernorm and q_norm / k_norm over
+    the full projections ([NH*HS], [KVH*HS]), drawn after everything else."""
+    C, NH, KVH = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    HS = cfg.get("head_dim") or C // NH
+    W = llama_weights(cfg, cfg["attention_bias"])
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        del W[p + "input_layernorm.weight"]
+        W[p + "post_feedforward_layernorm.weight"] = 1 + randn(C, std=0.1)
+        W[p + "self_attn.q_norm.weight"] = 1 + randn(NH * HS, std=0.3)
+        W[p + "self_attn.k_norm.weight"] = 1 + randn(KVH * HS, std=0.3)
     return W
 
 
@@ -157,6 +175,20 @@ QWEN3 = llama_family_config(  # per-head q/k RMSNorm, explicit head_dim 24 != 64
     attention_bias=False, sliding_window=None, use_sliding_window=False, max_window_layers=2,
     tie_word_embeddings=False, bos_token_id=100, eos_token_id=101, torch_dtype="bfloat16")
 
+SMOLLM3 = llama_family_config(  # NoPE layers 1 and 3 from an explicit no_rope_layers (the interval-4 default would be
+    # layer 3 only), GQA, tied embeddings (SmolLM3Config's default), full attention everywhere; BF16 storage as released
+    "SmolLM3ForCausalLM", "smollm3", num_hidden_layers=4, intermediate_size=80, num_attention_heads=4,
+    num_key_value_heads=2, vocab_size=96, max_position_embeddings=128, rms_norm_eps=1e-06, rope_theta=5000000.0,
+    rope_scaling=None, no_rope_layers=[1, 0, 1, 0], no_rope_layer_interval=4, layer_types=["full_attention"] * 4,
+    use_sliding_window=False, sliding_window=None, max_window_layers=4, attention_bias=False, mlp_bias=False,
+    pretraining_tp=1, tie_word_embeddings=True, bos_token_id=None, eos_token_id=95, pad_token_id=94,
+    torch_dtype="bfloat16")
+
+OLMO2 = llama_family_config(  # post-norm blocks, q/k RMSNorm over the full projections, GQA (k_norm [KVH*HS]), untied
+    "Olmo2ForCausalLM", "olmo2", intermediate_size=88, num_attention_heads=4, num_key_value_heads=2, vocab_size=100,
+    max_position_embeddings=128, rms_norm_eps=1e-06, rope_theta=500000.0, rope_scaling=None, attention_bias=False,
+    tie_word_embeddings=False, eos_token_id=99, pad_token_id=98, torch_dtype="float32")
+
 # name, config, storage dtype, seed, weights(cfg), forward, description
 MODELS = [
     ("gpt2", GPT2, torch.float32, 1001, gpt2_weights, gpt2_forward,
@@ -180,6 +212,14 @@ MODELS = [
      "Qwen3ForCausalLM, hidden 64, 4 heads / 2 KV heads, explicit head_dim 24 (q_proj [96, 64]), q_norm/k_norm: RMSNorm "
      "over each head's 24 values (weights [24]) after the projections and before RoPE, no biases, intermediate 80, "
      "vocab 104, rope_theta 1e6, untied lm_head, stored as BF16; logits in float64 from the bf16-rounded weights."),
+    ("smollm3", SMOLLM3, torch.bfloat16, 1007, lambda c: llama_weights(c, False), llama_forward,
+     "SmolLM3ForCausalLM, hidden 64, 4 layers, 4 heads / 2 KV heads, no_rope_layers [1, 0, 1, 0]: layers 1 and 3 attend "
+     "without RoPE (NoPE), intermediate 80, vocab 96, rope_theta 5e6, tied embeddings, full attention in every layer, "
+     "stored as BF16; logits in float64 from the bf16-rounded weights."),
+    ("olmo2", OLMO2, torch.float32, 1008, olmo2_weights, llama_forward,
+     "Olmo2ForCausalLM, hidden 64, 2 layers, 4 heads / 2 KV heads, post-norm blocks (x + post_attention_layernorm(attn(x)), "
+     "x + post_feedforward_layernorm(mlp(x)), no input_layernorm), q_norm/k_norm RMSNorm over the full projections "
+     "(weights [64] and [32]) before the split into heads, intermediate 88, vocab 100, rope_theta 5e5, untied, F32."),
 ]
 
 

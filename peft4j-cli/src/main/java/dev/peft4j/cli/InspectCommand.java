@@ -128,6 +128,7 @@ final class InspectCommand implements Callable<Integer> {
         if (c.ropeScaling() != null) s.append(", rope scaling ").append(c.ropeScaling().type()).append(" x").append(c.ropeScaling().factor());
         if (c.qkvBias()) s.append(", q/k/v bias");
         if (c.slidingWindow() > 0) s.append(", sliding window ").append(c.slidingWindow());
+        if (!c.arch().describe().isEmpty()) s.append(", ").append(c.arch().describe());     // the family's switches
         s.append(c.tieWordEmbeddings() ? ", tied embeddings" : ", separate lm_head");
         s.append(", ").append(c.torchDtype());
         return s.toString();

@@ -1,9 +1,11 @@
 /*
- * Llama: the decoder used by Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2 and Qwen3 — they differ only in
- * configuration (grouped-query heads, q/k/v biases, rope_theta/rope_scaling, sliding window, tied
- * head, Qwen3's per-head q/k RMSNorm), all resolved in ModelConfig. Read it top to bottom: embedding, L blocks of
- * (RMSNorm -> attention with RoPE -> residual, RMSNorm -> SwiGLU MLP -> residual), final RMSNorm,
- * LM head. Mirrors transformers' modeling_llama.py, including its rotate_half RoPE layout.
+ * Llama: the decoder used by Llama 2/3, TinyLlama, SmolLM, SmolLM3, Mistral, Qwen2, Qwen3 and OLMo 2 — they
+ * differ only in configuration (grouped-query heads, q/k/v biases, rope_theta/rope_scaling, sliding window, tied
+ * head, and the ModelConfig.Arch switches: Qwen3's per-head q/k RMSNorm, OLMo 2's q/k RMSNorm over the full
+ * projection and post-norm blocks, SmolLM3's layers without RoPE), all resolved in ModelConfig. Read it top to
+ * bottom: embedding, L blocks of (RMSNorm -> attention with RoPE -> residual, RMSNorm -> SwiGLU MLP -> residual)
+ * — OLMo 2: (attention -> RMSNorm -> residual, MLP -> RMSNorm -> residual) — final RMSNorm, LM head.
+ * Mirrors transformers' modeling_llama.py, including its rotate_half RoPE layout.
  * The same code serves training (with a Tape) and generation (with a KV cache).
  *
  * Shapes: B batch, T new positions, C hidden, NH/KVH query/key-value heads, HS head size,
@@ -24,10 +26,27 @@ import java.util.function.BiFunction;
 public final class Llama implements CausalLM {
     /**
      * One decoder block: module names as in transformers (self_attn.q_proj, mlp.gate_proj, ...).
-     * qNorm, kNorm (HS): self_attn.q_norm / k_norm, Qwen3's RMSNorm over each head; null in the other families.
+     * attnNorm (C): the attention branch's norm — input_layernorm, before attention; in OLMo 2 (Arch.postNorm)
+     *               post_attention_layernorm, after it.
+     * mlpNorm (C):  the MLP branch's norm — post_attention_layernorm (transformers' name), before the MLP; in
+     *               OLMo 2 post_feedforward_layernorm, after it.
+     * qNorm, kNorm: self_attn.q_norm / k_norm: Qwen3's RMSNorm over each head (HS), OLMo 2's over the whole
+     *               projection (NH*HS, KVH*HS); null in the other families.
      */
     public record Block(Tensor attnNorm, Linear q, Linear k, Linear v, Linear o, Tensor qNorm, Tensor kNorm,
                         Tensor mlpNorm, Linear gate, Linear up, Linear down) {}
+
+    /** A block's two norms in the checkpoint, {attnNorm, mlpNorm} (see Block): pre-norm, or OLMo 2's post-norm names. */
+    public static List<String> normNames(ModelConfig c) {
+        return c.arch().postNorm() ? List.of("post_attention_layernorm", "post_feedforward_layernorm")
+                : List.of("input_layernorm", "post_attention_layernorm");
+    }
+
+    /** The sizes of self_attn.q_norm / k_norm: {HS, HS} per head (Qwen3), {NH*HS, KVH*HS} over the projection (OLMo 2). */
+    public static int[] qkNormSizes(ModelConfig c) {
+        int HS = c.headDim();
+        return c.arch().qkNormFull() ? new int[] {c.numHeads() * HS, c.numKvHeads() * HS} : new int[] {HS, HS};
+    }
 
     private final ModelConfig cfg;
     final Tensor embed;       // (V, C)     model.embed_tokens
@@ -106,29 +125,39 @@ public final class Llama implements CausalLM {
         return Ops.rmsnorm(tape, x, finalNorm, eps);                                 // (rows, C)
     }
 
-    /** Decoder block l: x (B*T, C) -> x + attention(norm(x)) -> that + mlp(norm(that)). */
+    /**
+     * Decoder block l: x (B*T, C) -> x + attention(norm(x)) -> that + mlp(norm(that));
+     * OLMo 2 (post-norm): x -> x + norm(attention(x)) -> that + norm(mlp(that)).
+     */
     private Tensor block(Tape tape, Tensor x, int l, int[] pos, VirtualPrompt.Prefix prefix, KvCache cache, int start,
                          int[] pad, int B, int T) {
         int NH = cfg.numHeads(), KVH = cfg.numKvHeads(), HS = cfg.headDim();
         float eps = cfg.normEps();
+        boolean postNorm = cfg.arch().postNorm();
         Block blk = blocks[l];
-        Tensor h = Ops.rmsnorm(tape, x, blk.attnNorm(), eps);                       // (B*T, C)
+        Tensor h = postNorm ? x : Ops.rmsnorm(tape, x, blk.attnNorm(), eps);        // (B*T, C)
         Tensor q = blk.q().forward(tape, h);                                        // (B*T, NH*HS)
         Tensor k = blk.k().forward(tape, h);                                        // (B*T, KVH*HS)
         Tensor v = blk.v().forward(tape, h);                                        // (B*T, KVH*HS)
-        if (blk.qNorm() != null) {                                                  // Qwen3: RMSNorm per head (rows of HS)
+        if (blk.qNorm() != null) {              // Qwen3: RMSNorm over rows of HS (per head); OLMo 2: of NH*HS / KVH*HS
             q = Ops.rmsnorm(tape, q, blk.qNorm(), eps);
             k = Ops.rmsnorm(tape, k, blk.kNorm(), eps);
         }
-        q = Ops.rope(tape, q, pos, rope.cos(), rope.sin(), NH, HS);
-        k = Ops.rope(tape, k, pos, rope.cos(), rope.sin(), KVH, HS);
+        if (cfg.arch().rope(l)) {                                                   // SmolLM3's NoPE layers skip this
+            q = Ops.rope(tape, q, pos, rope.cos(), rope.sin(), NH, HS);
+            k = Ops.rope(tape, k, pos, rope.cos(), rope.sin(), KVH, HS);
+        }
         Tensor[] kvPrefix = prefix == null ? null : prefix.keysValues(tape, l, B);  // 2 x (B*P, KVH*HS)
         Tensor att = Positions.attention(tape, q, k, v, kvPrefix, cache, start, l, pad, B, T, NH, KVH, HS, cfg.slidingWindow());
-        x = Ops.add(tape, x, blk.o().forward(tape, att));                           // (B*T, C)
-        h = Ops.rmsnorm(tape, x, blk.mlpNorm(), eps);
+        Tensor a = blk.o().forward(tape, att);                                      // (B*T, C)
+        if (postNorm) a = Ops.rmsnorm(tape, a, blk.attnNorm(), eps);
+        x = Ops.add(tape, x, a);
+        h = postNorm ? x : Ops.rmsnorm(tape, x, blk.mlpNorm(), eps);
         Tensor g = blk.gate().forward(tape, h);                                     // (B*T, I)
         Tensor u = blk.up().forward(tape, h);                                       // (B*T, I)
-        return Ops.add(tape, x, blk.down().forward(tape, Ops.swiglu(tape, g, u)));  // (B*T, C)
+        Tensor m = blk.down().forward(tape, Ops.swiglu(tape, g, u));                // (B*T, C)
+        if (postNorm) m = Ops.rmsnorm(tape, m, blk.mlpNorm(), eps);
+        return Ops.add(tape, x, m);                                                 // (B*T, C)
     }
 
     @Override public void setGradientCheckpointing(boolean on) { this.checkpointing = on; }

@@ -51,10 +51,29 @@ public record ModelConfig(
 
     /**
      * What distinguishes a family's decoder beyond the shared settings.
-     * qkNorm: RMSNorm over each head of q and k (weights [head_dim]) after the projections, before RoPE (Qwen3).
+     * qkNorm:     RMSNorm on q and k after the projections, before RoPE: over each head (weights [head_dim], Qwen3),
+     *             or, with qkNormFull, over the whole projection (weights [NH*HS] and [KVH*HS], OLMo 2).
+     * postNorm:   OLMo 2's blocks: x + norm(attn(x)), then x + norm(mlp(x)); no norm before the sublayers.
+     * nopeLayers: the layers that skip RoPE (SmolLM3: the 0 entries of no_rope_layers); empty in the other families.
      */
-    public record Arch(boolean qkNorm) {
+    public record Arch(boolean qkNorm, boolean qkNormFull, boolean postNorm, List<Integer> nopeLayers) {
         public static final Arch NONE = new Arch(false);
+
+        public Arch { nopeLayers = List.copyOf(nopeLayers); }
+
+        public Arch(boolean qkNorm) { this(qkNorm, false, false, List.of()); }
+
+        /** Whether layer l rotates q and k (every layer but SmolLM3's NoPE layers). */
+        public boolean rope(int l) { return !nopeLayers.contains(l); }
+
+        /** For `peft4j inspect`: the switches that are on, e.g. "q/k norm per head"; "" when none. */
+        public String describe() {
+            List<String> on = new ArrayList<>();
+            if (qkNorm) on.add(qkNormFull ? "q/k RMSNorm over the full projection" : "q/k RMSNorm per head");
+            if (postNorm) on.add("post-norm blocks (norm after attention and after the MLP)");
+            if (!nopeLayers.isEmpty()) on.add("no RoPE in layers " + nopeLayers);
+            return String.join(", ", on);
+        }
     }
 
     public ModelConfig withArch(Arch a) {
@@ -65,7 +84,7 @@ public record ModelConfig(
 
     /** The supported model families, by config.json model_type. */
     public enum Family {
-        LLAMA("llama"), MISTRAL("mistral"), QWEN2("qwen2"), QWEN3("qwen3"), GPT2("gpt2");
+        LLAMA("llama"), MISTRAL("mistral"), QWEN2("qwen2"), QWEN3("qwen3"), SMOLLM3("smollm3"), OLMO2("olmo2"), GPT2("gpt2");
 
         public final String modelType;
 
@@ -74,7 +93,7 @@ public record ModelConfig(
         public static Family of(String modelType) {
             for (Family f : values()) if (f.modelType.equals(modelType)) return f;
             throw new Peft4jException("unsupported model_type '" + modelType + "' in config.json; peft4j supports "
-                    + supportedList() + " (Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2/2.5, Qwen3, GPT-2)");
+                    + supportedList() + " (Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2/2.5, Qwen3, SmolLM3, OLMo 2, GPT-2)");
         }
 
         public static String supportedList() {
@@ -148,14 +167,68 @@ public record ModelConfig(
         if ((family == Family.QWEN2 || family == Family.QWEN3) && c.path("use_sliding_window").asBoolean(false))
             throw new Peft4jException(source + ": use_sliding_window=true is not supported for " + modelType + " yet; "
                     + "set it to false (the released Qwen2/2.5/3 checkpoints use false)");
+        // defaults of the families' configuration classes: SmolLM3Config rope_theta 2e6 and tied embeddings,
+        // Olmo2Config rms_norm_eps 1e-5; OlmoMLP has no biases whatever mlp_bias says
         ModelConfig cfg = new ModelConfig(family, r.req("vocab_size"), C, r.req("intermediate_size"),
                 r.req("num_hidden_layers"), NH, KVH, HS, r.optInt("max_position_embeddings", 2048),
-                r.epsilon("rms_norm_eps", 1e-6), r.positive("rope_theta", 10000.0),
-                ropeScaling(c.get("rope_scaling"), source), c.path("tie_word_embeddings").asBoolean(false),
-                qkvBias, outBias, c.path("mlp_bias").asBoolean(false), window,
-                r.optId("bos_token_id"), r.ids("eos_token_id"), c.path("torch_dtype").asText("float32"),
-                new Arch(family == Family.QWEN3));
-        return cfg.validate(source);
+                r.epsilon("rms_norm_eps", family == Family.OLMO2 ? 1e-5 : 1e-6),
+                r.positive("rope_theta", family == Family.SMOLLM3 ? 2000000.0 : 10000.0),
+                ropeScaling(c.get("rope_scaling"), source),
+                c.path("tie_word_embeddings").asBoolean(family == Family.SMOLLM3),
+                qkvBias, outBias, family != Family.OLMO2 && c.path("mlp_bias").asBoolean(false), window,
+                r.optId("bos_token_id"), r.ids("eos_token_id"), c.path("torch_dtype").asText("float32")).validate(source);
+        return cfg.withArch(switch (family) {                               // (after validate: the layer count is sane)
+            case QWEN3 -> new Arch(true);                                   // q_norm/k_norm per head
+            case SMOLLM3 -> new Arch(false, false, false, smolLm3NopeLayers(c, r, cfg.numLayers(), source));
+            case OLMO2 -> new Arch(true, true, true, List.of());            // full-projection q/k norm, post-norm blocks
+            default -> Arch.NONE;
+        });
+    }
+
+    /**
+     * SmolLM3's layers without RoPE, as SmolLM3Config resolves them: no_rope_layers holds one entry per layer,
+     * 1 = RoPE, 0 = NoPE; when absent, every no_rope_layer_interval-th layer (default 4: layers 3, 7, 11, ...)
+     * is NoPE. Sliding-window layers (layer_types "sliding_attention", or use_sliding_window with a
+     * sliding_window, which SmolLM3Config turns into sliding NoPE layers) are refused by name.
+     */
+    private static List<Integer> smolLm3NopeLayers(JsonNode c, Reader r, int L, String source) {
+        List<Integer> nope = new ArrayList<>();
+        JsonNode flags = c.get("no_rope_layers");
+        if (flags == null || flags.isNull()) {
+            int every = r.optInt("no_rope_layer_interval", 4);
+            for (int l = 0; l < L; l++) if ((l + 1) % every == 0) nope.add(l);
+        } else {
+            if (!flags.isArray() || flags.size() < L)
+                throw new Peft4jException(source + ": \"no_rope_layers\" must be a list with one entry per layer ("
+                        + L + "), 1 = RoPE, 0 = no RoPE (got " + flags + ")");
+            for (int l = 0; l < L; l++) {
+                JsonNode f = flags.get(l);
+                if (!f.isIntegralNumber() || (f.asInt() != 0 && f.asInt() != 1))
+                    throw new Peft4jException(source + ": \"no_rope_layers\"[" + l + "] must be 1 (RoPE) or 0 (no RoPE) (got " + f + ")");
+                if (f.asInt() == 0) nope.add(l);
+            }
+        }
+        JsonNode types = c.get("layer_types");
+        boolean sliding;
+        if (types == null || types.isNull()) {            // SmolLM3Config makes the NoPE layers sliding
+            sliding = c.path("use_sliding_window").asBoolean(false) && c.hasNonNull("sliding_window") && !nope.isEmpty();
+        } else {
+            if (!types.isArray())
+                throw new Peft4jException(source + ": \"layer_types\" must be a list of \"full_attention\" entries, one per "
+                        + "layer, or null (got " + types + ")");
+            sliding = false;
+            for (JsonNode t : types) {
+                if (t.asText().equals("sliding_attention")) sliding = true;
+                else if (!t.asText().equals("full_attention"))
+                    throw new Peft4jException(source + ": \"layer_types\" entry " + t + " is not a smollm3 layer type; "
+                            + "expected \"full_attention\" (or \"sliding_attention\")");
+            }
+        }
+        if (sliding)
+            throw new Peft4jException(source + ": sliding-window layers (use_sliding_window with sliding_window, or "
+                    + "layer_types \"sliding_attention\") are not supported for smollm3 yet; the released SmolLM3 checkpoints "
+                    + "attend over the full context in every layer: set use_sliding_window to false and layer_types to \"full_attention\"");
+        return nope;
     }
 
     private ModelConfig validate(String source) {

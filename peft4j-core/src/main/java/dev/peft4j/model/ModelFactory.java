@@ -56,16 +56,18 @@ public final class ModelFactory {
         }
         Tensor embed = in.normal("model.embed_tokens.weight", embedStd, V, C);
         Llama.Block[] blocks = new Llama.Block[c.numLayers()];
+        List<String> norms = Llama.normNames(c);
+        int[] qk = Llama.qkNormSizes(c);
         for (int l = 0; l < blocks.length; l++) {
             String p = "model.layers." + l + ".";
-            blocks[l] = new Llama.Block(in.ones(p + "input_layernorm.weight", C),
+            blocks[l] = new Llama.Block(in.ones(p + norms.get(0) + ".weight", C),
                     in.linear(p + "self_attn.q_proj", NH * HS, C, c.qkvBias(), false, std),
                     in.linear(p + "self_attn.k_proj", KVH * HS, C, c.qkvBias(), false, std),
                     in.linear(p + "self_attn.v_proj", KVH * HS, C, c.qkvBias(), false, std),
                     in.linear(p + "self_attn.o_proj", C, NH * HS, c.outputBias(), false, std),
-                    c.arch().qkNorm() ? in.ones(p + "self_attn.q_norm.weight", HS) : null,
-                    c.arch().qkNorm() ? in.ones(p + "self_attn.k_norm.weight", HS) : null,
-                    in.ones(p + "post_attention_layernorm.weight", C),
+                    c.arch().qkNorm() ? in.ones(p + "self_attn.q_norm.weight", qk[0]) : null,
+                    c.arch().qkNorm() ? in.ones(p + "self_attn.k_norm.weight", qk[1]) : null,
+                    in.ones(p + norms.get(1) + ".weight", C),
                     in.linear(p + "mlp.gate_proj", I, C, c.mlpBias(), false, std),
                     in.linear(p + "mlp.up_proj", I, C, c.mlpBias(), false, std),
                     in.linear(p + "mlp.down_proj", C, I, c.mlpBias(), false, std));

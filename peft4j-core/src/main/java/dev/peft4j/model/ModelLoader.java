@@ -14,6 +14,7 @@ import dev.peft4j.io.TensorInfo;
 import dev.peft4j.nn.Linear;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 
 public final class ModelLoader {
     private ModelLoader() {}
@@ -45,17 +46,19 @@ public final class ModelLoader {
         int I = c.intermediateSize();
         Tensor embed = w.matrix("model.embed_tokens.weight", V, C);
         Llama.Block[] blocks = new Llama.Block[c.numLayers()];
+        List<String> norms = Llama.normNames(c);
+        int[] qk = Llama.qkNormSizes(c);
         for (int l = 0; l < blocks.length; l++) {
             String p = "model.layers." + l + ".";
             blocks[l] = new Llama.Block(
-                    w.get(p + "input_layernorm.weight", C),
+                    w.get(p + norms.get(0) + ".weight", C),
                     w.linear(p + "self_attn.q_proj", NH * HS, C, c.qkvBias()),
                     w.linear(p + "self_attn.k_proj", KVH * HS, C, c.qkvBias()),
                     w.linear(p + "self_attn.v_proj", KVH * HS, C, c.qkvBias()),
                     w.linear(p + "self_attn.o_proj", C, NH * HS, c.outputBias()),
-                    c.arch().qkNorm() ? w.get(p + "self_attn.q_norm.weight", HS) : null,
-                    c.arch().qkNorm() ? w.get(p + "self_attn.k_norm.weight", HS) : null,
-                    w.get(p + "post_attention_layernorm.weight", C),
+                    c.arch().qkNorm() ? w.get(p + "self_attn.q_norm.weight", qk[0]) : null,
+                    c.arch().qkNorm() ? w.get(p + "self_attn.k_norm.weight", qk[1]) : null,
+                    w.get(p + norms.get(1) + ".weight", C),
                     w.linear(p + "mlp.gate_proj", I, C, c.mlpBias()),
                     w.linear(p + "mlp.up_proj", I, C, c.mlpBias()),
                     w.linear(p + "mlp.down_proj", C, I, c.mlpBias()));

@@ -256,8 +256,15 @@ public final class ModelWriter {
                 case MISTRAL -> "MistralForCausalLM";
                 case QWEN2 -> "Qwen2ForCausalLM";
                 case QWEN3 -> "Qwen3ForCausalLM";
+                case SMOLLM3 -> "SmolLM3ForCausalLM";
+                case OLMO2 -> "Olmo2ForCausalLM";
                 default -> "LlamaForCausalLM";
             }));
+            if (c.family() == ModelConfig.Family.SMOLLM3) {          // one flag per layer: 1 = RoPE, 0 = NoPE
+                List<Integer> flags = new java.util.ArrayList<>();
+                for (int l = 0; l < c.numLayers(); l++) flags.add(c.arch().rope(l) ? 1 : 0);
+                m.put("no_rope_layers", flags);
+            }
             m.put("hidden_size", c.hiddenSize());
             m.put("intermediate_size", c.intermediateSize());
             m.put("num_hidden_layers", c.numLayers());

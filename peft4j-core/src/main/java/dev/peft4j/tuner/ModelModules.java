@@ -15,6 +15,7 @@
 package dev.peft4j.tuner;
 
 import dev.peft4j.model.CausalLM;
+import dev.peft4j.model.Llama;
 import dev.peft4j.model.ModelConfig;
 import dev.peft4j.nn.Linear;
 import java.util.ArrayList;
@@ -94,12 +95,15 @@ public record ModelModules(ModelConfig config, List<Module> modules, long basePa
 
     // transformers modeling_llama.py / modeling_mistral.py / modeling_qwen2.py: LlamaForCausalLM(model: LlamaModel(
     // embed_tokens, layers[N](self_attn(q,k,v,o), mlp(gate, up, down, act_fn), input_layernorm,
-    // post_attention_layernorm), norm, rotary_emb), lm_head)
+    // post_attention_layernorm), norm, rotary_emb), lm_head); modeling_olmo2.py: no input_layernorm, the layer's norms
+    // are post_attention_layernorm, post_feedforward_layernorm (after mlp), q_norm/k_norm over the full projections
     private static ModelModules llama(ModelConfig c) {
         String fam = switch (c.family()) {
             case MISTRAL -> "Mistral";
             case QWEN2 -> "Qwen2";
             case QWEN3 -> "Qwen3";
+            case SMOLLM3 -> "SmolLM3";
+            case OLMO2 -> "Olmo2";
             default -> "Llama";
         };
         int C = c.hiddenSize(), V = c.vocabSize(), I = c.intermediateSize(), HS = c.headDim();
@@ -125,13 +129,13 @@ public record ModelModules(ModelConfig config, List<Module> modules, long basePa
             if (c.arch().qkNorm()) {
                 m.add(Module.other(p + ".self_attn.q_norm", fam + "RMSNorm"));
                 m.add(Module.other(p + ".self_attn.k_norm", fam + "RMSNorm"));
-                params += 2L * HS;
+                int[] qk = Llama.qkNormSizes(c);
+                params += qk[0] + qk[1];
             }
             m.add(Module.other(p + ".mlp", fam + "MLP"));
             m.addAll(lin.subList(4, 7));
             m.add(Module.other(p + ".mlp.act_fn", "SiLU"));
-            m.add(Module.other(p + ".input_layernorm", fam + "RMSNorm"));
-            m.add(Module.other(p + ".post_attention_layernorm", fam + "RMSNorm"));
+            for (String norm : Llama.normNames(c)) m.add(Module.other(p + "." + norm, fam + "RMSNorm"));
             params += 2L * C;
             for (Module x : lin) params += x.parameterCount();
         }

@@ -44,7 +44,17 @@ public final class PeftRules {
         return switch (family) {
             case LLAMA, MISTRAL, QWEN2, QWEN3 -> List.of("q_proj", "v_proj");
             case GPT2 -> List.of("c_attn");
+            case SMOLLM3, OLMO2 -> throw noDefaultTargets("LoRA", family, "target_modules", "--lora.target-modules q_proj,v_proj (or all-linear)");
         };
+    }
+
+    /**
+     * What PEFT raises (_prepare_adapter_config) when its mapping has no entry for the model type and the
+     * config names no modules, with peft4j's fix. what: "target_modules" or "feedforward_modules"; fix: an example option.
+     */
+    public static Peft4jException noDefaultTargets(String method, ModelConfig.Family family, String what, String fix) {
+        return new Peft4jException(method + " has no default " + what.replace('_', ' ') + " for model type " + family.modelType
+                + " (PEFT: Please specify `" + what + "` in `peft_config`); give them, e.g. " + fix);
     }
 
     /**

@@ -12,8 +12,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * Golden logits from scripts/golden/make_model_goldens.py (an independent float64 PyTorch
  * implementation of transformers' math): GPT-2, Llama (GQA, llama3 rope scaling, untied), a tied
- * SmolLM-like Llama (MQA), Mistral (bf16, explicit head_dim), Qwen2 (f16, q/k/v biases, tied) and a
- * sharded checkpoint. Also checks that incremental decoding through the KV cache and left-padded
+ * SmolLM-like Llama (MQA), Mistral (bf16, explicit head_dim), Qwen2 (f16, q/k/v biases, tied), Qwen3 (per-head
+ * q/k norms), SmolLM3 (NoPE layers), OLMo 2 (post-norm, q/k norms over the full projections) and a sharded checkpoint. Also checks that incremental decoding through the KV cache and left-padded
  * batching reproduce the full forward pass.
  */
 public class ModelGoldenTest {
@@ -31,7 +31,7 @@ public class ModelGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2", "llama", "llama-tied", "mistral", "qwen2", "qwen3", "llama-sharded"})
+    @ValueSource(strings = {"gpt2", "llama", "llama-tied", "mistral", "qwen2", "qwen3", "smollm3", "olmo2", "llama-sharded"})
     void logitsMatchPyTorchReference(String name) throws Exception {
         Path d = dir(name);
         JsonNode expected = new ObjectMapper().readTree(d.resolve("expected.json").toFile());
@@ -46,11 +46,12 @@ public class ModelGoldenTest {
             for (int t = 0; t < T; t++)
                 for (int v = 0; v < V; v++)
                     maxErr = Math.max(maxErr, Math.abs(logits[(b * T + t) * V + v] - expected.get("logits").get(b).get(t).get(v).asDouble()));
+        System.out.printf("%s: max |logit - reference| %.2e%n", name, maxErr);
         assertThat(maxErr).as("%s max |logit - reference|", name).isLessThan(1e-4);
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2", "llama", "mistral", "qwen2", "qwen3"})
+    @ValueSource(strings = {"gpt2", "llama", "mistral", "qwen2", "qwen3", "smollm3", "olmo2"})
     void kvCacheDecodingAndPaddedBatchesMatchFullForward(String name) throws Exception {
         CausalLM model = CausalLM.load(dir(name));
         int V = model.config().vocabSize();

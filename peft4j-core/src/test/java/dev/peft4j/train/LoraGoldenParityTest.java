@@ -55,7 +55,7 @@ class LoraGoldenParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "gpt2", "qwen3"})
+    @ValueSource(strings = {"llama", "gpt2", "qwen3", "olmo2"})
     void loraGradientsMatchPyTorch(String name) throws Exception {
         Path d = dir(name);
         JsonNode meta = new ObjectMapper().readTree(d.resolve("grads.json").toFile());
@@ -84,7 +84,7 @@ class LoraGoldenParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "gpt2", "qwen3"})
+    @ValueSource(strings = {"llama", "gpt2", "qwen3", "olmo2"})
     void tenStepAdamWCurveWithWarmupAndClippingMatchesPyTorch(String name) throws Exception {
         Path d = dir(name);
         JsonNode meta = new ObjectMapper().readTree(d.resolve("grads.json").toFile());

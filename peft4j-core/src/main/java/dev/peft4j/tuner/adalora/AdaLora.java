@@ -52,6 +52,7 @@ public final class AdaLora {
             case GPT2 -> List.of("c_attn");
             case MISTRAL -> throw new Peft4jException("AdaLoRA has no default target modules for model type mistral (PEFT: Please "
                     + "specify `target_modules` in `peft_config`); give them, e.g. --adalora.target-modules q_proj,v_proj");
+            case SMOLLM3, OLMO2 -> throw PeftRules.noDefaultTargets("AdaLoRA", family, "target_modules", "--adalora.target-modules q_proj,v_proj");
         };
     }
 

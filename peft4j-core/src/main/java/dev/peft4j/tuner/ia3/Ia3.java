@@ -46,6 +46,7 @@ public final class Ia3 {
             case LLAMA, MISTRAL -> List.of("k_proj", "v_proj", "down_proj");
             case QWEN2, QWEN3 -> List.of("q_proj", "v_proj", "down_proj");
             case GPT2 -> List.of("c_attn", "mlp.c_proj");
+            case SMOLLM3, OLMO2 -> throw PeftRules.noDefaultTargets("(IA)³", family, "target_modules", "--ia3.target-modules k_proj,v_proj,down_proj");
         };
     }
 
@@ -53,6 +54,7 @@ public final class Ia3 {
         return switch (family) {
             case LLAMA, MISTRAL, QWEN2, QWEN3 -> List.of("down_proj");
             case GPT2 -> List.of("mlp.c_proj");
+            case SMOLLM3, OLMO2 -> throw PeftRules.noDefaultTargets("(IA)³", family, "feedforward_modules", "--ia3.feedforward-modules down_proj");
         };
     }
 

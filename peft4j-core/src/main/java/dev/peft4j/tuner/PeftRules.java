@@ -44,7 +44,20 @@ public final class PeftRules {
         return switch (family) {
             case LLAMA, MISTRAL, QWEN2, QWEN3 -> List.of("q_proj", "v_proj");
             case GPT2 -> List.of("c_attn");
+            case PHI3 -> throw PeftRules.noDefaultTargets("LoRA", "phi3", "lora");
         };
+    }
+
+    /**
+     * PEFT has no default target_modules for this model type ("Please specify `target_modules` in
+     * `peft_config`"). Phi-3 fuses its projections, so the names people know from Llama (q_proj, v_proj)
+     * do not exist there: the message names the fused ones.
+     */
+    public static dev.peft4j.Peft4jException noDefaultTargets(String method, String modelType, String flag) {
+        return new dev.peft4j.Peft4jException(method + " has no default target modules for model type " + modelType
+                + " (PEFT: Please specify `target_modules` in `peft_config`); give them, e.g. --" + flag
+                + ".target-modules qkv_proj,o_proj,gate_up_proj,down_proj (Phi-3's fused attention and MLP projections) "
+                + "or all-linear");
     }
 
     /**

@@ -31,7 +31,7 @@ public class ModelGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2", "llama", "llama-tied", "mistral", "qwen2", "qwen3", "llama-sharded"})
+    @ValueSource(strings = {"gpt2", "llama", "llama-tied", "mistral", "qwen2", "qwen3", "llama-sharded", "phi3", "phi3-tied"})
     void logitsMatchPyTorchReference(String name) throws Exception {
         Path d = dir(name);
         JsonNode expected = new ObjectMapper().readTree(d.resolve("expected.json").toFile());
@@ -46,6 +46,7 @@ public class ModelGoldenTest {
             for (int t = 0; t < T; t++)
                 for (int v = 0; v < V; v++)
                     maxErr = Math.max(maxErr, Math.abs(logits[(b * T + t) * V + v] - expected.get("logits").get(b).get(t).get(v).asDouble()));
+        System.out.printf("%s: max |logit - reference| %.2e%n", name, maxErr);
         assertThat(maxErr).as("%s max |logit - reference|", name).isLessThan(1e-4);
     }
 

@@ -46,6 +46,7 @@ public final class Ia3 {
             case LLAMA, MISTRAL -> List.of("k_proj", "v_proj", "down_proj");
             case QWEN2, QWEN3 -> List.of("q_proj", "v_proj", "down_proj");
             case GPT2 -> List.of("c_attn", "mlp.c_proj");
+            case PHI3 -> throw PeftRules.noDefaultTargets("IA3", "phi3", "ia3");
         };
     }
 
@@ -53,6 +54,9 @@ public final class Ia3 {
         return switch (family) {
             case LLAMA, MISTRAL, QWEN2, QWEN3 -> List.of("down_proj");
             case GPT2 -> List.of("mlp.c_proj");
+            case PHI3 -> throw new dev.peft4j.Peft4jException("IA3 has no default feedforward modules for model type phi3 "
+                    + "(PEFT: Please specify `feedforward_modules` in `peft_config`); give them, e.g. "
+                    + "--ia3.feedforward-modules down_proj (a subset of --ia3.target-modules)");
         };
     }
 

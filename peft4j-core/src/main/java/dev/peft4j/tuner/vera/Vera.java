@@ -64,6 +64,7 @@ public final class Vera {
         return switch (family) {
             case LLAMA, MISTRAL, QWEN2, QWEN3 -> List.of("q_proj", "v_proj");
             case GPT2 -> List.of("c_attn");
+            case PHI3 -> throw PeftRules.noDefaultTargets("VeRA", "phi3", "vera");
         };
     }
 

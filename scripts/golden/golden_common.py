@@ -217,6 +217,13 @@ def phi3_rope_tables(cfg, T):
     return emb.cos() * scale, emb.sin() * scale
 
 
+def partial_rope(x, cos, sin):
+    """x (..., T, HS), cos/sin (T, R): rotate_half RoPE on x[..., :R], x[..., R:] passed through unchanged."""
+    R = cos.shape[-1]
+    xr = x[..., :R]
+    return torch.cat([xr * cos + rotate_half(xr) * sin, x[..., R:]], dim=-1)
+
+
 def phi3_forward(cfg, W, ids, lora=None, layer=None):
     """Phi3ForCausalLM (transformers models/phi3/modeling_phi3.py). W: {name: float64 tensor}; ids (B, T) -> (B, T, V).
     Fused self_attn.qkv_proj (rows: q NH*HS, then k KVH*HS, then v KVH*HS) and mlp.gate_up_proj (gate, up =
@@ -240,10 +247,6 @@ def phi3_forward(cfg, W, ids, lora=None, layer=None):
         y = base_lin(x, name)
         return y if lora is None else y + lora(x, name)
 
-    def rope(x):  # (B, H, T, HS): turn [..., :R], pass [..., R:]
-        xr = x[..., :R]
-        return torch.cat([xr * cos + rotate_half(xr) * sin, x[..., R:]], dim=-1)
-
     i_pos = torch.arange(Tx).view(-1, 1)
     j_pos = torch.arange(Tx).view(1, -1)
     visible = j_pos <= i_pos
@@ -258,7 +261,7 @@ def phi3_forward(cfg, W, ids, lora=None, layer=None):
         q = qkv[..., :NH * HS].view(Bx, Tx, NH, HS).transpose(1, 2)  # (B, NH, T, HS)
         k = qkv[..., NH * HS:(NH + KVH) * HS].view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
         v = qkv[..., (NH + KVH) * HS:].view(Bx, Tx, KVH, HS).transpose(1, 2)
-        q, k = rope(q), rope(k)
+        q, k = partial_rope(q, cos, sin), partial_rope(k, cos, sin)
         k = k.repeat_interleave(NH // KVH, dim=1)  # (B, NH, T, HS)
         v = v.repeat_interleave(NH // KVH, dim=1)
         att = (q @ k.transpose(-2, -1)) * HS ** -0.5  # (B, NH, T, T)

@@ -90,6 +90,18 @@ class Phi3ModelTest {
     }
 
     @Test
+    void aFactoryModelSavedWithItsConfigReloadsIdentically(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        ModelConfig c = ModelConfig.load(ModelGoldenTest.dir("phi3"));
+        CausalLM m = ModelFactory.random(c, 7, 0.05f);
+        ModelWriter.saveConfig(c, tmp);
+        ModelWriter.saveWeights(m, tmp, dev.peft4j.io.DType.F32, Long.MAX_VALUE);
+        assertThat(ModelConfig.load(tmp)).isEqualTo(c);
+        CausalLM back = CausalLM.load(tmp);
+        float[] a = m.forward(SEQ, 2, 6, null, null, false), b = back.forward(SEQ, 2, 6, null, null, false);
+        assertThat(b).containsExactly(a);
+    }
+
+    @Test
     void configSettingsAndRefusals() throws Exception {
         ModelConfig c = ModelConfig.load(ModelGoldenTest.dir("phi3"));
         assertThat(c.family()).isEqualTo(ModelConfig.Family.PHI3);

@@ -3,7 +3,9 @@
  * key is HS contiguous floats for the attention dot products. length() is the number of cache
  * slots filled so far (the same for every row: shorter prompts are left-padded). A prompt-learning
  * adapter's virtual tokens or key/value prefixes take the first virtualTokens() slots of every row,
- * before the padding: row b's slots are [virtual | pad[b] padding | its tokens].
+ * before the padding: row b's slots are [virtual | pad[b] padding | its tokens]. A model that may have to
+ * rebuild its cache (Phi-3's LongRoPE switching factors past original_max_position_embeddings) records the
+ * token id of each slot as well.
  */
 package dev.peft4j.model;
 

@@ -14,6 +14,8 @@
  *     mixes short and long rows. When generation carries a row past original_max, every cached key and value
  *     is stale (each layer's input changes with the factors), so — as transformers' generate() does — the
  *     cache is dropped and the whole sequence recomputed once, from the token ids the cache records.
+ * sliding_window W: a query sees the last W positions, itself included (transformers' eager/SDPA mask, as for
+ * Mistral; its flash-attention path, window_size (W, W), admits W + 1 — why Phi-3-mini-4k says 2047).
  * Mirrors transformers' modeling_phi3.py (4.46: Phi3Attention, Phi3MLP's gate/up chunk order,
  * Phi3LongRoPEScaledRotaryEmbedding, the sliding-window mask; partial rotary as the later releases apply it).
  *

@@ -216,6 +216,88 @@ def llama_forward(cfg, W, ids, lora=None, layer=None):
     return x @ head.T  # (B, T, V)
 
 
+def phi3_rope_tables(cfg, T):
+    """Phi-3 cos, sin: (T, R) for positions 0..T-1 over the first R = int(HS * partial_rotary_factor) values of a
+    head (rotate_half layout). LongRoPE (transformers 4.46 Phi3LongRoPEScaledRotaryEmbedding; the later
+    _compute_longrope_parameters is the same math): ext = long_factor if the sequence length T exceeds
+    original_max_position_embeddings else short_factor; inv_freq[i] = 1 / (ext[i] * theta^(2i/R));
+    cos and sin multiplied by sqrt(1 + ln(s) / ln(original_max)), s = max_position_embeddings / original_max (1 if s <= 1)."""
+    HS = cfg["hidden_size"] // cfg["num_attention_heads"]
+    R = int(HS * cfg.get("partial_rotary_factor", 1.0))
+    inv_freq = 1.0 / cfg["rope_theta"] ** (torch.arange(0, R, 2, dtype=F64) / R)  # (R/2,)
+    rs, scale = cfg.get("rope_scaling"), 1.0
+    if rs is not None:
+        assert rs["type"] == "longrope", rs
+        orig = cfg["original_max_position_embeddings"]
+        ext = torch.tensor(rs["long_factor"] if T > orig else rs["short_factor"], dtype=F64)
+        inv_freq = inv_freq / ext
+        s = cfg["max_position_embeddings"] / orig
+        scale = 1.0 if s <= 1.0 else math.sqrt(1 + math.log(s) / math.log(orig))
+    freqs = torch.outer(torch.arange(T, dtype=F64), inv_freq)  # (T, R/2)
+    emb = torch.cat([freqs, freqs], dim=-1)  # (T, R)
+    return emb.cos() * scale, emb.sin() * scale
+
+
+def partial_rope(x, cos, sin):
+    """x (..., T, HS), cos/sin (T, R): rotate_half RoPE on x[..., :R], x[..., R:] passed through unchanged."""
+    R = cos.shape[-1]
+    xr = x[..., :R]
+    return torch.cat([xr * cos + rotate_half(xr) * sin, x[..., R:]], dim=-1)
+
+
+def phi3_forward(cfg, W, ids, lora=None, layer=None):
+    """Phi3ForCausalLM (transformers models/phi3/modeling_phi3.py). W: {name: float64 tensor}; ids (B, T) -> (B, T, V).
+    Fused self_attn.qkv_proj (rows: q NH*HS, then k KVH*HS, then v KVH*HS) and mlp.gate_up_proj (gate, up =
+    chunk(2): the first I outputs are the gate); RoPE on the first R values of each head only, the rest passed
+    through (partial_rotary_factor); sliding_window W: query i sees keys j with i - W < j <= i (the eager mask:
+    j <= i - W masked). lora / layer hooks as in llama_forward (module names qkv_proj, gate_up_proj, ...)."""
+    C, NH, KVH, I = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["intermediate_size"]
+    HS = C // NH
+    eps = cfg["rms_norm_eps"]
+    Bx, Tx = ids.shape
+    cos, sin = phi3_rope_tables(cfg, Tx)  # (T, R)
+    R = cos.shape[-1]
+    window = cfg.get("sliding_window")
+
+    def base_lin(x, name):  # nn.Linear without bias
+        return x @ W[name + ".weight"].T
+
+    def lin(x, name):
+        if layer is not None:
+            return layer(x, name, lambda z: base_lin(z, name))
+        y = base_lin(x, name)
+        return y if lora is None else y + lora(x, name)
+
+    i_pos = torch.arange(Tx).view(-1, 1)
+    j_pos = torch.arange(Tx).view(1, -1)
+    visible = j_pos <= i_pos
+    if window is not None:
+        visible = visible & (j_pos > i_pos - window)
+
+    x = W["model.embed_tokens.weight"][ids]  # (B, T, C)
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        h = rms_norm(x, W[p + "input_layernorm.weight"], eps)
+        qkv = lin(h, p + "self_attn.qkv_proj")  # (B, T, (NH + 2 KVH) HS)
+        q = qkv[..., :NH * HS].view(Bx, Tx, NH, HS).transpose(1, 2)  # (B, NH, T, HS)
+        k = qkv[..., NH * HS:(NH + KVH) * HS].view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
+        v = qkv[..., (NH + KVH) * HS:].view(Bx, Tx, KVH, HS).transpose(1, 2)
+        q, k = partial_rope(q, cos, sin), partial_rope(k, cos, sin)
+        k = k.repeat_interleave(NH // KVH, dim=1)  # (B, NH, T, HS)
+        v = v.repeat_interleave(NH // KVH, dim=1)
+        att = (q @ k.transpose(-2, -1)) * HS ** -0.5  # (B, NH, T, T)
+        att = att.masked_fill(~visible, float("-inf")).softmax(dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(Bx, Tx, NH * HS)
+        x = x + lin(y, p + "self_attn.o_proj")  # (B, T, C)
+        h = rms_norm(x, W[p + "post_attention_layernorm.weight"], eps)
+        gu = lin(h, p + "mlp.gate_up_proj")  # (B, T, 2I)
+        g, u = gu[..., :I], gu[..., I:]
+        x = x + lin(u * (g * torch.sigmoid(g)), p + "mlp.down_proj")
+    x = rms_norm(x, W["model.norm.weight"], eps)
+    head = W["model.embed_tokens.weight"] if cfg["tie_word_embeddings"] else W["lm_head.weight"]
+    return x @ head.T  # (B, T, V)
+
+
 def gpt2_forward(cfg, W, ids, lora=None, layer=None):
     """GPT2LMHeadModel. Conv1D weights are [in, out]: y = x @ W + b. Tied head (wte).
     lora: optional hook lora(x, module_name) -> delta added to each Conv1D's output (see the module docstring)."""

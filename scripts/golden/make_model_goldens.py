@@ -2,7 +2,7 @@
 """
 make_model_goldens.py -- golden logits for peft4j's checkpoint loaders and forward passes.
 
-For each tiny model (gpt2, llama, llama-tied, mistral, qwen2, qwen3, smollm3, olmo2, llama-sharded) this writes
+For each tiny model (gpt2, llama, llama-tied, mistral, qwen2, qwen3, smollm3, olmo2, phi3, phi3-tied, llama-sharded) this writes
     peft4j-core/src/test/resources/golden/models/<name>/
         config.json                HF transformers layout (sorted keys, indent 2, as save_pretrained writes it)
         model.safetensors          our own writer (or two shards + model.safetensors.index.json)
@@ -20,6 +20,9 @@ Constraints:
           Olmo2DecoderLayer: post_attention_layernorm / post_feedforward_layernorm on the sublayer outputs)
           (rotate_half RoPE, repeat_kv head grouping, scaling head_dim**-0.5, RMSNorm, SwiGLU MLP,
            q/k/v bias only in Qwen2, head_dim taken from the config when present),
+        models/phi3/modeling_phi3.py (4.46: Phi3Attention's fused qkv_proj split q|k|v, Phi3MLP gate_up_proj.chunk(2)
+          = (gate, up), Phi3LongRoPEScaledRotaryEmbedding, the sliding-window causal mask; partial_rotary_factor as
+          the later releases apply it: rotate_half RoPE on the first int(HS * factor) values, the rest passed through),
         modeling_rope_utils.py  _compute_default_rope_parameters / _compute_llama3_parameters,
         models/gpt2/modeling_gpt2.py + activations.py NewGELUActivation + pytorch_utils.Conv1D.
   * Deterministic: a fixed torch seed per model; all logits computed in float64 from the values that were
@@ -38,7 +41,8 @@ import torch
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
 from golden_common import (F64, GOLDEN_DIR, ROOT, ST_NAME, assert_same_bits, gpt2_forward, layer_norm,  # noqa: E402
-                           gelu_tanh, llama3_scale, llama_forward, read_safetensors, write_json, write_safetensors)
+                           gelu_tanh, llama3_scale, llama_forward, phi3_forward, read_safetensors, write_json,
+                           write_safetensors)
 
 OUT_DIR = GOLDEN_DIR / "models"
 B, T = 2, 7
@@ -96,6 +100,25 @@ def olmo2_weights(cfg):
         W[p + "post_feedforward_layernorm.weight"] = 1 + randn(C, std=0.1)
         W[p + "self_attn.q_norm.weight"] = 1 + randn(NH * HS, std=0.3)
         W[p + "self_attn.k_norm.weight"] = 1 + randn(KVH * HS, std=0.3)
+    return W
+
+
+def phi3_weights(cfg):
+    C, NH, KVH, I, V = (cfg[k] for k in ("hidden_size", "num_attention_heads", "num_key_value_heads",
+                                           "intermediate_size", "vocab_size"))
+    HS = C // NH
+    W = {"model.embed_tokens.weight": randn(V, C, std=0.1)}
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        W[p + "input_layernorm.weight"] = 1 + randn(C, std=0.1)
+        W[p + "self_attn.qkv_proj.weight"] = randn((NH + 2 * KVH) * HS, C, std=0.15)  # q rows, k rows, v rows
+        W[p + "self_attn.o_proj.weight"] = randn(C, NH * HS, std=0.08)
+        W[p + "post_attention_layernorm.weight"] = 1 + randn(C, std=0.1)
+        W[p + "mlp.gate_up_proj.weight"] = randn(2 * I, C, std=0.1)  # gate rows, then up rows
+        W[p + "mlp.down_proj.weight"] = randn(C, I, std=0.08)
+    W["model.norm.weight"] = 1 + randn(C, std=0.1)
+    if not cfg["tie_word_embeddings"]:
+        W["lm_head.weight"] = randn(V, C, std=0.1)
     return W
 
 
@@ -189,6 +212,34 @@ OLMO2 = llama_family_config(  # post-norm blocks, q/k RMSNorm over the full proj
     max_position_embeddings=128, rms_norm_eps=1e-06, rope_theta=500000.0, rope_scaling=None, attention_bias=False,
     tie_word_embeddings=False, eos_token_id=99, pad_token_id=98, torch_dtype="float32")
 
+def phi3_config(**kw):  # Phi3Config keys as save_pretrained writes them (transformers 4.46)
+    cfg = {"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "hidden_act": "silu", "num_hidden_layers": 2,
+           "initializer_range": 0.02, "attention_bias": False, "attention_dropout": 0.0, "embd_pdrop": 0.0,
+           "resid_pdrop": 0.0, "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "use_cache": True,
+           "transformers_version": "4.46.3"}
+    cfg.update(kw)
+    return cfg
+
+
+PHI3 = phi3_config(  # Phi-4-mini-like: partial rotary 0.75, LongRoPE, GQA, sliding window, untied; BF16 storage
+    hidden_size=64, num_attention_heads=4, num_key_value_heads=2, intermediate_size=48, vocab_size=96,
+    partial_rotary_factor=0.75,  # HS 16 -> R 12 rotary values, 6 frequencies; 4 pass through
+    # T = 7 > original_max 5: the long factors; attention factor sqrt(1 + ln(64/5) / ln 5)
+    max_position_embeddings=64, original_max_position_embeddings=5,
+    rope_scaling={"type": "longrope", "short_factor": [1.0, 1.05, 1.2, 1.5, 2.1, 3.0],
+                  "long_factor": [1.0, 1.6, 3.5, 7.0, 13.0, 27.0]},
+    sliding_window=4, tie_word_embeddings=False, bos_token_id=1, eos_token_id=[2, 3], pad_token_id=95,
+    torch_dtype="bfloat16")
+
+PHI3_TIED = phi3_config(  # Phi-3.5-mini-like without partial rotary, so transformers 4.46 runs it: LongRoPE in the
+    # short regime (T = 7 <= original_max 8), MHA, sliding window 3, tied head; F32
+    hidden_size=48, num_attention_heads=4, num_key_value_heads=4, intermediate_size=40, vocab_size=88,
+    max_position_embeddings=32, original_max_position_embeddings=8,
+    rope_scaling={"type": "longrope", "short_factor": [1.0, 1.1, 1.3, 1.7, 2.2, 2.9],
+                  "long_factor": [1.2, 2.0, 3.3, 5.5, 9.0, 15.0]},
+    sliding_window=3, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=87,
+    torch_dtype="float32")
+
 # name, config, storage dtype, seed, weights(cfg), forward, description
 MODELS = [
     ("gpt2", GPT2, torch.float32, 1001, gpt2_weights, gpt2_forward,
@@ -220,6 +271,15 @@ MODELS = [
      "Olmo2ForCausalLM, hidden 64, 2 layers, 4 heads / 2 KV heads, post-norm blocks (x + post_attention_layernorm(attn(x)), "
      "x + post_feedforward_layernorm(mlp(x)), no input_layernorm), q_norm/k_norm RMSNorm over the full projections "
      "(weights [64] and [32]) before the split into heads, intermediate 88, vocab 100, rope_theta 5e5, untied, F32."),
+    ("phi3", PHI3, torch.bfloat16, 1014, phi3_weights, phi3_forward,
+     "Phi3ForCausalLM, hidden 64, 4 heads / 2 KV heads (HS 16), fused qkv_proj [128, 64] and gate_up_proj [96, 64] "
+     "(gate first), partial_rotary_factor 0.75 (RoPE on 12 of 16 values per head), LongRoPE with T = 7 > "
+     "original_max_position_embeddings 5 (long factors, attention factor sqrt(1 + ln(64/5)/ln 5)), sliding_window 4, "
+     "intermediate 48, vocab 96, untied lm_head, stored as BF16; logits in float64 from the bf16-rounded weights."),
+    ("phi3-tied", PHI3_TIED, torch.float32, 1015, phi3_weights, phi3_forward,
+     "Phi3ForCausalLM, hidden 48, 4 heads = 4 KV heads (HS 12), full rotary, LongRoPE in the short regime (T = 7 <= "
+     "original_max_position_embeddings 8; attention factor sqrt(1 + ln 4 / ln 8)), sliding_window 3, intermediate 40, "
+     "vocab 88, tied head, F32. Also checked against transformers 4.46's Phi3ForCausalLM (check_phi3_transformers.py)."),
 ]
 
 
@@ -359,6 +419,12 @@ def main():
             print(f"  without rope_scaling the llama logits move by up to {diff:.3e}")
             assert diff > 1e-3, "llama3 scaling does not affect the fixture"
     make_sharded(*results["llama"])
+    stored, ids, logits = results["phi3"]  # each phi3 feature must move the fixture's logits
+    for what, cfg in (("short factors (original_max 8 >= T)", dict(PHI3, original_max_position_embeddings=8)),
+                      ("no sliding window", dict(PHI3, sliding_window=None))):
+        diff = (forward_from(phi3_forward, cfg, stored, ids) - logits).abs().max().item()
+        print(f"  phi3 with {what}: logits move by up to {diff:.3e}")
+        assert diff > 1e-3, what
 
     total = 0
     print("files:")

@@ -126,6 +126,11 @@ final class InspectCommand implements Callable<Integer> {
                 c.vocabSize(), c.maxPositions()));
         if (!c.isGpt2()) s.append(String.format(", rope theta %s", c.ropeTheta()));
         if (c.ropeScaling() != null) s.append(", rope scaling ").append(c.ropeScaling().type()).append(" x").append(c.ropeScaling().factor());
+        if (c.ropeScaling() != null && c.ropeScaling().type().equals("longrope"))
+            s.append(String.format(" (short/long factors switch past %d tokens, attention factor %.4f)",
+                    c.ropeScaling().originalMaxPositions(), c.longRopeAttentionFactor()));
+        if (c.rotaryDim() != c.headDim()) s.append(String.format(", partial rotary %d of %d dims", c.rotaryDim(), c.headDim()));
+        if (c.family() == ModelConfig.Family.PHI3) s.append(", fused qkv_proj / gate_up_proj");
         if (c.qkvBias()) s.append(", q/k/v bias");
         if (c.slidingWindow() > 0) s.append(", sliding window ").append(c.slidingWindow());
         if (!c.arch().describe().isEmpty()) s.append(", ").append(c.arch().describe());     // the family's switches

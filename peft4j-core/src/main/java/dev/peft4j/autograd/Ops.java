@@ -130,9 +130,14 @@ public final class Ops {
      * orthogonal, so the backward is the rotation by the opposite angle (sin negated).
      */
     public static Tensor rope(Tape tape, Tensor x, int[] pos, float[] cos, float[] sin, int NH, int HS) {
+        return rope(tape, x, pos, cos, sin, NH, HS, HS);
+    }
+
+    /** rope() on the first R values of each head only (partial_rotary_factor); cos/sin: (positions, R/2). */
+    public static Tensor rope(Tape tape, Tensor x, int[] pos, float[] cos, float[] sin, int NH, int HS, int R) {
         int rows = x.size() / (NH * HS);
         float[] out = x.data.clone();
-        Kernels.rope(out, pos, cos, sin, rows, NH, HS);
+        Kernels.rope(out, pos, cos, sin, rows, NH, HS, R);
         Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
         Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
         if (y.requiresGrad) tape.record(() -> {
@@ -140,7 +145,7 @@ public final class Ops {
             if (dy == null) return;
             float[] g = dy.clone(), negSin = new float[sin.length];
             for (int i = 0; i < sin.length; i++) negSin[i] = -sin[i];
-            Kernels.rope(g, pos, cos, negSin, rows, NH, HS);
+            Kernels.rope(g, pos, cos, negSin, rows, NH, HS, R);
             Kernels.add(gx.grad(), g, g.length);
         });
         return y;
@@ -220,6 +225,29 @@ public final class Ops {
                 if (dy == null) return;
                 float[] dx = gx.grad();
                 for (int r = 0; r < rows; r++) Kernels.axpy(dx, r * 3 * C + which * C, 1f, dy, r * C, C);
+            });
+        }
+        return parts;
+    }
+
+    /** Splits x: (rows, sum of widths) into column blocks (rows, widths[i]) (Phi-3's fused qkv_proj / gate_up_proj). */
+    public static Tensor[] splitColumns(Tape tape, Tensor x, int... widths) {
+        int W = 0;
+        for (int w : widths) W += w;
+        int rows = x.size() / W, total = W;
+        Tensor[] parts = new Tensor[widths.length];
+        for (int p = 0, from = 0; p < widths.length; from += widths[p], p++) {
+            final int off = from, n = widths[p];
+            float[] out = new float[rows * n];
+            for (int r = 0; r < rows; r++) System.arraycopy(x.data, r * total + off, out, r * n, n);
+            Tensor part = Tensor.activation(out, Tape.needed(tape, x), rows, n);
+            parts[p] = part;
+            Tensor.GradRef gx = x.gradRef(), gp = part.gradRef();
+            if (part.requiresGrad) tape.record(() -> {
+                float[] dy = gp.gradOrNull();
+                if (dy == null) return;
+                float[] dx = gx.grad();
+                for (int r = 0; r < rows; r++) Kernels.axpy(dx, r * total + off, 1f, dy, r * n, n);
             });
         }
         return parts;

@@ -62,7 +62,15 @@ public final class Kernels {
      * i + HS/2. x: (rows, NH*HS); pos[r] is the position of row r; cos/sin: (maxPos, HS/2).
      */
     public static void rope(float[] x, int[] pos, float[] cos, float[] sin, int rows, int NH, int HS) {
-        int half = HS / 2;
+        rope(x, pos, cos, sin, rows, NH, HS, HS);
+    }
+
+    /**
+     * Partial rotary embedding: only the first R of each head's HS values are turned (element i pairs
+     * with i + R/2, i < R/2), the other HS - R pass through. cos/sin: (maxPos, R/2).
+     */
+    public static void rope(float[] x, int[] pos, float[] cos, float[] sin, int rows, int NH, int HS, int R) {
+        int half = R / 2;
         for (int r = 0; r < rows; r++) {
             int t = pos[r] * half;
             for (int h = 0; h < NH; h++) {

@@ -3,7 +3,9 @@
  * key is HS contiguous floats for the attention dot products. length() is the number of cache
  * slots filled so far (the same for every row: shorter prompts are left-padded). A prompt-learning
  * adapter's virtual tokens or key/value prefixes take the first virtualTokens() slots of every row,
- * before the padding: row b's slots are [virtual | pad[b] padding | its tokens].
+ * before the padding: row b's slots are [virtual | pad[b] padding | its tokens]. A model that may have to
+ * rebuild its cache (Phi-3's LongRoPE switching factors past original_max_position_embeddings) records the
+ * token id of each slot as well.
  */
 package dev.peft4j.model;
 
@@ -13,6 +15,7 @@ public final class KvCache {
     final float[][] k, v;     // [layer] -> (B, KVH, capacity, HS)
     final int batch, capacity, kvHeads, headDim;
     private int length, virtualTokens;
+    private int[] tokens;     // (B, capacity) the token id of each slot, when a model records them (Phi-3's LongRoPE), else null
 
     KvCache(int layers, int batch, int capacity, int kvHeads, int headDim) {
         long perLayer = (long) batch * kvHeads * capacity * headDim;
@@ -46,6 +49,29 @@ public final class KvCache {
     public long bytes() { return 2L * k.length * k[0].length * Float.BYTES; }
 
     void advance(int t) { length += t; }
+
+    /** Records the ids of B*T new tokens at slots [at, at+T) of each row (a model that may have to recompute the cache). */
+    void recordTokens(int[] ids, int T, int at) {
+        if (at + T > capacity)
+            throw new Peft4jException("KV cache full: " + at + " + " + T + " positions exceed its capacity "
+                    + capacity + "; create the cache with a larger capacity");
+        if (tokens == null) tokens = new int[batch * capacity];
+        for (int b = 0; b < batch; b++) System.arraycopy(ids, b * T, tokens, b * capacity + at, T);
+    }
+
+    /** The recorded ids of slots [from, to) of every row: (B, to - from). */
+    int[] tokens(int from, int to) {
+        int n = to - from;
+        int[] out = new int[batch * n];
+        for (int b = 0; b < batch; b++) System.arraycopy(tokens, b * capacity + from, out, b * n, n);
+        return out;
+    }
+
+    /** Empties the cache (keys and values are overwritten by the next forward, which starts at slot 0 again). */
+    void clear() {
+        length = 0;
+        virtualTokens = 0;
+    }
 
     /** Copies the new keys/values (B*T rows of KVH*HS) into slots [length, length+T) of layer l. */
     void store(int l, float[] newK, float[] newV, int T) { store(l, newK, newV, T, length); }

@@ -55,13 +55,21 @@ public record ModelConfig(
      *             or, with qkNormFull, over the whole projection (weights [NH*HS] and [KVH*HS], OLMo 2).
      * postNorm:   OLMo 2's blocks: x + norm(attn(x)), then x + norm(mlp(x)); no norm before the sublayers.
      * nopeLayers: the layers that skip RoPE (SmolLM3: the 0 entries of no_rope_layers); empty in the other families.
+     * rotaryDim:  RoPE turns only the first rotaryDim of each head's HS values, the rest pass through
+     *             (Phi-4-mini's partial_rotary_factor 0.75: int(HS * factor)); 0 means all HS.
      */
-    public record Arch(boolean qkNorm, boolean qkNormFull, boolean postNorm, List<Integer> nopeLayers) {
+    public record Arch(boolean qkNorm, boolean qkNormFull, boolean postNorm, List<Integer> nopeLayers, int rotaryDim) {
         public static final Arch NONE = new Arch(false);
 
         public Arch { nopeLayers = List.copyOf(nopeLayers); }
 
-        public Arch(boolean qkNorm) { this(qkNorm, false, false, List.of()); }
+        public Arch(boolean qkNorm) { this(qkNorm, false, false, List.of(), 0); }
+
+        public Arch(boolean qkNorm, boolean qkNormFull, boolean postNorm, List<Integer> nopeLayers) {
+            this(qkNorm, qkNormFull, postNorm, nopeLayers, 0);
+        }
+
+        public Arch(boolean qkNorm, int rotaryDim) { this(qkNorm, false, false, List.of(), rotaryDim); }
 
         /** Whether layer l rotates q and k (every layer but SmolLM3's NoPE layers). */
         public boolean rope(int l) { return !nopeLayers.contains(l); }
@@ -72,9 +80,13 @@ public record ModelConfig(
             if (qkNorm) on.add(qkNormFull ? "q/k RMSNorm over the full projection" : "q/k RMSNorm per head");
             if (postNorm) on.add("post-norm blocks (norm after attention and after the MLP)");
             if (!nopeLayers.isEmpty()) on.add("no RoPE in layers " + nopeLayers);
+            if (rotaryDim > 0) on.add("RoPE on the first " + rotaryDim + " values of each head");
             return String.join(", ", on);
         }
     }
+
+    /** Head values RoPE rotates: HS, or fewer with a partial_rotary_factor (Phi-4-mini). */
+    public int rotaryDim() { return arch.rotaryDim() > 0 ? arch.rotaryDim() : headDim; }
 
     public ModelConfig withArch(Arch a) {
         return new ModelConfig(family, vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim,
@@ -84,7 +96,7 @@ public record ModelConfig(
 
     /** The supported model families, by config.json model_type. */
     public enum Family {
-        LLAMA("llama"), MISTRAL("mistral"), QWEN2("qwen2"), QWEN3("qwen3"), SMOLLM3("smollm3"), OLMO2("olmo2"), GPT2("gpt2");
+        LLAMA("llama"), MISTRAL("mistral"), QWEN2("qwen2"), QWEN3("qwen3"), SMOLLM3("smollm3"), OLMO2("olmo2"), GPT2("gpt2"), PHI3("phi3");
 
         public final String modelType;
 
@@ -93,7 +105,7 @@ public record ModelConfig(
         public static Family of(String modelType) {
             for (Family f : values()) if (f.modelType.equals(modelType)) return f;
             throw new Peft4jException("unsupported model_type '" + modelType + "' in config.json; peft4j supports "
-                    + supportedList() + " (Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2/2.5, Qwen3, SmolLM3, OLMo 2, GPT-2)");
+                    + supportedList() + " (Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2/2.5, Qwen3, SmolLM3, OLMo 2, GPT-2, Phi-3/3.5/4-mini)");
         }
 
         public static String supportedList() {
@@ -103,9 +115,18 @@ public record ModelConfig(
         }
     }
 
-    /** rope_scaling: "linear" (positions / factor) or "llama3" (frequency-dependent, Llama 3.1+). */
+    /**
+     * rope_scaling: "linear" (positions / factor), "llama3" (frequency-dependent, Llama 3.1+) or "longrope"
+     * (Phi-3/4: each frequency divided by short_factor[i] up to originalMaxPositions tokens, by long_factor[i]
+     * beyond, cos/sin scaled by sqrt(1 + ln(factor) / ln(originalMaxPositions)); factor = max_position_embeddings /
+     * original_max_position_embeddings). shortFactor/longFactor: empty except for longrope.
+     */
     public record RopeScaling(String type, double factor, double lowFreqFactor, double highFreqFactor,
-                              int originalMaxPositions) {}
+                              int originalMaxPositions, List<Double> shortFactor, List<Double> longFactor) {
+        public RopeScaling(String type, double factor, double lowFreqFactor, double highFreqFactor, int originalMaxPositions) {
+            this(type, factor, lowFreqFactor, highFreqFactor, originalMaxPositions, List.of(), List.of());
+        }
+    }
 
     public boolean isGpt2() { return family == Family.GPT2; }
 
@@ -131,6 +152,7 @@ public record ModelConfig(
             throw new Peft4jException(source + " has no \"model_type\"; peft4j supports " + Family.supportedList());
         Family family = Family.of(modelType);
         Reader r = new Reader(c, source);
+        if (family == Family.PHI3) return phi3(c, r, source);
         if (family == Family.GPT2) {
             int C = r.req("n_embd"), NH = r.req("n_head");
             int inner = c.hasNonNull("n_inner") ? r.req("n_inner") : 4 * C;
@@ -231,6 +253,74 @@ public record ModelConfig(
         return nope;
     }
 
+    /**
+     * Phi3Config (transformers configuration_phi3.py; partial_rotary_factor as in the releases that load
+     * Phi-4-mini): head_dim = hidden / heads, fused qkv_proj / gate_up_proj (ModelLoader), no biases,
+     * rope_scaling null or longrope ("su" and "yarn" are transformers' old names for it), sliding_window
+     * null or a window in tokens.
+     */
+    private static ModelConfig phi3(JsonNode c, Reader r, String source) {
+        int C = r.req("hidden_size"), NH = r.req("num_attention_heads");
+        int KVH = c.hasNonNull("num_key_value_heads") ? r.req("num_key_value_heads") : NH;
+        int HS = r.divide(C, NH, "hidden_size", "num_attention_heads");
+        if (c.hasNonNull("head_dim") && r.req("head_dim") != HS)
+            throw new Peft4jException(source + ": phi3 derives head_dim from hidden_size / num_attention_heads = " + HS
+                    + "; \"head_dim\": " + c.get("head_dim") + " is not supported (remove it or fix it to " + HS + ")");
+        String act = c.path("hidden_act").asText("silu");
+        if (!act.equals("silu") && !act.equals("swish"))
+            throw new Peft4jException(source + ": hidden_act '" + act + "' is not supported for phi3; peft4j implements "
+                    + "Phi3MLP's gate_up_proj with silu (SwiGLU)");
+        for (String key : new String[] {"attention_bias", "mlp_bias", "lm_head_bias"})
+            if (c.path(key).asBoolean(false))
+                throw new Peft4jException(source + ": \"" + key + "\": true is not supported for phi3 (Phi3's projections "
+                        + "have no biases); set it to false");
+        for (String key : new String[] {"resid_pdrop", "embd_pdrop", "attention_dropout"})
+            if (c.hasNonNull(key) && c.get(key).asDouble() != 0)
+                throw new Peft4jException(source + ": \"" + key + "\": " + c.get(key) + " is not supported for phi3; peft4j "
+                        + "runs the base model without dropout (the released Phi-3/3.5/4-mini configs use 0.0): set it to 0.0");
+        double partial = r.positive("partial_rotary_factor", 1.0);
+        int rotary = (int) (HS * partial);                        // transformers: int(head_dim * partial_rotary_factor)
+        if (partial > 1 || rotary < 2 || rotary % 2 != 0)
+            throw new Peft4jException(source + ": \"partial_rotary_factor\" " + partial + " gives " + rotary + " rotary "
+                    + "dimensions of head_dim " + HS + "; it must be in (0, 1] and give an even number >= 2");
+        int maxPos = r.optInt("max_position_embeddings", 4096);
+        int origMax = r.optInt("original_max_position_embeddings", 4096);
+        RopeScaling scaling = null;
+        JsonNode s = c.get("rope_scaling");
+        if (s != null && !s.isNull()) {
+            if (!s.isObject())
+                throw new Peft4jException(source + ": \"rope_scaling\" must be null or an object {\"type\": \"longrope\", "
+                        + "\"short_factor\": [...], \"long_factor\": [...]} for phi3 (got " + s + ")");
+            String type = s.hasNonNull("type") ? s.get("type").asText() : s.path("rope_type").asText("");
+            if (!type.equals("longrope") && !type.equals("su") && !type.equals("yarn"))
+                throw new Peft4jException(source + ": rope_scaling type '" + type + "' is not supported for phi3; peft4j "
+                        + "supports longrope (and its old names su, yarn), as transformers' Phi3 does");
+            for (java.util.Iterator<String> it = s.fieldNames(); it.hasNext(); ) {
+                String k = it.next();
+                if (!List.of("type", "rope_type", "short_factor", "long_factor").contains(k))
+                    throw new Peft4jException(source + ": \"rope_scaling." + k + "\" is not supported for phi3's longrope; "
+                            + "peft4j reads type, short_factor and long_factor (the attention scaling comes from "
+                            + "max_position_embeddings / original_max_position_embeddings)");
+            }
+            Reader rs = new Reader(s, source, "rope_scaling.");
+            scaling = new RopeScaling("longrope", (double) maxPos / origMax, 0, 0, origMax,
+                    rs.factors("short_factor", rotary / 2), rs.factors("long_factor", rotary / 2));
+        }
+        int window = 0;
+        if (c.hasNonNull("sliding_window")) {
+            window = r.req("sliding_window");
+            if (window < 0)
+                throw new Peft4jException(source + ": \"sliding_window\" must be >= 0 tokens, or null for full attention "
+                        + "(got " + window + ")");
+        }
+        ModelConfig cfg = new ModelConfig(Family.PHI3, r.req("vocab_size"), C, r.req("intermediate_size"),
+                r.req("num_hidden_layers"), NH, KVH, HS, maxPos, r.epsilon("rms_norm_eps", 1e-5),
+                r.positive("rope_theta", 10000.0), scaling, c.path("tie_word_embeddings").asBoolean(false),
+                false, false, false, window, r.optId("bos_token_id"), r.ids("eos_token_id"),
+                c.path("torch_dtype").asText("float32"), new Arch(false, rotary == HS ? 0 : rotary));
+        return cfg.validate(source);
+    }
+
     private ModelConfig validate(String source) {
         boolean gpt2 = isGpt2();
         Object[][] sizes = {
@@ -299,6 +389,26 @@ public record ModelConfig(
             default -> throw new Peft4jException(source + ": rope_scaling type '" + type
                     + "' is not supported; peft4j supports default, linear and llama3");
         };
+    }
+
+    /**
+     * LongRoPE's inverse frequencies (rotaryDim/2): 1 / (factor[i] * theta^(2i/rotaryDim)), with the short
+     * factors (long = false) or the long ones; without rope_scaling the plain frequencies over rotaryDim.
+     */
+    public double[] longRopeInverseFrequencies(boolean useLong) {
+        int R = rotaryDim(), half = R / 2;
+        double[] inv = new double[half];
+        for (int i = 0; i < half; i++) {
+            double ext = ropeScaling == null ? 1.0 : (useLong ? ropeScaling.longFactor() : ropeScaling.shortFactor()).get(i);
+            inv[i] = 1.0 / (ext * Math.pow(ropeTheta, (2.0 * i) / R));
+        }
+        return inv;
+    }
+
+    /** LongRoPE's cos/sin multiplier: sqrt(1 + ln(factor) / ln(original_max_position_embeddings)), 1 when factor <= 1. */
+    public double longRopeAttentionFactor() {
+        if (ropeScaling == null || ropeScaling.factor() <= 1.0) return 1.0;
+        return Math.sqrt(1 + Math.log(ropeScaling.factor()) / Math.log(ropeScaling.originalMaxPositions()));
     }
 
     /** Inverse RoPE frequencies (HS/2 of them), with rope_scaling applied as transformers' modeling_rope_utils does. */
@@ -394,6 +504,22 @@ public record ModelConfig(
             if (v < 0)
                 throw new Peft4jException(source + ": \"" + prefix + key + "\" must be a token id >= 0 or null (got " + v + ")");
             return v;
+        }
+
+        /** A required list of n finite numbers > 0 (LongRoPE's per-frequency factors). */
+        List<Double> factors(String key, int n) {
+            JsonNode a = c.get(key);
+            if (a == null || !a.isArray() || a.size() != n)
+                throw new Peft4jException(source + ": \"" + prefix + key + "\" must be a list of " + n + " numbers, one per "
+                        + "rotary frequency (rotary dims / 2) (got " + (a == null ? "nothing" : a.isArray() ? a.size() + " numbers" : a) + ")");
+            List<Double> out = new ArrayList<>();
+            for (JsonNode x : a) {
+                double v = finite(key, x);
+                if (!(v > 0))
+                    throw new Peft4jException(source + ": \"" + prefix + key + "\" must hold numbers > 0 (got " + v + ")");
+                out.add(v);
+            }
+            return List.copyOf(out);
         }
 
         /** Token ids: an int or a list of ints (empty when absent). */

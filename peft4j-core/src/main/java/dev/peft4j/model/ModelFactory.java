@@ -55,6 +55,21 @@ public final class ModelFactory {
                     new Linear("lm_head", wte, null, false));
         }
         Tensor embed = in.normal("model.embed_tokens.weight", embedStd, V, C);
+        if (c.family() == ModelConfig.Family.PHI3) {
+            Phi3.Block[] blocks = new Phi3.Block[c.numLayers()];
+            for (int l = 0; l < blocks.length; l++) {
+                String p = "model.layers." + l + ".";
+                blocks[l] = new Phi3.Block(in.ones(p + "input_layernorm.weight", C),
+                        in.linear(p + "self_attn.qkv_proj", (NH + 2 * KVH) * HS, C, false, false, std),
+                        in.linear(p + "self_attn.o_proj", C, NH * HS, false, false, std),
+                        in.ones(p + "post_attention_layernorm.weight", C),
+                        in.linear(p + "mlp.gate_up_proj", 2 * I, C, false, false, std),
+                        in.linear(p + "mlp.down_proj", C, I, false, false, std));
+            }
+            Linear head = c.tieWordEmbeddings() ? new Linear("lm_head", embed, null, false)
+                    : in.linear("lm_head", V, C, false, false, std);
+            return new Phi3(c, embed, blocks, in.ones("model.norm.weight", C), head);
+        }
         Llama.Block[] blocks = new Llama.Block[c.numLayers()];
         List<String> norms = Llama.normNames(c);
         int[] qk = Llama.qkNormSizes(c);

@@ -37,6 +37,7 @@ public final class ModelLoader {
                         + "or use a smaller model");
             }
             Weights w = new Weights(ckpt, dir, quantize, blocksize);
+            if (cfg.family() == ModelConfig.Family.PHI3) return phi3(cfg, w);
             return cfg.isGpt2() ? gpt2(cfg, w) : llama(cfg, w);
         }
     }
@@ -67,6 +68,28 @@ public final class ModelLoader {
         Linear head = c.tieWordEmbeddings() ? new Linear("lm_head", embed, null, false)
                 : w.linear("lm_head", V, C, false);
         return new Llama(c, embed, blocks, norm, head);
+    }
+
+    /** Phi-3: fused self_attn.qkv_proj [(NH + 2*KVH)*HS, C] (q, k, v rows in that order) and mlp.gate_up_proj [2I, C]. */
+    private static Phi3 phi3(ModelConfig c, Weights w) {
+        int C = c.hiddenSize(), V = c.vocabSize(), NH = c.numHeads(), KVH = c.numKvHeads(), HS = c.headDim();
+        int I = c.intermediateSize();
+        Tensor embed = w.matrix("model.embed_tokens.weight", V, C);
+        Phi3.Block[] blocks = new Phi3.Block[c.numLayers()];
+        for (int l = 0; l < blocks.length; l++) {
+            String p = "model.layers." + l + ".";
+            blocks[l] = new Phi3.Block(
+                    w.get(p + "input_layernorm.weight", C),
+                    w.linear(p + "self_attn.qkv_proj", (NH + 2 * KVH) * HS, C, false),
+                    w.linear(p + "self_attn.o_proj", C, NH * HS, false),
+                    w.get(p + "post_attention_layernorm.weight", C),
+                    w.linear(p + "mlp.gate_up_proj", 2 * I, C, false),
+                    w.linear(p + "mlp.down_proj", C, I, false));
+        }
+        Tensor norm = w.get("model.norm.weight", C);
+        Linear head = c.tieWordEmbeddings() ? new Linear("lm_head", embed, null, false)
+                : w.linear("lm_head", V, C, false);
+        return new Phi3(c, embed, blocks, norm, head);
     }
 
     private static Gpt2 gpt2(ModelConfig c, Weights w) {

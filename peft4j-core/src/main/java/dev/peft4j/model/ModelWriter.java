@@ -258,6 +258,7 @@ public final class ModelWriter {
                 case QWEN3 -> "Qwen3ForCausalLM";
                 case SMOLLM3 -> "SmolLM3ForCausalLM";
                 case OLMO2 -> "Olmo2ForCausalLM";
+                case PHI3 -> "Phi3ForCausalLM";
                 default -> "LlamaForCausalLM";
             }));
             if (c.family() == ModelConfig.Family.SMOLLM3) {          // one flag per layer: 1 = RoPE, 0 = NoPE
@@ -277,6 +278,16 @@ public final class ModelWriter {
             m.put("hidden_act", "silu");
             m.put("attention_bias", c.qkvBias() && c.family() != ModelConfig.Family.QWEN2);
             m.put("mlp_bias", c.mlpBias());
+            if (c.family() == ModelConfig.Family.PHI3) {     // Phi3Config: head_dim derived, rotary/longrope/window keys
+                m.remove("head_dim");
+                m.remove("mlp_bias");
+                if (c.rotaryDim() != c.headDim()) m.put("partial_rotary_factor", (double) c.rotaryDim() / c.headDim());
+                m.put("sliding_window", c.slidingWindow() > 0 ? c.slidingWindow() : null);
+                ModelConfig.RopeScaling s = c.ropeScaling();
+                m.put("original_max_position_embeddings", s == null ? c.maxPositions() : s.originalMaxPositions());
+                m.put("rope_scaling", s == null ? null : Map.of("type", "longrope", "short_factor", s.shortFactor(),
+                        "long_factor", s.longFactor()));
+            }
         }
         m.put("vocab_size", c.vocabSize());
         m.put("tie_word_embeddings", c.tieWordEmbeddings());

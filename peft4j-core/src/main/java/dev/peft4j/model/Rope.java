@@ -7,13 +7,18 @@ package dev.peft4j.model;
 
 final class Rope {
     private final double[] invFreq;
+    private final double scale;
     private final int maxPositions;
     private float[] cos = new float[0], sin = new float[0];
     private int length;
 
-    Rope(ModelConfig config) {
-        this.invFreq = config.ropeInverseFrequencies();
-        this.maxPositions = config.maxPositions();
+    Rope(ModelConfig config) { this(config.ropeInverseFrequencies(), 1.0, config.maxPositions()); }
+
+    /** Tables of (positions, invFreq.length) for these frequencies, cos and sin multiplied by scale (LongRoPE's). */
+    Rope(double[] invFreq, double scale, int maxPositions) {
+        this.invFreq = invFreq;
+        this.scale = scale;
+        this.maxPositions = maxPositions;
     }
 
     /** Makes the tables cover positions [0, n). */
@@ -25,14 +30,16 @@ final class Rope {
         for (int p = 0; p < cap; p++)
             for (int i = 0; i < half; i++) {
                 double angle = p * invFreq[i];
-                c[p * half + i] = (float) Math.cos(angle);
-                s[p * half + i] = (float) Math.sin(angle);
+                c[p * half + i] = (float) (Math.cos(angle) * scale);
+                s[p * half + i] = (float) (Math.sin(angle) * scale);
             }
         cos = c;
         sin = s;
         length = cap;
     }
 
+    int length() { return length; }
+    double[] inverseFrequencies() { return invFreq; }
     float[] cos() { return cos; }
     float[] sin() { return sin; }
 }

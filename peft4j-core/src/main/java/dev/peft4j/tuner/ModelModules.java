@@ -48,6 +48,7 @@ public record ModelModules(ModelConfig config, List<Module> modules, long basePa
 
     /** The module tree and parameter count implied by config.json alone. */
     public static ModelModules of(ModelConfig c) {
+        if (c.family() == ModelConfig.Family.PHI3) return phi3(c);
         return c.isGpt2() ? gpt2(c) : llama(c);
     }
 
@@ -141,6 +142,45 @@ public record ModelModules(ModelConfig config, List<Module> modules, long basePa
         }
         m.add(Module.other("model.norm", fam + "RMSNorm"));
         m.add(Module.other("model.rotary_emb", fam + "RotaryEmbedding"));
+        params += C;
+        m.add(new Module("lm_head", "Linear", true, C, V, false, false, true));
+        if (!c.tieWordEmbeddings()) params += (long) V * C;
+        return new ModelModules(c, m, params);
+    }
+
+    // transformers modeling_phi3.py (4.46): Phi3ForCausalLM(model: Phi3Model(embed_tokens, embed_dropout, layers[N](
+    // self_attn(o_proj, qkv_proj), mlp(gate_up_proj, down_proj, activation_fn), input_layernorm, resid_attn_dropout,
+    // resid_mlp_dropout, post_attention_layernorm), norm), lm_head) -- o_proj is registered before qkv_proj.
+    private static ModelModules phi3(ModelConfig c) {
+        int C = c.hiddenSize(), V = c.vocabSize(), I = c.intermediateSize(), HS = c.headDim();
+        int q = c.numHeads() * HS, qkv = (c.numHeads() + 2 * c.numKvHeads()) * HS;
+        List<Module> m = new ArrayList<>();
+        long params = (long) V * C;
+        m.add(Module.other("model", "Phi3Model"));
+        m.add(Module.other("model.embed_tokens", "Embedding"));
+        m.add(Module.other("model.embed_dropout", "Dropout"));
+        m.add(Module.other("model.layers", "ModuleList"));
+        for (int l = 0; l < c.numLayers(); l++) {
+            String p = "model.layers." + l;
+            List<Module> lin = List.of(
+                    Module.linear(p + ".self_attn.o_proj", q, C, false),
+                    Module.linear(p + ".self_attn.qkv_proj", C, qkv, false),
+                    Module.linear(p + ".mlp.gate_up_proj", C, 2 * I, false),
+                    Module.linear(p + ".mlp.down_proj", I, C, false));
+            m.add(Module.other(p, "Phi3DecoderLayer"));
+            m.add(Module.other(p + ".self_attn", "Phi3Attention"));
+            m.addAll(lin.subList(0, 2));
+            m.add(Module.other(p + ".mlp", "Phi3MLP"));
+            m.addAll(lin.subList(2, 4));
+            m.add(Module.other(p + ".mlp.activation_fn", "SiLU"));
+            m.add(Module.other(p + ".input_layernorm", "Phi3RMSNorm"));
+            m.add(Module.other(p + ".resid_attn_dropout", "Dropout"));
+            m.add(Module.other(p + ".resid_mlp_dropout", "Dropout"));
+            m.add(Module.other(p + ".post_attention_layernorm", "Phi3RMSNorm"));
+            params += 2L * C;
+            for (Module x : lin) params += x.parameterCount();
+        }
+        m.add(Module.other("model.norm", "Phi3RMSNorm"));
         params += C;
         m.add(new Module("lm_head", "Linear", true, C, V, false, false, true));
         if (!c.tieWordEmbeddings()) params += (long) V * C;

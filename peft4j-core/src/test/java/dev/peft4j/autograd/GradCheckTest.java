@@ -203,6 +203,39 @@ class GradCheckTest {
         check("add dother", other, in, 1, g, f, TOL);
     }
 
+    /** Phi-3: RoPE on the first R of each head's HS values (the rest pass through) after the fused-projection column split. */
+    @Test
+    void partialRopeAfterColumnSplit() {
+        int NH = 2, HS = 40, R = 30, rows = 3, half = R / 2, W = (NH + 2) * HS;   // half 15: vector body and tail
+        int[] pos = {0, 4, 9};
+        float[] cos = new float[10 * half], sin = new float[10 * half];
+        for (int p = 0; p < 10; p++)
+            for (int i = 0; i < half; i++) { cos[p * half + i] = (float) (1.3 * Math.cos(p * Math.pow(100, -2.0 * i / R))); sin[p * half + i] = (float) (1.3 * Math.sin(p * Math.pow(100, -2.0 * i / R))); }
+        for (int part : new int[] {0, 2}) {                                        // q (turned) and v (passed on)
+            Tensor x = Tensor.param("x", rand(rows * W, 1), rows, W);
+            int width = part == 0 ? NH * HS : HS, from = part == 0 ? 0 : (NH + 1) * HS;
+            float[] g = rand(rows * width, 1);
+            Tape tape = new Tape(0);
+            Tensor[] parts = Ops.splitColumns(tape, x, NH * HS, HS, HS);           // q | k | v of a fused qkv_proj
+            backward(tape, part == 0 ? Ops.rope(tape, parts[0], pos, cos, sin, NH, HS, R) : parts[2], g);
+            check("split part " + part + (part == 0 ? " + partial rope" : "") + " dx", x, new double[][] {d(x.data)}, 0, g, a -> {
+                double[] y = new double[rows * width];
+                for (int r = 0; r < rows; r++) {
+                    for (int i = 0; i < width; i++) y[r * width + i] = a[0][r * W + from + i];
+                    if (part == 0)
+                        for (int h = 0; h < NH; h++)
+                            for (int i = 0; i < half; i++) {
+                                int o = r * width + h * HS, src = r * W + h * HS;
+                                double c = cos[pos[r] * half + i], sn = sin[pos[r] * half + i];
+                                y[o + i] = a[0][src + i] * c - a[0][src + half + i] * sn;
+                                y[o + half + i] = a[0][src + half + i] * c + a[0][src + i] * sn;
+                            }
+                }
+                return y;
+            }, TOL);
+        }
+    }
+
     @Test
     void ropeSwigluGelu() {
         int NH = 2, HS = 6, rows = 3, half = HS / 2;

@@ -31,7 +31,7 @@ public class ModelGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2", "llama", "llama-tied", "mistral", "qwen2", "qwen3", "smollm3", "olmo2", "llama-sharded"})
+    @ValueSource(strings = {"gpt2", "llama", "llama-tied", "mistral", "qwen2", "qwen3", "smollm3", "olmo2", "llama-sharded", "phi3", "phi3-tied"})
     void logitsMatchPyTorchReference(String name) throws Exception {
         Path d = dir(name);
         JsonNode expected = new ObjectMapper().readTree(d.resolve("expected.json").toFile());

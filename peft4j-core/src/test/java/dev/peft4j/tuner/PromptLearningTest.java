@@ -283,7 +283,7 @@ class PromptLearningTest {
 
     /** Gradients of every prompt parameter with gradient checkpointing equal those without (the prefix MLP recomputed per block tape). */
     @ParameterizedTest
-    @ValueSource(strings = {"llama:prompt", "llama:prefix", "llama:prefix-proj", "gpt2:prefix-proj-h16"})
+    @ValueSource(strings = {"llama:prompt", "llama:prefix", "llama:prefix-proj", "gpt2:prefix-proj-h16", "phi3:prefix"})
     void checkpointingGivesTheSameGradients(String spec) throws Exception {
         String[] s = spec.split(":");
         CausalLM m = golden(s[0]);

@@ -47,6 +47,7 @@ public final class Ia3 {
             case QWEN2, QWEN3 -> List.of("q_proj", "v_proj", "down_proj");
             case GPT2 -> List.of("c_attn", "mlp.c_proj");
             case SMOLLM3, OLMO2 -> throw PeftRules.noDefaultTargets("(IA)³", family, "target_modules", "--ia3.target-modules k_proj,v_proj,down_proj");
+            case PHI3 -> throw PeftRules.noDefaultTargets("(IA)³", family, "target_modules", "--ia3.target-modules qkv_proj,down_proj (Phi-3's fused projections)");
         };
     }
 
@@ -55,6 +56,7 @@ public final class Ia3 {
             case LLAMA, MISTRAL, QWEN2, QWEN3 -> List.of("down_proj");
             case GPT2 -> List.of("mlp.c_proj");
             case SMOLLM3, OLMO2 -> throw PeftRules.noDefaultTargets("(IA)³", family, "feedforward_modules", "--ia3.feedforward-modules down_proj");
+            case PHI3 -> throw PeftRules.noDefaultTargets("(IA)³", family, "feedforward_modules", "--ia3.feedforward-modules down_proj (a subset of --ia3.target-modules)");
         };
     }
 

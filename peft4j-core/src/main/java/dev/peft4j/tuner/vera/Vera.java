@@ -65,6 +65,7 @@ public final class Vera {
             case LLAMA, MISTRAL, QWEN2, QWEN3 -> List.of("q_proj", "v_proj");
             case GPT2 -> List.of("c_attn");
             case SMOLLM3, OLMO2 -> throw PeftRules.noDefaultTargets("VeRA", family, "target_modules", "--vera.target-modules q_proj,v_proj");
+            case PHI3 -> throw PeftRules.noDefaultTargets("VeRA", family, "target_modules", "--vera.target-modules qkv_proj,o_proj,gate_up_proj,down_proj (Phi-3's fused attention and MLP projections) or all-linear");
         };
     }
 

@@ -42,7 +42,7 @@ public final class PeftRules {
     /** PEFT's default LoRA targets for a model type (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
     public static List<String> defaultTargetModules(ModelConfig.Family family) {
         return switch (family) {
-            case LLAMA, MISTRAL, QWEN2, QWEN3 -> List.of("q_proj", "v_proj");
+            case LLAMA, MISTRAL, QWEN2, QWEN3, GEMMA2, GEMMA3_TEXT -> List.of("q_proj", "v_proj");
             case GPT2 -> List.of("c_attn");
         };
     }

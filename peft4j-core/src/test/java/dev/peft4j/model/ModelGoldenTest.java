@@ -31,7 +31,7 @@ public class ModelGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2", "llama", "llama-tied", "mistral", "qwen2", "qwen3", "llama-sharded"})
+    @ValueSource(strings = {"gpt2", "llama", "llama-tied", "mistral", "qwen2", "qwen3", "llama-sharded", "gemma2", "gemma3"})
     void logitsMatchPyTorchReference(String name) throws Exception {
         Path d = dir(name);
         JsonNode expected = new ObjectMapper().readTree(d.resolve("expected.json").toFile());
@@ -50,7 +50,7 @@ public class ModelGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2", "llama", "mistral", "qwen2", "qwen3"})
+    @ValueSource(strings = {"gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3"})
     void kvCacheDecodingAndPaddedBatchesMatchFullForward(String name) throws Exception {
         CausalLM model = CausalLM.load(dir(name));
         int V = model.config().vocabSize();

@@ -48,7 +48,7 @@ public final class AdaLora {
 
     public static List<String> defaultTargetModules(ModelConfig.Family family) {
         return switch (family) {
-            case LLAMA, QWEN2, QWEN3 -> List.of("q_proj", "v_proj");
+            case LLAMA, QWEN2, QWEN3, GEMMA2, GEMMA3_TEXT -> List.of("q_proj", "v_proj");
             case GPT2 -> List.of("c_attn");
             case MISTRAL -> throw new Peft4jException("AdaLoRA has no default target modules for model type mistral (PEFT: Please "
                     + "specify `target_modules` in `peft_config`); give them, e.g. --adalora.target-modules q_proj,v_proj");

@@ -44,14 +44,14 @@ public final class Ia3 {
     public static List<String> defaultTargetModules(ModelConfig.Family family) {
         return switch (family) {
             case LLAMA, MISTRAL -> List.of("k_proj", "v_proj", "down_proj");
-            case QWEN2, QWEN3 -> List.of("q_proj", "v_proj", "down_proj");
+            case QWEN2, QWEN3, GEMMA2, GEMMA3_TEXT -> List.of("q_proj", "v_proj", "down_proj");
             case GPT2 -> List.of("c_attn", "mlp.c_proj");
         };
     }
 
     public static List<String> defaultFeedforwardModules(ModelConfig.Family family) {
         return switch (family) {
-            case LLAMA, MISTRAL, QWEN2, QWEN3 -> List.of("down_proj");
+            case LLAMA, MISTRAL, QWEN2, QWEN3, GEMMA2, GEMMA3_TEXT -> List.of("down_proj");
             case GPT2 -> List.of("mlp.c_proj");
         };
     }

@@ -1,0 +1,98 @@
+package dev.peft4j.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.peft4j.Peft4jException;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Gemma 2 / Gemma 3: the golden logits (scripts/golden/make_model_goldens.py gemma2, gemma3) also through the
+ * cache-less forward — the training path, FlashAttention with the query_pre_attn_scalar scale and the attention
+ * soft-capping (ModelGoldenTest goes through the KV-cache kernel) — and the config parsing: layer kinds, defaults,
+ * settings refused by name.
+ */
+class GemmaModelTest {
+    @ParameterizedTest
+    @ValueSource(strings = {"gemma2", "gemma3"})
+    void cachelessForwardMatchesPyTorchReference(String name) throws Exception {
+        Path d = ModelGoldenTest.dir(name);
+        JsonNode expected = new ObjectMapper().readTree(d.resolve("expected.json").toFile());
+        int[][] ids = ModelGoldenTest.ids(expected.get("input_ids"));
+        CausalLM model = CausalLM.load(d);
+        assertThat(model).isInstanceOf(Gemma.class);
+        int B = ids.length, T = ids[0].length, V = model.config().vocabSize();
+        int[] flat = new int[B * T];
+        for (int b = 0; b < B; b++) System.arraycopy(ids[b], 0, flat, b * T, T);
+        float[] logits = model.forward(flat, B, T, null, null, false);
+        double maxErr = 0;
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++)
+                for (int v = 0; v < V; v++)
+                    maxErr = Math.max(maxErr, Math.abs(logits[(b * T + t) * V + v] - expected.get("logits").get(b).get(t).get(v).asDouble()));
+        System.out.printf("%s cache-less forward: max |logit - reference| %.2e%n", name, maxErr);
+        assertThat(maxErr).as("%s max |logit - reference|", name).isLessThan(1e-4);
+    }
+
+    static ObjectNode config(String name) throws Exception {
+        return (ObjectNode) new ObjectMapper().readTree(ModelGoldenTest.dir(name).resolve("config.json").toFile());
+    }
+
+    @Test
+    void layerKindsAndDefaults() throws Exception {
+        ModelConfig g2 = ModelConfig.parse(config("gemma2"), "gemma2");
+        assertThat(g2.arch().gemma().sliding()).containsExactly(true, false, true);   // even layers slide
+        assertThat(g2.arch().qkNorm()).isFalse();
+        assertThat(g2.finalLogitSoftcap()).isEqualTo(2.0f);
+        ModelConfig g3 = ModelConfig.parse(config("gemma3"), "gemma3");
+        assertThat(g3.arch().gemma().sliding()).containsExactly(true, true, false);   // sliding_window_pattern 3
+        assertThat(g3.arch().qkNorm()).isTrue();
+        assertThat(g3.arch().gemma().ropeLocalTheta()).isEqualTo(10000.0);
+        assertThat(g3.arch().gemma().attnSoftcap()).isZero();
+
+        ObjectNode c = config("gemma3");
+        c.remove("sliding_window_pattern");
+        c.put("num_hidden_layers", 12);
+        List<Boolean> s = ModelConfig.parse(c, "x").arch().gemma().sliding();      // default pattern 6: layers 5, 11 global
+        for (int l = 0; l < 12; l++) assertThat(s.get(l)).as("layer %d", l).isEqualTo(l != 5 && l != 11);
+        c.put("num_hidden_layers", 3);
+        c.putArray("layer_types").add("full_attention").add("sliding_attention").add("full_attention");
+        assertThat(ModelConfig.parse(c, "x").arch().gemma().sliding()).containsExactly(false, true, false);
+
+        ObjectNode d = config("gemma2");
+        for (String k : new String[] {"attn_logit_softcapping", "final_logit_softcapping", "query_pre_attn_scalar", "head_dim"}) d.remove(k);
+        ModelConfig dg = ModelConfig.parse(d, "x");                                    // Gemma2Config's defaults
+        assertThat(dg.arch().gemma().attnSoftcap()).isEqualTo(50f);
+        assertThat(dg.finalLogitSoftcap()).isEqualTo(30f);
+        assertThat(dg.arch().gemma().queryPreAttnScalar()).isEqualTo(224.0);
+        assertThat(dg.headDim()).isEqualTo(256);
+        d.putNull("final_logit_softcapping");
+        assertThat(ModelConfig.parse(d, "x").finalLogitSoftcap()).isZero();
+    }
+
+    @Test
+    void unsupportedSettingsAreRefusedByName() throws Exception {
+        ObjectNode c = config("gemma3");
+        c.put("hidden_activation", "gelu");
+        assertThatThrownBy(() -> ModelConfig.parse(c, "x")).isInstanceOf(Peft4jException.class).hasMessageContaining("hidden_activation 'gelu'");
+        ObjectNode r = config("gemma3");
+        r.putObject("rope_scaling").put("rope_type", "yarn").put("factor", 4.0);
+        assertThatThrownBy(() -> ModelConfig.parse(r, "x")).isInstanceOf(Peft4jException.class).hasMessageContaining("'yarn'");
+        ObjectNode t = config("gemma2");
+        t.putArray("layer_types").add("sliding_attention").add("chunked_attention").add("full_attention");
+        assertThatThrownBy(() -> ModelConfig.parse(t, "x")).isInstanceOf(Peft4jException.class).hasMessageContaining("chunked_attention");
+        ObjectNode b = config("gemma3");
+        b.put("use_bidirectional_attention", true);
+        assertThatThrownBy(() -> ModelConfig.parse(b, "x")).isInstanceOf(Peft4jException.class).hasMessageContaining("use_bidirectional_attention");
+        ObjectNode m = config("gemma3");
+        m.put("model_type", "gemma3");
+        assertThatThrownBy(() -> ModelConfig.parse(m, "x")).isInstanceOf(Peft4jException.class).hasMessageContaining("gemma3_text");
+    }
+}

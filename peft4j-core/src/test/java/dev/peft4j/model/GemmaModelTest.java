@@ -78,6 +78,18 @@ class GemmaModelTest {
     }
 
     @Test
+    void peftDefaultTargetModules() throws Exception {
+        for (String name : new String[] {"gemma2", "gemma3"}) {
+            ModelConfig.Family f = ModelConfig.parse(config(name), name).family();
+            assertThat(dev.peft4j.tuner.PeftRules.defaultTargetModules(f)).containsExactly("q_proj", "v_proj");
+            assertThat(dev.peft4j.tuner.vera.Vera.defaultTargetModules(f)).containsExactly("q_proj", "v_proj");
+            assertThat(dev.peft4j.tuner.adalora.AdaLora.defaultTargetModules(f)).containsExactly("q_proj", "v_proj");
+            assertThat(dev.peft4j.tuner.ia3.Ia3.defaultTargetModules(f)).containsExactly("q_proj", "v_proj", "down_proj");
+            assertThat(dev.peft4j.tuner.ia3.Ia3.defaultFeedforwardModules(f)).containsExactly("down_proj");
+        }
+    }
+
+    @Test
     void unsupportedSettingsAreRefusedByName() throws Exception {
         ObjectNode c = config("gemma3");
         c.put("hidden_activation", "gelu");

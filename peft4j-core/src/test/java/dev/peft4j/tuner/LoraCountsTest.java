@@ -65,7 +65,7 @@ class LoraCountsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "gpt2", "llama-tied", "mistral", "qwen2", "qwen3", "llama-sharded"})
+    @ValueSource(strings = {"llama", "gpt2", "llama-tied", "mistral", "qwen2", "qwen3", "llama-sharded", "gemma2", "gemma3"})
     void moduleTreeFromConfigMatchesTheLoadedModel(String name) {
         CausalLM model = Fixtures.load(name);
         ModelModules fromConfig = ModelModules.of(model.config());
@@ -81,7 +81,7 @@ class LoraCountsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "gpt2", "llama-tied", "qwen2", "qwen3"})
+    @ValueSource(strings = {"llama", "gpt2", "llama-tied", "qwen2", "qwen3", "gemma2", "gemma3"})
     void countsOnAGoldenModelEqualTheTensorsAttached(String name) {
         CausalLM model = Fixtures.load(name);
         long base = model.parameterCount();

@@ -128,6 +128,16 @@ final class InspectCommand implements Callable<Integer> {
         if (c.ropeScaling() != null) s.append(", rope scaling ").append(c.ropeScaling().type()).append(" x").append(c.ropeScaling().factor());
         if (c.qkvBias()) s.append(", q/k/v bias");
         if (c.slidingWindow() > 0) s.append(", sliding window ").append(c.slidingWindow());
+        ModelConfig.Gemma g = c.arch().gemma();
+        if (g != null) {             // Gemma 2 / 3: which layers slide, the attention scale, soft-capping, local RoPE base
+            long slide = g.sliding().stream().filter(x -> x).count();
+            s.append(String.format(" on %d of %d layers (the others global)", slide, g.sliding().size()));
+            s.append(", query_pre_attn_scalar ").append(g.queryPreAttnScalar());
+            if (g.attnSoftcap() > 0) s.append(", attention soft-cap ").append(g.attnSoftcap());
+            if (g.finalSoftcap() > 0) s.append(", final logit soft-cap ").append(g.finalSoftcap());
+            if (g.ropeLocalTheta() > 0) s.append(", local rope theta ").append(g.ropeLocalTheta());
+        }
+        if (c.arch().qkNorm()) s.append(", q/k norm");
         s.append(c.tieWordEmbeddings() ? ", tied embeddings" : ", separate lm_head");
         s.append(", ").append(c.torchDtype());
         return s.toString();

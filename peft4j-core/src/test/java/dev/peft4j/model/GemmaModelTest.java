@@ -77,6 +77,31 @@ class GemmaModelTest {
         assertThat(ModelConfig.parse(d, "x").finalLogitSoftcap()).isZero();
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"gemma2", "gemma3"})
+    void mergedExportReloadsWithTheAdaptedLogits(String name, @org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        CausalLM m = CausalLM.load(ModelGoldenTest.dir(name));
+        dev.peft4j.tuner.PeftModel pm = new dev.peft4j.tuner.PeftModel(m);
+        dev.peft4j.tuner.lora.LoraModel lm = pm.addAdapter(dev.peft4j.tuner.lora.LoraConfig.builder().r(4).alpha(8).allLinear().build(), "default", 5);
+        int k = 0;
+        for (dev.peft4j.autograd.Tensor t : lm.trainableParameters()) {
+            k++;
+            for (int i = 0; i < t.size(); i++) t.data[i] += (float) (0.04 * Math.cos(0.29 * i + 0.9 * k));
+        }
+        int[] ids = {3, 17, 5, 9, 11, 2, 8, 30};
+        float[] base = CausalLM.load(ModelGoldenTest.dir(name)).forward(ids, 1, 8, null, null, false);
+        float[] adapted = m.forward(ids, 1, 8, null, null, false);
+        pm.mergeAndUnload();
+        ModelWriter.export(m, ModelGoldenTest.dir(name), tmp.resolve("merged"), dev.peft4j.io.DType.F32, 1L << 30);
+        CausalLM back = CausalLM.load(tmp.resolve("merged"));
+        assertThat(back.config().arch()).isEqualTo(m.config().arch());                // the Gemma settings survive the export
+        float[] again = back.forward(ids, 1, 8, null, null, false);
+        double moved = 0;
+        for (int i = 0; i < base.length; i++) moved = Math.max(moved, Math.abs(adapted[i] - base[i]));
+        assertThat(moved).as("the adapter changes the logits").isGreaterThan(1e-3);
+        ModelGoldenTest.assertClose(again, 0, adapted, 0, adapted.length, name + " merged export");
+    }
+
     @Test
     void peftDefaultTargetModules() throws Exception {
         for (String name : new String[] {"gemma2", "gemma3"}) {

@@ -284,6 +284,18 @@ public final class ModelWriter {
                 for (boolean sl : g.sliding()) types.add(sl ? "sliding_attention" : "full_attention");
                 m.put("layer_types", types);
                 if (g.ropeLocalTheta() > 0) m.put("rope_local_base_freq", g.ropeLocalTheta());
+                ModelConfig.RopeScaling rs = c.ropeScaling();
+                if (rs != null) {     // Gemma 3 4B+: linear scaling of the global layers' RoPE
+                    Map<String, Object> r = new TreeMap<>();
+                    r.put("rope_type", rs.type());
+                    r.put("factor", rs.factor());
+                    if (rs.type().equals("llama3")) {
+                        r.put("low_freq_factor", rs.lowFreqFactor());
+                        r.put("high_freq_factor", rs.highFreqFactor());
+                        r.put("original_max_position_embeddings", rs.originalMaxPositions());
+                    }
+                    m.put("rope_scaling", r);
+                }
             }
         }
         m.put("vocab_size", c.vocabSize());

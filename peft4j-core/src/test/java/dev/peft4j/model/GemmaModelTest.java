@@ -102,6 +102,20 @@ class GemmaModelTest {
         ModelGoldenTest.assertClose(again, 0, adapted, 0, adapted.length, name + " merged export");
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"gemma2", "gemma3"})
+    void randomModelConfigRoundTrips(String name, @org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        ModelConfig c = ModelConfig.parse(config(name), name);
+        CausalLM m = ModelFactory.random(c, 1, 0.02f);
+        assertThat(m).isInstanceOf(Gemma.class);
+        ModelWriter.saveConfig(c, tmp);
+        assertThat(ModelConfig.load(tmp)).isEqualTo(c);
+        ModelWriter.saveWeights(m, tmp, dev.peft4j.io.DType.F32, 1L << 30);
+        float[] a = m.forward(new int[] {1, 2, 3, 4, 5}, 1, 5, null, null, false), b = CausalLM.load(tmp).forward(new int[] {1, 2, 3, 4, 5}, 1, 5, null, null, false);
+        assertThat(b).isEqualTo(a);
+        assertThat(dev.peft4j.tuner.ModelModules.of(m).baseParameterCount()).isEqualTo(m.parameterCount());
+    }
+
     @Test
     void peftDefaultTargetModules() throws Exception {
         for (String name : new String[] {"gemma2", "gemma3"}) {

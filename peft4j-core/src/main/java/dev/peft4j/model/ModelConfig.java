@@ -181,9 +181,9 @@ public record ModelConfig(
     /**
      * Gemma2Config / Gemma3TextConfig (transformers' configuration_gemma2.py, configuration_gemma3.py): head_dim 256,
      * query_pre_attn_scalar 224 (Gemma 2) / 256 (Gemma 3), tied head, GeGLU with hidden_activation gelu_pytorch_tanh;
-     * Gemma 2: soft-capping
-     * 50 (attention) / 30 (final), even layers sliding; Gemma 3: no soft-capping unless set, every
-     * sliding_window_pattern-th (6th) layer global, rope_local_base_freq for the sliding layers, q/k norms.
+     * Gemma 2: soft-capping 50 (attention) / 30 (final), even layers sliding; Gemma 3: no soft-capping unless set,
+     * every sliding_window_pattern-th (6th) layer global, rope_local_base_freq for the sliding layers, q/k norms.
+     * layer_types, when given, overrides both patterns. Settings of other Gemma variants are refused by name.
      */
     private static ModelConfig gemma(Family family, JsonNode c, Reader r, String source) {
         boolean g2 = family == Family.GEMMA2;

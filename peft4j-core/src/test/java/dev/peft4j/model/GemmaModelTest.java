@@ -129,6 +129,40 @@ class GemmaModelTest {
     }
 
     @Test
+    void publishedConfigsParse() throws Exception {
+        // google/gemma-3-1b-it's config.json (transformers 4.50 layout: sliding_window_pattern, no layer_types)
+        String g3 = """
+                {"architectures": ["Gemma3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+                 "attn_logit_softcapping": null, "bos_token_id": 2, "cache_implementation": "hybrid", "eos_token_id": [1, 106],
+                 "final_logit_softcapping": null, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 1152,
+                 "initializer_range": 0.02, "intermediate_size": 6912, "max_position_embeddings": 32768, "model_type": "gemma3_text",
+                 "num_attention_heads": 4, "num_hidden_layers": 26, "num_key_value_heads": 1, "pad_token_id": 0,
+                 "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000, "rope_scaling": null,
+                 "rope_theta": 1000000, "sliding_window": 512, "sliding_window_pattern": 6, "torch_dtype": "bfloat16",
+                 "transformers_version": "4.50.0.dev0", "use_cache": true, "vocab_size": 262144}""";
+        ModelConfig c3 = ModelConfig.parse(new ObjectMapper().readTree(g3), "gemma-3-1b-it");
+        List<Boolean> s3 = c3.arch().gemma().sliding();
+        for (int l = 0; l < 26; l++) assertThat(s3.get(l)).as("layer %d sliding", l).isEqualTo((l + 1) % 6 != 0);
+        assertThat(c3.slidingWindow()).isEqualTo(512);
+        assertThat(c3.finalLogitSoftcap()).isZero();
+        // google/gemma-2-2b's config.json
+        String g2 = """
+                {"architectures": ["Gemma2ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+                 "attn_logit_softcapping": 50.0, "bos_token_id": 2, "cache_implementation": "hybrid", "eos_token_id": 1,
+                 "final_logit_softcapping": 30.0, "head_dim": 256, "hidden_act": "gelu_pytorch_tanh",
+                 "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 2304, "initializer_range": 0.02,
+                 "intermediate_size": 9216, "max_position_embeddings": 8192, "model_type": "gemma2", "num_attention_heads": 8,
+                 "num_hidden_layers": 26, "num_key_value_heads": 4, "pad_token_id": 0, "query_pre_attn_scalar": 256,
+                 "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": 4096,
+                 "torch_dtype": "float32", "transformers_version": "4.42.4", "use_cache": true, "vocab_size": 256000}""";
+        ModelConfig c2 = ModelConfig.parse(new ObjectMapper().readTree(g2), "gemma-2-2b");
+        assertThat(c2.arch().gemma().sliding().subList(0, 4)).containsExactly(true, false, true, false);
+        assertThat(c2.arch().gemma().attnSoftcap()).isEqualTo(50f);
+        assertThat(dev.peft4j.tuner.ModelModules.of(c2).baseParameterCount()).isEqualTo(2_614_341_888L);   // Gemma 2 2B
+        assertThat(dev.peft4j.tuner.ModelModules.of(c3).baseParameterCount()).isEqualTo(999_885_952L);     // Gemma 3 1B
+    }
+
+    @Test
     void unsupportedSettingsAreRefusedByName() throws Exception {
         ObjectNode c = config("gemma3");
         c.put("hidden_activation", "gelu");

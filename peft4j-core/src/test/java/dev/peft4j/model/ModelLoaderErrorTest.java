@@ -36,7 +36,7 @@ class ModelLoaderErrorTest {
         Path d = copyOf("llama");
         editConfig(d, "\"model_type\": \"llama\"", "\"model_type\": \"falcon\"");
         assertThatThrownBy(() -> CausalLM.load(d)).isInstanceOf(Peft4jException.class)
-                .hasMessageContaining("falcon").hasMessageContaining("llama, mistral, qwen2, gpt2");
+                .hasMessageContaining("falcon").hasMessageContaining("llama, mistral, qwen2, qwen3, gpt2").hasMessageContaining("gemma2, gemma3_text");
     }
 
     @Test

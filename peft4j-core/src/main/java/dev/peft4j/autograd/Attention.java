@@ -4,7 +4,9 @@
  * generation uses Kernels.attention over the cache).
  *
  * q: (B*T, NH*HS), k, v: (B*T, KVH*HS), out: (B*T, NH*HS); query head h reads KV head h / (NH/KVH);
- * query t sees keys [t − window + 1, t] (window > 0) or [0, t] (window = 0).
+ * query t sees keys [t − window + 1, t] (window > 0) or [0, t] (window = 0). Scores are q·k·scale with
+ * scale = 1/√HS unless given (Gemma: query_pre_attn_scalar^-0.5), optionally soft-capped to cap·tanh(s/cap)
+ * before the mask (Gemma 2's attn_logit_softcapping).
  *
  * The math is FlashAttention-2 (kernels.FlashAttention): memory linear in T. The forward keeps,
  * besides the output, one float per (batch, head, query) — the row's log-sum-exp — and never the

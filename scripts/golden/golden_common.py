@@ -298,6 +298,97 @@ def phi3_forward(cfg, W, ids, lora=None, layer=None):
     return x @ head.T  # (B, T, V)
 
 
+def gemma_rms_norm(x, w, eps):
+    # Gemma2RMSNorm / Gemma3RMSNorm: x * rsqrt(mean(x^2) + eps) * (1 + w)  (weights stored as offsets from 1)
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * (1.0 + w)
+
+
+def gemma_layer_types(cfg):
+    """True per sliding layer: layer_types when given, else Gemma 2 even layers (not bool(layer_idx % 2)),
+    Gemma 3 bool((layer_idx + 1) % sliding_window_pattern)."""
+    L = cfg["num_hidden_layers"]
+    if cfg.get("layer_types") is not None:
+        return [t == "sliding_attention" for t in cfg["layer_types"]]
+    if cfg["model_type"] == "gemma2":
+        return [not bool(l % 2) for l in range(L)]
+    return [bool((l + 1) % cfg.get("sliding_window_pattern", 6)) for l in range(L)]
+
+
+def gemma_rope_tables(theta, HS, T, linear_factor=None):
+    inv_freq = 1.0 / theta ** (torch.arange(0, HS, 2, dtype=F64) / HS)  # (HS/2,)
+    if linear_factor is not None:
+        inv_freq = inv_freq / linear_factor  # _compute_linear_scaling_rope_parameters
+    freqs = torch.outer(torch.arange(T, dtype=F64), inv_freq)  # (T, HS/2)
+    emb = torch.cat([freqs, freqs], dim=-1)  # (T, HS)
+    return emb.cos(), emb.sin()
+
+
+def gemma_forward(cfg, W, ids, lora=None, layer=None):
+    """Gemma2ForCausalLM / Gemma3ForCausalLM (text), after transformers' modeling_gemma2.py / modeling_gemma3.py:
+    embeddings * sqrt(hidden) (a tensor of the activation dtype: float64 here), four (1 + w) RMSNorms per block
+    (input, post_attention, pre_feedforward, post_feedforward), GeGLU MLP with the tanh GELU, scores scaled by
+    query_pre_attn_scalar**-0.5 and soft-capped (attn_logit_softcapping) before the causal / sliding-window mask
+    (key j visible to query i when i - window < j <= i), Gemma 3's q_norm/k_norm over head_dim before RoPE and its
+    local RoPE base (rope_local_base_freq) on sliding layers, global layers on rope_theta with rope_scaling (linear),
+    final norm, tied head, final_logit_softcapping. Hooks as in llama_forward."""
+    C, NH, KVH = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    HS, eps = cfg["head_dim"], cfg["rms_norm_eps"]
+    gemma3 = cfg["model_type"] == "gemma3_text"
+    Bx, Tx = ids.shape
+    rs = cfg.get("rope_scaling")
+    if rs is not None:
+        assert rs["rope_type"] == "linear", rs
+    cos_g, sin_g = gemma_rope_tables(cfg["rope_theta"], HS, Tx, rs["factor"] if rs else None)  # global layers
+    cos_l, sin_l = gemma_rope_tables(cfg["rope_local_base_freq"], HS, Tx) if gemma3 else (cos_g, sin_g)
+    sliding = gemma_layer_types(cfg)
+    scaling = cfg["query_pre_attn_scalar"] ** -0.5
+    attn_cap, final_cap = cfg.get("attn_logit_softcapping"), cfg.get("final_logit_softcapping")
+
+    def base_lin(x, name):
+        y = x @ W[name + ".weight"].T
+        return y + W[name + ".bias"] if name + ".bias" in W else y
+
+    def lin(x, name):
+        if layer is not None:
+            return layer(x, name, lambda z: base_lin(z, name))
+        y = base_lin(x, name)
+        return y if lora is None else y + lora(x, name)
+
+    i_idx = torch.arange(Tx).view(Tx, 1)
+    j_idx = torch.arange(Tx).view(1, Tx)
+    causal = j_idx <= i_idx  # (T, T)
+    x = W["model.embed_tokens.weight"][ids] * torch.tensor(C ** 0.5, dtype=F64)  # (B, T, C)
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        h = gemma_rms_norm(x, W[p + "input_layernorm.weight"], eps)
+        q = lin(h, p + "self_attn.q_proj").view(Bx, Tx, NH, HS).transpose(1, 2)  # (B, NH, T, HS)
+        k = lin(h, p + "self_attn.k_proj").view(Bx, Tx, KVH, HS).transpose(1, 2)  # (B, KVH, T, HS)
+        v = lin(h, p + "self_attn.v_proj").view(Bx, Tx, KVH, HS).transpose(1, 2)
+        if gemma3:
+            q = gemma_rms_norm(q, W[p + "self_attn.q_norm.weight"], eps)
+            k = gemma_rms_norm(k, W[p + "self_attn.k_norm.weight"], eps)
+        cos, sin = (cos_l, sin_l) if sliding[l] else (cos_g, sin_g)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(NH // KVH, dim=1)  # (B, NH, T, HS)
+        v = v.repeat_interleave(NH // KVH, dim=1)
+        s = (q @ k.transpose(-2, -1)) * scaling  # (B, NH, T, T)
+        if attn_cap is not None:
+            s = torch.tanh(s / attn_cap) * attn_cap
+        mask = causal & (i_idx - j_idx < cfg["sliding_window"]) if sliding[l] else causal
+        att = s.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v  # (B, NH, T, HS)
+        att = att.transpose(1, 2).reshape(Bx, Tx, NH * HS)
+        x = x + gemma_rms_norm(lin(att, p + "self_attn.o_proj"), W[p + "post_attention_layernorm.weight"], eps)
+        h = gemma_rms_norm(x, W[p + "pre_feedforward_layernorm.weight"], eps)
+        m = lin(gelu_tanh(lin(h, p + "mlp.gate_proj")) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")  # GeGLU
+        x = x + gemma_rms_norm(m, W[p + "post_feedforward_layernorm.weight"], eps)
+    x = gemma_rms_norm(x, W["model.norm.weight"], eps)
+    logits = x @ W["model.embed_tokens.weight"].T  # tied head (B, T, V)
+    if final_cap is not None:
+        logits = torch.tanh(logits / final_cap) * final_cap
+    return logits
+
+
 def gpt2_forward(cfg, W, ids, lora=None, layer=None):
     """GPT2LMHeadModel. Conv1D weights are [in, out]: y = x @ W + b. Tied head (wte).
     lora: optional hook lora(x, module_name) -> delta added to each Conv1D's output (see the module docstring)."""

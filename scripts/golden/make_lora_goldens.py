@@ -35,7 +35,8 @@ LoRA (HF PEFT src/peft/tuners/lora/layer.py, checked):
     nn.Linear, and forward is identical. fan_in_fan_out only transposes B@A in get_delta_weight (merging).
   * r = 4, lora_alpha = 8 -> scaling 2.0 (rslora case: 8 / sqrt(4) = 4.0), lora_dropout 0, bias "none".
 Targets (HF module paths; lm_head / embeddings / norms are not adapted, base weights frozen):
-  * llama (and qwen3, olmo2): model.layers.{l}.self_attn.{q,k,v,o}_proj and model.layers.{l}.mlp.{gate,up,down}_proj, every layer
+  * llama (and qwen3, olmo2, gemma3, gemma2): model.layers.{l}.self_attn.{q,k,v,o}_proj and model.layers.{l}.mlp.{gate,up,down}_proj,
+    every layer (gemma2 also checks the gradients through both soft-cappings, gemma3 through the q/k norms)
   * phi3:  model.layers.{l}.self_attn.{qkv,o}_proj and model.layers.{l}.mlp.{gate_up,down}_proj (the fused modules;
            T = 8 > original_max 5, so the long LongRoPE factors, partial rotary 0.75 and sliding window 4 are all in play)
   * gpt2:  transformer.h.{l}.attn.c_attn, transformer.h.{l}.attn.c_proj, transformer.h.{l}.mlp.c_fc,
@@ -88,7 +89,7 @@ import torch
 import torch.nn.functional as F
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
-from golden_common import (F64, GOLDEN_DIR, ROOT, assert_same_bits, gpt2_forward, llama_forward,  # noqa: E402
+from golden_common import (F64, GOLDEN_DIR, ROOT, assert_same_bits, gpt2_forward, llama_forward, gemma_forward,  # noqa: E402
                            phi3_forward, read_safetensors, write_json, write_safetensors)
 
 MODELS_DIR = GOLDEN_DIR / "models"
@@ -116,7 +117,7 @@ def target_modules(name, cfg):
     if name == "phi3":  # Phi-3's fused projections, as PEFT targets them by name
         return [f"model.layers.{l}.{m}" for l in range(cfg["num_hidden_layers"])
                 for m in ("self_attn.qkv_proj", "self_attn.o_proj", "mlp.gate_up_proj", "mlp.down_proj")]
-    if name != "gpt2":  # the Llama family (llama, qwen3, olmo2)
+    if name != "gpt2":  # the Llama family (llama, qwen3, olmo2) and Gemma (gemma2, gemma3): the same module names
         return [f"model.layers.{l}.{m}" for l in range(cfg["num_hidden_layers"])
                 for m in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
                           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")]
@@ -189,7 +190,8 @@ class Setup:
         d = MODELS_DIR / name
         self.cfg = json.loads((d / "config.json").read_text())
         self.W = {k: v.to(F64) for k, v in read_safetensors(d / "model.safetensors").items()}
-        self.forward = gpt2_forward if name == "gpt2" else phi3_forward if name == "phi3" else llama_forward
+        self.forward = (gpt2_forward if name == "gpt2" else phi3_forward if name == "phi3"
+                        else gemma_forward if name.startswith("gemma") else llama_forward)
         self.modules = sorted(target_modules(name, self.cfg))
         assert all(m + ".weight" in self.W for m in self.modules)
         self.init = init_lora(name, self.W, self.modules)
@@ -402,7 +404,7 @@ def make(name):
 
 def main():
     torch.set_num_threads(1)  # bitwise-reproducible reductions
-    worst = max(make(n) for n in ("llama", "gpt2", "qwen3", "olmo2", "phi3"))
+    worst = max(make(n) for n in ("llama", "gpt2", "qwen3", "olmo2", "phi3", "gemma3", "gemma2"))
     print(f"worst finite-difference rel err {worst:.2e}")
     total = 0
     print("files:")

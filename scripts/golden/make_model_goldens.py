@@ -2,7 +2,8 @@
 """
 make_model_goldens.py -- golden logits for peft4j's checkpoint loaders and forward passes.
 
-For each tiny model (gpt2, llama, llama-tied, mistral, qwen2, qwen3, smollm3, olmo2, phi3, phi3-tied, llama-sharded) this writes
+For each tiny model (gpt2, llama, llama-tied, mistral, qwen2, qwen3, smollm3, olmo2, phi3, phi3-tied, gemma2, gemma3,
+llama-sharded) this writes
     peft4j-core/src/test/resources/golden/models/<name>/
         config.json                HF transformers layout (sorted keys, indent 2, as save_pretrained writes it)
         model.safetensors          our own writer (or two shards + model.safetensors.index.json)
@@ -23,6 +24,11 @@ Constraints:
         models/phi3/modeling_phi3.py (4.46: Phi3Attention's fused qkv_proj split q|k|v, Phi3MLP gate_up_proj.chunk(2)
           = (gate, up), Phi3LongRoPEScaledRotaryEmbedding, the sliding-window causal mask; partial_rotary_factor as
           the later releases apply it: rotate_half RoPE on the first int(HS * factor) values, the rest passed through),
+        models/gemma2/modeling_gemma2.py, models/gemma3/modeling_gemma3.py (Gemma2/Gemma3 decoder: embeddings times
+          sqrt(hidden), (1 + w) RMSNorms, post-attention / pre- and post-feedforward norms, GeGLU with
+          gelu_pytorch_tanh, query_pre_attn_scalar**-0.5, attention and final logit soft-capping, sliding layers
+          by `not bool(layer_idx % 2)` (Gemma 2) / `bool((layer_idx + 1) % sliding_window_pattern)` (Gemma 3),
+          Gemma 3's q_norm/k_norm and rope_local_base_freq for the sliding layers),
         modeling_rope_utils.py  _compute_default_rope_parameters / _compute_llama3_parameters,
         models/gpt2/modeling_gpt2.py + activations.py NewGELUActivation + pytorch_utils.Conv1D.
   * Deterministic: a fixed torch seed per model; all logits computed in float64 from the values that were
@@ -42,7 +48,7 @@ import torch
 sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
 from golden_common import (F64, GOLDEN_DIR, ROOT, ST_NAME, assert_same_bits, gpt2_forward, layer_norm,  # noqa: E402
                            gelu_tanh, llama3_scale, llama_forward, phi3_forward, read_safetensors, write_json,
-                           write_safetensors)
+                           write_safetensors, gemma_forward, gemma_layer_types)
 
 OUT_DIR = GOLDEN_DIR / "models"
 B, T = 2, 7
@@ -119,6 +125,32 @@ def phi3_weights(cfg):
     W["model.norm.weight"] = 1 + randn(C, std=0.1)
     if not cfg["tie_word_embeddings"]:
         W["lm_head.weight"] = randn(V, C, std=0.1)
+    return W
+
+
+def gemma_weights(cfg):
+    """Gemma 2 / Gemma 3 text: norm weights are offsets from 1 (gain 1 + w), four norms per block, tied head;
+    Gemma 3 adds q_norm/k_norm [head_dim]."""
+    C, NH, KVH, I, V, HS = (cfg[k] for k in ("hidden_size", "num_attention_heads", "num_key_value_heads",
+                                               "intermediate_size", "vocab_size", "head_dim"))
+    W = {"model.embed_tokens.weight": randn(V, C, std=0.1)}
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        W[p + "input_layernorm.weight"] = randn(C, std=0.1)
+        W[p + "self_attn.q_proj.weight"] = randn(NH * HS, C, std=0.1)
+        W[p + "self_attn.k_proj.weight"] = randn(KVH * HS, C, std=0.1)
+        W[p + "self_attn.v_proj.weight"] = randn(KVH * HS, C, std=0.1)
+        W[p + "self_attn.o_proj.weight"] = randn(C, NH * HS, std=0.08)
+        if cfg["model_type"] == "gemma3_text":
+            W[p + "self_attn.q_norm.weight"] = randn(HS, std=0.3)
+            W[p + "self_attn.k_norm.weight"] = randn(HS, std=0.3)
+        W[p + "post_attention_layernorm.weight"] = randn(C, std=0.1)
+        W[p + "pre_feedforward_layernorm.weight"] = randn(C, std=0.1)
+        W[p + "mlp.gate_proj.weight"] = randn(I, C, std=0.1)
+        W[p + "mlp.up_proj.weight"] = randn(I, C, std=0.1)
+        W[p + "mlp.down_proj.weight"] = randn(C, I, std=0.08)
+        W[p + "post_feedforward_layernorm.weight"] = randn(C, std=0.1)
+    W["model.norm.weight"] = randn(C, std=0.1)
     return W
 
 
@@ -240,6 +272,24 @@ PHI3_TIED = phi3_config(  # Phi-3.5-mini-like without partial rotary, so transfo
     sliding_window=3, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=87,
     torch_dtype="float32")
 
+GEMMA2 = {  # Gemma2Config layout; window 3 < T = 7, soft-capping values small enough to bite
+    "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "attention_bias": False, "attention_dropout": 0.0,
+    "attn_logit_softcapping": 1.5, "bos_token_id": 2, "cache_implementation": "hybrid", "eos_token_id": 1,
+    "final_logit_softcapping": 2.0, "head_dim": 16, "hidden_act": "gelu_pytorch_tanh",
+    "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 96,
+    "max_position_embeddings": 128, "num_attention_heads": 4, "num_hidden_layers": 3, "num_key_value_heads": 2,
+    "pad_token_id": 0, "query_pre_attn_scalar": 8, "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": 3,
+    "torch_dtype": "float32", "transformers_version": "4.46.3", "use_cache": True, "vocab_size": 96}
+GEMMA3 = {  # Gemma3TextConfig layout (as google/gemma-3-1b-it, 4B's linear rope_scaling); window 3 < T = 7
+    "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "attention_bias": False,
+    "attention_dropout": 0.0, "attn_logit_softcapping": None, "bos_token_id": 2, "cache_implementation": "hybrid",
+    "eos_token_id": [1, 99], "final_logit_softcapping": None, "head_dim": 32, "hidden_activation": "gelu_pytorch_tanh",
+    "hidden_size": 64, "initializer_range": 0.02, "intermediate_size": 80, "max_position_embeddings": 256,
+    "num_attention_heads": 4, "num_hidden_layers": 3, "num_key_value_heads": 1, "pad_token_id": 0,
+    "query_pre_attn_scalar": 24, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000.0,
+    "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "rope_theta": 1000000.0, "sliding_window": 3,
+    "sliding_window_pattern": 3, "torch_dtype": "bfloat16", "transformers_version": "4.50.0", "use_cache": True,
+    "vocab_size": 100}
 # name, config, storage dtype, seed, weights(cfg), forward, description
 MODELS = [
     ("gpt2", GPT2, torch.float32, 1001, gpt2_weights, gpt2_forward,
@@ -280,6 +330,16 @@ MODELS = [
      "Phi3ForCausalLM, hidden 48, 4 heads = 4 KV heads (HS 12), full rotary, LongRoPE in the short regime (T = 7 <= "
      "original_max_position_embeddings 8; attention factor sqrt(1 + ln 4 / ln 8)), sliding_window 3, intermediate 40, "
      "vocab 88, tied head, F32. Also checked against transformers 4.46's Phi3ForCausalLM (check_phi3_transformers.py)."),
+    ("gemma2", GEMMA2, torch.float32, 1007, gemma_weights, gemma_forward,
+     "Gemma2ForCausalLM, hidden 64 (embeddings x 8), 4 heads / 2 KV heads, head_dim 16, 3 layers (sliding, global, "
+     "sliding: even layers slide), sliding_window 3 < T, query_pre_attn_scalar 8 (scale 8^-0.5, not 16^-0.5), "
+     "attn_logit_softcapping 1.5 and final_logit_softcapping 2.0, (1 + w) RMSNorms before and after attention and MLP, "
+     "GeGLU (tanh GELU) intermediate 96, vocab 96, tied head, F32."),
+    ("gemma3", GEMMA3, torch.bfloat16, 1008, gemma_weights, gemma_forward,
+     "Gemma3ForCausalLM (gemma3_text), hidden 64 (embeddings x 8), 4 heads / 1 KV head, head_dim 32, 3 layers with "
+     "sliding_window_pattern 3 (sliding, sliding, global), sliding_window 3 < T, q_norm/k_norm (1 + w) over head_dim "
+     "before RoPE, sliding layers RoPE base rope_local_base_freq 1e4, the global layer rope_theta 1e6 with linear "
+     "rope_scaling 8, query_pre_attn_scalar 24, no soft-capping, GeGLU intermediate 80, vocab 100, tied head, BF16."),
 ]
 
 
@@ -381,6 +441,37 @@ def make_sharded(llama_stored, llama_ids, llama_logits):
     print(f"{name:14s} {len(back):3d} tensors over 2 shards, total_size {total}, logits identical to llama")
 
 
+def show_gemma_features(results):
+    """Each Gemma feature moves the fixture's logits (so a peft4j forward without it fails the 1e-4 test)."""
+    variants = {
+        "gemma2": (GEMMA2, [("no attn softcapping", dict(attn_logit_softcapping=None)),
+                            ("no final softcapping", dict(final_logit_softcapping=None)),
+                            ("no sliding window", dict(layer_types=["full_attention"] * 3)),
+                            ("scale head_dim^-0.5", dict(query_pre_attn_scalar=16))]),
+        "gemma3": (GEMMA3, [("global rope base on sliding layers", dict(rope_local_base_freq=1000000.0)),
+                            ("no rope_scaling", dict(rope_scaling=None)),
+                            ("no sliding window", dict(layer_types=["full_attention"] * 3)),
+                            ("scale head_dim^-0.5", dict(query_pre_attn_scalar=32))]),
+    }
+    for name, (cfg, changes) in variants.items():
+        stored, ids, logits = results[name]
+        kinds = gemma_layer_types(cfg)
+        assert True in kinds and False in kinds, f"{name}: want sliding and global layers, got {kinds}"
+        for what, change in changes:
+            diff = (forward_from(gemma_forward, dict(cfg, **change), stored, ids) - logits).abs().max().item()
+            print(f"  {name}: {what} moves the logits by up to {diff:.3e}")
+            assert diff > 1e-3, f"{name}: {what} does not affect the fixture"
+        W = {k: v.to(F64) for k, v in stored.items()}
+        if name == "gemma3":
+            W0 = dict(W)
+            for k in W0:
+                if k.endswith(("q_norm.weight", "k_norm.weight")):
+                    W0[k] = torch.zeros_like(W0[k])
+            diff = (gemma_forward(cfg, W0, ids) - logits).abs().max().item()
+            print(f"  {name}: q/k norm weights at 0 move the logits by up to {diff:.3e}")
+            assert diff > 1e-3
+
+
 def check_primitives():
     """Our hand-written LayerNorm / tanh-GELU against torch's built-ins."""
     x, w, b = torch.randn(3, 5, 64, dtype=F64), torch.randn(64, dtype=F64), torch.randn(64, dtype=F64)
@@ -418,6 +509,7 @@ def main():
             diff = (forward_from(llama_forward, plain, stored, ids) - logits).abs().max().item()
             print(f"  without rope_scaling the llama logits move by up to {diff:.3e}")
             assert diff > 1e-3, "llama3 scaling does not affect the fixture"
+    show_gemma_features(results)
     make_sharded(*results["llama"])
     stored, ids, logits = results["phi3"]  # each phi3 feature must move the fixture's logits
     for what, cfg in (("short factors (original_max 8 >= T)", dict(PHI3, original_max_position_embeddings=8)),

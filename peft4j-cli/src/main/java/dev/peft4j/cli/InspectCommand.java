@@ -133,6 +133,15 @@ final class InspectCommand implements Callable<Integer> {
         if (c.family() == ModelConfig.Family.PHI3) s.append(", fused qkv_proj / gate_up_proj");
         if (c.qkvBias()) s.append(", q/k/v bias");
         if (c.slidingWindow() > 0) s.append(", sliding window ").append(c.slidingWindow());
+        ModelConfig.Gemma g = c.arch().gemma();
+        if (g != null) {             // Gemma 2 / 3: which layers slide, the attention scale, soft-capping, local RoPE base
+            long slide = g.sliding().stream().filter(x -> x).count();
+            s.append(String.format(" on %d of %d layers (the others global)", slide, g.sliding().size()));
+            s.append(", query_pre_attn_scalar ").append(g.queryPreAttnScalar());
+            if (g.attnSoftcap() > 0) s.append(", attention soft-cap ").append(g.attnSoftcap());
+            if (g.finalSoftcap() > 0) s.append(", final logit soft-cap ").append(g.finalSoftcap());
+            if (g.ropeLocalTheta() > 0) s.append(", local rope theta ").append(g.ropeLocalTheta());
+        }
         if (!c.arch().describe().isEmpty()) s.append(", ").append(c.arch().describe());     // the family's switches
         s.append(c.tieWordEmbeddings() ? ", tied embeddings" : ", separate lm_head");
         s.append(", ").append(c.torchDtype());

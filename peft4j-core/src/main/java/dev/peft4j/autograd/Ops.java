@@ -184,6 +184,77 @@ public final class Ops {
         return y;
     }
 
+    /** GeGLU (Gemma's MLP): y = gelu_tanh(g) · u.  dg = dy · u · gelu_tanh'(g), du = dy · gelu_tanh(g). */
+    public static Tensor geglu(Tape tape, Tensor g, Tensor u) {
+        int n = g.size();
+        float[] act = new float[n], out = new float[n];
+        Kernels.geluTanh(act, g.data, n);
+        for (int i = 0; i < n; i++) out[i] = act[i] * u.data[i];
+        Tensor y = Tensor.activation(out, Tape.needed(tape, g, u), g.shape);
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = y.gradOrNull();
+            if (dy == null) return;
+            if (u.requiresGrad) { float[] du = u.grad(); for (int i = 0; i < n; i++) du[i] += dy[i] * act[i]; }
+            if (g.requiresGrad) {
+                float[] dyu = new float[n], dg = g.grad();
+                for (int i = 0; i < n; i++) dyu[i] = dy[i] * u.data[i];
+                Parallel.parallelRange(n, (s, e) -> Kernels.geluTanhBackward(dg, dyu, g.data, s, e));
+            }
+        });
+        return y;
+    }
+
+    /** y = s · x for a constant s (Gemma's √hidden embedding scale). dx += s · dy. */
+    public static Tensor scale(Tape tape, Tensor x, float s) {
+        float[] out = new float[x.size()];
+        for (int i = 0; i < out.length; i++) out[i] = x.data[i] * s;
+        Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+        Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = gy.gradOrNull();
+            if (dy == null) return;
+            Kernels.axpy(gx.grad(), 0, s, dy, 0, dy.length);
+        });
+        return y;
+    }
+
+    /** y = x + c for a constant c (Gemma's RMSNorm gain 1 + w). dx += dy. */
+    public static Tensor shift(Tape tape, Tensor x, float c) {
+        float[] out = new float[x.size()];
+        for (int i = 0; i < out.length; i++) out[i] = x.data[i] + c;
+        Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+        Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = gy.gradOrNull();
+            if (dy == null) return;
+            Kernels.axpy(gx.grad(), 0, 1f, dy, 0, dy.length);
+        });
+        return y;
+    }
+
+    /**
+     * Soft-capping (Gemma 2's final logits): y = cap · tanh(x / cap), squashing x into (−cap, cap).
+     * dy/dx = 1 − tanh²(x / cap) = 1 − (y / cap)².
+     */
+    public static Tensor softcap(Tape tape, Tensor x, float cap) {
+        float[] out = new float[x.size()];
+        float inv = 1f / cap;
+        Parallel.parallelRange(out.length, (s, e) -> {
+            for (int i = s; i < e; i++) out[i] = cap * (float) Math.tanh(x.data[i] * inv);
+        });
+        Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+        Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
+        if (y.requiresGrad) tape.record(() -> {
+            float[] dy = gy.gradOrNull();
+            if (dy == null) return;
+            float[] dx = gx.grad();
+            Parallel.parallelRange(out.length, (s, e) -> {
+                for (int i = s; i < e; i++) { float t = out[i] * inv; dx[i] += dy[i] * (1f - t * t); }
+            });
+        });
+        return y;
+    }
+
     /** Inverted dropout: keeps each element with probability 1−p and scales it by 1/(1−p). */
     public static Tensor dropout(Tape tape, Tensor x, float p) {
         if (tape == null || p <= 0f) return x;

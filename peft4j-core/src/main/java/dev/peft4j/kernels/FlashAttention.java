@@ -61,9 +61,17 @@ public final class FlashAttention {
      */
     public static void forward(float[] out, float[] lse, float[] q, float[] k, float[] v,
                                int B, int T, int NH, int KVH, int HS, int window) {
+        forward(out, lse, q, k, v, B, T, NH, KVH, HS, window, (float) (1.0 / Math.sqrt(HS)), 0f);
+    }
+
+    /**
+     * The same with an explicit score scale (Gemma: query_pre_attn_scalar^-0.5) and logit soft-capping
+     * (Gemma 2): s = softcap·tanh(q·kᵀ·scale / softcap) before the mask; softcap 0 = none.
+     */
+    public static void forward(float[] out, float[] lse, float[] q, float[] k, float[] v,
+                               int B, int T, int NH, int KVH, int HS, int window, float scale, float softcap) {
         check(B, T, NH, KVH, HS, window);
         if (B == 0 || T == 0) return;
-        float scale = (float) (1.0 / Math.sqrt(HS));
         int group = NH / KVH, HSP = roundUp(HS, W2), TP = roundUp(T, Math.max(BQ, BK));
         Parallel.forEachChunk(B * KVH, bk -> {
             int b = bk / KVH, kvh = bk % KVH;
@@ -84,6 +92,7 @@ public final class FlashAttention {
                     for (int j0 = jFirst; j0 <= jLast; j0 += BK) {
                         int j1 = j0 + BK;
                         scores(s, qs, i0, HSP, kt, j0, HS, window);
+                        if (softcap > 0) softcap(s, null, softcap);
                         onlineSoftmax(s, o, m, l, i0, j0, HSP, window);
                         // O += P·V over the keys each 8-row tile can see
                         for (int r0 = 0; r0 < BQ; r0 += R) {
@@ -114,9 +123,18 @@ public final class FlashAttention {
      */
     public static void backward(float[] dq, float[] dk, float[] dv, float[] dOut, float[] out, float[] lse,
                                 float[] q, float[] k, float[] v, int B, int T, int NH, int KVH, int HS, int window) {
+        backward(dq, dk, dv, dOut, out, lse, q, k, v, B, T, NH, KVH, HS, window, (float) (1.0 / Math.sqrt(HS)), 0f);
+    }
+
+    /**
+     * The backward of the scale / soft-capping forward: with c = softcap and u = tanh(s_raw/c), the capped score
+     * is c·u and d(c·u)/ds_raw = 1 − u², so dS_raw = dS ∘ (1 − u²) (u kept per block while P is recomputed).
+     */
+    public static void backward(float[] dq, float[] dk, float[] dv, float[] dOut, float[] out, float[] lse,
+                                float[] q, float[] k, float[] v, int B, int T, int NH, int KVH, int HS, int window,
+                                float scale, float softcap) {
         check(B, T, NH, KVH, HS, window);
         if (B == 0 || T == 0 || (dq == null && dk == null && dv == null)) return;
-        float scale = (float) (1.0 / Math.sqrt(HS));
         int group = NH / KVH, HSP = roundUp(HS, W2), TP = roundUp(T, Math.max(BQ, BK));
         Parallel.forEachChunk(B * KVH, bk -> {
             int b = bk / KVH, kvh = bk % KVH;
@@ -127,7 +145,7 @@ public final class FlashAttention {
             float[] dK = w.get(3, TP * HSP), dV = w.get(4, TP * HSP);
             float[] qs = w.get(5, TP * HSP), dO = w.get(6, TP * HSP), dQ = w.get(7, TP * HSP);
             float[] rowLse = w.get(8, TP), rowD = w.get(9, TP);
-            float[] p = w.get(10, BQ * BK), ds = w.get(11, BQ * BK);
+            float[] p = w.get(10, BQ * BK), ds = w.get(11, BQ * BK), u = softcap > 0 ? w.get(12, BQ * BK) : null;
             Arrays.fill(dK, 0, TP * HSP, 0f);
             Arrays.fill(dV, 0, TP * HSP, 0f);
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
@@ -146,6 +164,7 @@ public final class FlashAttention {
                         int i1 = i0 + BQ;
                         boolean edge = isEdge(i0, j0, window);
                         scores(p, qs, i0, HSP, kt, j0, HS, window);
+                        if (softcap > 0) softcap(p, u, softcap);                 // p = c·u, u = tanh(s_raw / c)
                         // P = e^(S − lse), masked entries 0
                         for (int r = 0; r < BQ; r++) {
                             FloatVector vl = FloatVector.broadcast(S, rowLse[i0 + r]);
@@ -171,6 +190,11 @@ public final class FlashAttention {
                             }
                             if (edge) maskRow(ds, r * BK, i0 + r, j0, window, 0f);
                         }
+                        if (softcap > 0)                                        // through the cap: dS_raw = dS ∘ (1 − u²)
+                            for (int c = 0; c < BQ * BK; c += L) {
+                                FloatVector uv = FloatVector.fromArray(S, u, c);
+                                FloatVector.fromArray(S, ds, c).mul(uv.mul(uv).neg().add(1f)).intoArray(ds, c);
+                            }
                         // dQ_i += dS·K_j (times scale when written out)
                         if (dq != null) {
                             for (int r0 = 0; r0 < BQ; r0 += R) {
@@ -227,6 +251,19 @@ public final class FlashAttention {
             for (int c = 0; c < BK; c += W2)
                 if (tileVisible(i0 + r0, j0 + c, W2, window))
                     tile(s, r0 * BK + c, BK, qs, (i0 + r0) * HSP, HSP, 1, kt, j0 * HS + c, BK, 0, HS, false);
+        }
+    }
+
+    /**
+     * Soft-capping of a score block in place: s = c·tanh(s / c); u (or null) receives tanh(s / c) for the
+     * backward. Tiles scores() skipped hold stale but finite values, masked afterwards as before.
+     */
+    private static void softcap(float[] s, float[] u, float c) {
+        float inv = 1f / c;
+        for (int i = 0; i < BQ * BK; i += L) {
+            FloatVector t = VecMath.tanh(FloatVector.fromArray(S, s, i).mul(inv));
+            if (u != null) t.intoArray(u, i);
+            t.mul(c).intoArray(s, i);
         }
     }
 
@@ -368,7 +405,7 @@ public final class FlashAttention {
      */
     private static final class Work {
         private static final int CACHED = 1 << 18;            // 1 MB per buffer (T·HS up to 256K)
-        private final float[][] slots = new float[12][];
+        private final float[][] slots = new float[13][];
 
         /** A buffer of at least n floats; its contents are arbitrary. */
         float[] get(int slot, int n) {

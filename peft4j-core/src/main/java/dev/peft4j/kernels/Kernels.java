@@ -215,7 +215,13 @@ public final class Kernels {
 
     public static void attention(float[] out, float[] q, float[] k, float[] v, int[] pad, int virt,
                                  int B, int T, int NH, int KVH, int HS, int maxT, int start, int window) {
-        float scale = (float) (1.0 / Math.sqrt(HS));
+        attention(out, q, k, v, pad, virt, B, T, NH, KVH, HS, maxT, start, window, (float) (1.0 / Math.sqrt(HS)), 0f);
+    }
+
+    /** With an explicit score scale and Gemma 2's soft-capping of the scores, softcap·tanh(s / softcap) (0: none). */
+    public static void attention(float[] out, float[] q, float[] k, float[] v, int[] pad, int virt,
+                                 int B, int T, int NH, int KVH, int HS, int maxT, int start, int window,
+                                 float scale, float softcap) {
         int group = NH / KVH;
         Parallel.forEachChunk(B * NH, bh -> {
             int b = bh / NH, h = bh % NH, kvh = h / group;
@@ -233,6 +239,7 @@ public final class Kernels {
                 int n = 0;
                 for (int j = lo; j < aEnd; j++) scores[n++] = Gemm.dot(q, qo, k, kvBase + j * HS, HS) * scale;
                 for (int j = bLo; j <= last; j++) scores[n++] = Gemm.dot(q, qo, k, kvBase + j * HS, HS) * scale;
+                if (softcap > 0) for (int j = 0; j < n; j++) scores[j] = softcap * VecMath.tanhScalar(scores[j] / softcap);
                 softmax(scores, 0, n);
                 java.util.Arrays.fill(out, qo, qo + HS, 0f);
                 n = 0;

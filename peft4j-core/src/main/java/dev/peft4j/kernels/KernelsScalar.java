@@ -68,6 +68,13 @@ public final class KernelsScalar {
     /** Slot j is visible to query slot `last` when j <= last, j is not padding ([virt, virt+pad[b])), and inside the window. */
     public static void attention(float[] out, float[] q, float[] k, float[] v, int[] pad, int virt,
                                  int B, int T, int NH, int KVH, int HS, int maxT, int start, int window) {
+        attention(out, q, k, v, pad, virt, B, T, NH, KVH, HS, maxT, start, window, 1.0 / Math.sqrt(HS), 0);
+    }
+
+    /** Scores d·scale, soft-capped to softcap·tanh(s / softcap) when softcap > 0 (Gemma 2), before the softmax. */
+    public static void attention(float[] out, float[] q, float[] k, float[] v, int[] pad, int virt,
+                                 int B, int T, int NH, int KVH, int HS, int maxT, int start, int window,
+                                 double scale, double softcap) {
         int group = NH / KVH;
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++)
@@ -84,7 +91,8 @@ public final class KernelsScalar {
                         if (!visible[j]) continue;
                         double d = 0;
                         for (int i = 0; i < HS; i++) d += (double) q[qo + i] * k[kvBase + j * HS + i];
-                        s[j] = d / Math.sqrt(HS);
+                        s[j] = d * scale;
+                        if (softcap > 0) s[j] = softcap * Math.tanh(s[j] / softcap);
                         max = Math.max(max, s[j]);
                     }
                     for (int j = 0; j <= last; j++) if (visible[j]) { s[j] = Math.exp(s[j] - max); sum += s[j]; }

@@ -12,7 +12,7 @@ import dev.peft4j.nn.Linear;
 import java.nio.file.Path;
 import java.util.List;
 
-public sealed interface CausalLM permits Llama, Gpt2, Phi3 {
+public sealed interface CausalLM permits Llama, Gpt2, Phi3, Gemma {
     ModelConfig config();
 
     /**

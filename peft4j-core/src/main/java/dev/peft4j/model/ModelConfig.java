@@ -58,18 +58,21 @@ public record ModelConfig(
      * rotaryDim:  RoPE turns only the first rotaryDim of each head's HS values, the rest pass through
      *             (Phi-4-mini's partial_rotary_factor 0.75: int(HS * factor)); 0 means all HS.
      */
-    public record Arch(boolean qkNorm, boolean qkNormFull, boolean postNorm, List<Integer> nopeLayers, int rotaryDim) {
+    public record Arch(boolean qkNorm, boolean qkNormFull, boolean postNorm, List<Integer> nopeLayers, int rotaryDim,
+                       Gemma gemma) {
         public static final Arch NONE = new Arch(false);
 
         public Arch { nopeLayers = List.copyOf(nopeLayers); }
 
-        public Arch(boolean qkNorm) { this(qkNorm, false, false, List.of(), 0); }
+        public Arch(boolean qkNorm) { this(qkNorm, false, false, List.of(), 0, null); }
 
         public Arch(boolean qkNorm, boolean qkNormFull, boolean postNorm, List<Integer> nopeLayers) {
-            this(qkNorm, qkNormFull, postNorm, nopeLayers, 0);
+            this(qkNorm, qkNormFull, postNorm, nopeLayers, 0, null);
         }
 
-        public Arch(boolean qkNorm, int rotaryDim) { this(qkNorm, false, false, List.of(), rotaryDim); }
+        public Arch(boolean qkNorm, int rotaryDim) { this(qkNorm, false, false, List.of(), rotaryDim, null); }
+
+        public Arch(boolean qkNorm, Gemma gemma) { this(qkNorm, false, false, List.of(), 0, gemma); }
 
         /** Whether layer l rotates q and k (every layer but SmolLM3's NoPE layers). */
         public boolean rope(int l) { return !nopeLayers.contains(l); }
@@ -80,13 +83,26 @@ public record ModelConfig(
             if (qkNorm) on.add(qkNormFull ? "q/k RMSNorm over the full projection" : "q/k RMSNorm per head");
             if (postNorm) on.add("post-norm blocks (norm after attention and after the MLP)");
             if (!nopeLayers.isEmpty()) on.add("no RoPE in layers " + nopeLayers);
-            if (rotaryDim > 0) on.add("RoPE on the first " + rotaryDim + " values of each head");
             return String.join(", ", on);
         }
     }
 
     /** Head values RoPE rotates: HS, or fewer with a partial_rotary_factor (Phi-4-mini). */
     public int rotaryDim() { return arch.rotaryDim() > 0 ? arch.rotaryDim() : headDim; }
+
+    /**
+     * Gemma 2 / Gemma 3 settings (null in the other families); see Gemma.java.
+     * queryPreAttnScalar: attention scale = query_pre_attn_scalar^-0.5 (not head_dim^-0.5).
+     * attnSoftcap, finalSoftcap: attn_logit_softcapping / final_logit_softcapping, cap·tanh(x/cap); 0 = none.
+     * sliding: per layer, true for "sliding_attention" (window slidingWindow()), false for "full_attention".
+     * ropeLocalTheta: Gemma 3's rope_local_base_freq, the plain-RoPE base of the sliding layers (rope_theta and
+     * rope_scaling serve the global ones); 0 in Gemma 2, where every layer uses rope_theta.
+     */
+    public record Gemma(double queryPreAttnScalar, float attnSoftcap, float finalSoftcap, List<Boolean> sliding,
+                        double ropeLocalTheta) {}
+
+    /** final_logit_softcapping in effect (Gemma), else 0. */
+    public float finalLogitSoftcap() { return arch.gemma() == null ? 0f : arch.gemma().finalSoftcap(); }
 
     public ModelConfig withArch(Arch a) {
         return new ModelConfig(family, vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim,
@@ -96,7 +112,8 @@ public record ModelConfig(
 
     /** The supported model families, by config.json model_type. */
     public enum Family {
-        LLAMA("llama"), MISTRAL("mistral"), QWEN2("qwen2"), QWEN3("qwen3"), SMOLLM3("smollm3"), OLMO2("olmo2"), GPT2("gpt2"), PHI3("phi3");
+        LLAMA("llama"), MISTRAL("mistral"), QWEN2("qwen2"), QWEN3("qwen3"), SMOLLM3("smollm3"), OLMO2("olmo2"), GPT2("gpt2"), PHI3("phi3"),
+        GEMMA2("gemma2"), GEMMA3_TEXT("gemma3_text");
 
         public final String modelType;
 
@@ -105,7 +122,9 @@ public record ModelConfig(
         public static Family of(String modelType) {
             for (Family f : values()) if (f.modelType.equals(modelType)) return f;
             throw new Peft4jException("unsupported model_type '" + modelType + "' in config.json; peft4j supports "
-                    + supportedList() + " (Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2/2.5, Qwen3, SmolLM3, OLMo 2, GPT-2, Phi-3/3.5/4-mini)");
+                    + supportedList() + " (Llama 2/3, TinyLlama, SmolLM, Mistral, Qwen2/2.5, Qwen3, SmolLM3, OLMo 2, GPT-2, Phi-3/3.5/4-mini, Gemma 2, Gemma 3 text)"
+                    + (modelType.equals("gemma3") ? "; for a multimodal gemma3 checkpoint use the text-only gemma3_text model "
+                    + "(e.g. google/gemma-3-1b-it, or extract its text_config and language_model weights)" : ""));
         }
 
         public static String supportedList() {
@@ -167,6 +186,7 @@ public record ModelConfig(
                     r.optId("bos_token_id"), r.ids("eos_token_id"), c.path("torch_dtype").asText("float32"));
             return cfg.validate(source);
         }
+        if (family == Family.GEMMA2 || family == Family.GEMMA3_TEXT) return gemma(family, c, r, source);
         int C = r.req("hidden_size"), NH = r.req("num_attention_heads");
         int KVH = c.hasNonNull("num_key_value_heads") ? r.req("num_key_value_heads") : NH;
         // Qwen3Config defaults head_dim to 128 (the modelling code reads config.head_dim); the others derive it
@@ -318,6 +338,71 @@ public record ModelConfig(
                 r.positive("rope_theta", 10000.0), scaling, c.path("tie_word_embeddings").asBoolean(false),
                 false, false, false, window, r.optId("bos_token_id"), r.ids("eos_token_id"),
                 c.path("torch_dtype").asText("float32"), new Arch(false, rotary == HS ? 0 : rotary));
+        return cfg.validate(source);
+    }
+
+    /**
+     * Gemma2Config / Gemma3TextConfig (transformers' configuration_gemma2.py, configuration_gemma3.py): head_dim 256,
+     * query_pre_attn_scalar 224 (Gemma 2) / 256 (Gemma 3), tied head, GeGLU with hidden_activation gelu_pytorch_tanh;
+     * Gemma 2: soft-capping 50 (attention) / 30 (final), even layers sliding; Gemma 3: no soft-capping unless set,
+     * every sliding_window_pattern-th (6th) layer global, rope_local_base_freq for the sliding layers, q/k norms.
+     * layer_types, when given, overrides both patterns. Settings of other Gemma variants are refused by name.
+     */
+    private static ModelConfig gemma(Family family, JsonNode c, Reader r, String source) {
+        boolean g2 = family == Family.GEMMA2;
+        int C = r.req("hidden_size"), NH = r.req("num_attention_heads"), L = r.req("num_hidden_layers");
+        int KVH = c.hasNonNull("num_key_value_heads") ? r.req("num_key_value_heads") : NH;
+        String act = c.hasNonNull("hidden_activation") ? c.get("hidden_activation").asText()
+                : c.path("hidden_act").asText("gelu_pytorch_tanh");
+        if (!act.equals("gelu_pytorch_tanh"))
+            throw new Peft4jException(source + ": hidden_activation '" + act + "' is not supported for " + family.modelType
+                    + "; peft4j implements Gemma's GeGLU with the tanh GELU (gelu_pytorch_tanh), as every released Gemma uses");
+        if (c.path("use_bidirectional_attention").asBoolean(false))
+            throw new Peft4jException(source + ": use_bidirectional_attention=true (EmbeddingGemma) is not supported; "
+                    + "peft4j trains causal language models");
+        for (String key : new String[] {"rope_parameters", "altup_num_inputs", "laurel_rank"})
+            if (c.has(key))
+                throw new Peft4jException(source + ": \"" + key + "\" is not supported for " + family.modelType
+                        + " (a newer or different Gemma configuration); peft4j implements Gemma2Config and Gemma3TextConfig");
+        int window = c.hasNonNull("sliding_window") ? r.req("sliding_window") : 4096;
+        if (window <= 0)
+            throw new Peft4jException(source + ": \"sliding_window\" must be a positive number of tokens (got " + window + ")");
+        List<Boolean> sliding = new ArrayList<>();
+        JsonNode types = c.get("layer_types");
+        if (types != null && !types.isNull()) {
+            if (!types.isArray() || types.size() != L)
+                throw new Peft4jException(source + ": \"layer_types\" must list one of \"sliding_attention\" / \"full_attention\" "
+                        + "per layer (" + L + " layers; got " + types + ")");
+            for (JsonNode t : types) {
+                String s = t.asText();
+                if (!s.equals("sliding_attention") && !s.equals("full_attention"))
+                    throw new Peft4jException(source + ": layer type '" + s + "' in \"layer_types\" is not supported; "
+                            + "peft4j implements sliding_attention and full_attention");
+                sliding.add(s.equals("sliding_attention"));
+            }
+        } else if (g2) {
+            for (int l = 0; l < L; l++) sliding.add(l % 2 == 0);                      // Gemma2: even layers slide
+        } else {
+            String key = c.hasNonNull("sliding_window_pattern") ? "sliding_window_pattern" : "_sliding_window_pattern";
+            int pattern = r.optInt(key, 6);
+            for (int l = 0; l < L; l++) sliding.add((l + 1) % pattern != 0);           // every pattern-th layer global
+        }
+        double attnCap = r.optPositive("attn_logit_softcapping", g2 ? 50.0 : 0);
+        double finalCap = r.optPositive("final_logit_softcapping", g2 ? 30.0 : 0);
+        double localTheta = g2 ? 0 : r.positive("rope_local_base_freq", 10000.0);
+        if (g2 && c.hasNonNull("rope_local_base_freq"))
+            throw new Peft4jException(source + ": \"rope_local_base_freq\" is a Gemma 3 setting; gemma2 uses rope_theta for every layer");
+        boolean attnBias = c.path("attention_bias").asBoolean(false);
+        Gemma gemma = new Gemma(r.positive("query_pre_attn_scalar", g2 ? 224.0 : 256.0), (float) attnCap, (float) finalCap,
+                List.copyOf(sliding), localTheta);
+        ModelConfig cfg = new ModelConfig(family, r.req("vocab_size"), C, r.req("intermediate_size"), L, NH, KVH,
+                c.hasNonNull("head_dim") ? r.req("head_dim") : 256,
+                r.optInt("max_position_embeddings", g2 ? 8192 : 131072),
+                r.epsilon("rms_norm_eps", 1e-6), r.positive("rope_theta", g2 ? 10000.0 : 1000000.0),
+                ropeScaling(c.get("rope_scaling"), source), c.path("tie_word_embeddings").asBoolean(true),
+                attnBias, attnBias, false, window,
+                r.optId("bos_token_id"), r.ids("eos_token_id"), c.path("torch_dtype").asText("float32"),
+                new Arch(!g2, gemma));
         return cfg.validate(source);
     }
 
@@ -474,6 +559,17 @@ public record ModelConfig(
             if (!(v > 0))
                 throw new Peft4jException(source + ": \"" + prefix + key + "\" must be > 0 (got " + n + "); "
                         + "use the model's published value (default " + dflt + ")");
+            return v;
+        }
+
+        /** An optional finite number > 0, or null / absent for dflt (0 meaning "off"). */
+        double optPositive(String key, double dflt) {
+            JsonNode n = c.get(key);
+            if (n == null) return dflt;
+            if (n.isNull()) return 0;
+            double v = finite(key, n);
+            if (!(v > 0))
+                throw new Peft4jException(source + ": \"" + prefix + key + "\" must be > 0, or null to disable it (got " + n + ")");
             return v;
         }
 

@@ -54,6 +54,29 @@ public final class ModelFactory {
             return new Gpt2(c, wte, wpe, blocks, in.ones("transformer.ln_f.weight", C), in.zeros("transformer.ln_f.bias", C),
                     new Linear("lm_head", wte, null, false));
         }
+        if (c.arch().gemma() != null) {          // Gemma: norm weights are offsets from 1, so zeros (as transformers initialises them)
+            Tensor embed = in.normal("model.embed_tokens.weight", embedStd, V, C);
+            Gemma.Block[] blocks = new Gemma.Block[c.numLayers()];
+            for (int l = 0; l < blocks.length; l++) {
+                String p = "model.layers." + l + ".";
+                blocks[l] = new Gemma.Block(in.zeros(p + "input_layernorm.weight", C),
+                        in.linear(p + "self_attn.q_proj", NH * HS, C, c.qkvBias(), false, std),
+                        in.linear(p + "self_attn.k_proj", KVH * HS, C, c.qkvBias(), false, std),
+                        in.linear(p + "self_attn.v_proj", KVH * HS, C, c.qkvBias(), false, std),
+                        in.linear(p + "self_attn.o_proj", C, NH * HS, c.outputBias(), false, std),
+                        c.arch().qkNorm() ? in.zeros(p + "self_attn.q_norm.weight", HS) : null,
+                        c.arch().qkNorm() ? in.zeros(p + "self_attn.k_norm.weight", HS) : null,
+                        in.zeros(p + "post_attention_layernorm.weight", C),
+                        in.zeros(p + "pre_feedforward_layernorm.weight", C),
+                        in.linear(p + "mlp.gate_proj", I, C, false, false, std),
+                        in.linear(p + "mlp.up_proj", I, C, false, false, std),
+                        in.linear(p + "mlp.down_proj", C, I, false, false, std),
+                        in.zeros(p + "post_feedforward_layernorm.weight", C));
+            }
+            Linear head = c.tieWordEmbeddings() ? new Linear("lm_head", embed, null, false)
+                    : in.linear("lm_head", V, C, false, false, std);
+            return new Gemma(c, embed, blocks, in.zeros("model.norm.weight", C), head);
+        }
         Tensor embed = in.normal("model.embed_tokens.weight", embedStd, V, C);
         if (c.family() == ModelConfig.Family.PHI3) {
             Phi3.Block[] blocks = new Phi3.Block[c.numLayers()];

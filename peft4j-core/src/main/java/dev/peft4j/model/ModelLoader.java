@@ -38,6 +38,7 @@ public final class ModelLoader {
             }
             Weights w = new Weights(ckpt, dir, quantize, blocksize);
             if (cfg.family() == ModelConfig.Family.PHI3) return phi3(cfg, w);
+            if (cfg.arch().gemma() != null) return gemma(cfg, w);
             return cfg.isGpt2() ? gpt2(cfg, w) : llama(cfg, w);
         }
     }
@@ -90,6 +91,35 @@ public final class ModelLoader {
         Linear head = c.tieWordEmbeddings() ? new Linear("lm_head", embed, null, false)
                 : w.linear("lm_head", V, C, false);
         return new Phi3(c, embed, blocks, norm, head);
+    }
+
+    /** Gemma 2 / Gemma 3 text: four norms per block, q_norm/k_norm in Gemma 3, tied head unless lm_head.weight is given. */
+    private static Gemma gemma(ModelConfig c, Weights w) {
+        int C = c.hiddenSize(), V = c.vocabSize(), NH = c.numHeads(), KVH = c.numKvHeads(), HS = c.headDim();
+        int I = c.intermediateSize();
+        Tensor embed = w.matrix("model.embed_tokens.weight", V, C);
+        Gemma.Block[] blocks = new Gemma.Block[c.numLayers()];
+        for (int l = 0; l < blocks.length; l++) {
+            String p = "model.layers." + l + ".";
+            blocks[l] = new Gemma.Block(
+                    w.get(p + "input_layernorm.weight", C),
+                    w.linear(p + "self_attn.q_proj", NH * HS, C, c.qkvBias()),
+                    w.linear(p + "self_attn.k_proj", KVH * HS, C, c.qkvBias()),
+                    w.linear(p + "self_attn.v_proj", KVH * HS, C, c.qkvBias()),
+                    w.linear(p + "self_attn.o_proj", C, NH * HS, c.outputBias()),
+                    c.arch().qkNorm() ? w.get(p + "self_attn.q_norm.weight", HS) : null,
+                    c.arch().qkNorm() ? w.get(p + "self_attn.k_norm.weight", HS) : null,
+                    w.get(p + "post_attention_layernorm.weight", C),
+                    w.get(p + "pre_feedforward_layernorm.weight", C),
+                    w.linear(p + "mlp.gate_proj", I, C, false),
+                    w.linear(p + "mlp.up_proj", I, C, false),
+                    w.linear(p + "mlp.down_proj", C, I, false),
+                    w.get(p + "post_feedforward_layernorm.weight", C));
+        }
+        Tensor norm = w.get("model.norm.weight", C);
+        Linear head = c.tieWordEmbeddings() ? new Linear("lm_head", embed, null, false)
+                : w.linear("lm_head", V, C, false);
+        return new Gemma(c, embed, blocks, norm, head);
     }
 
     private static Gpt2 gpt2(ModelConfig c, Weights w) {

@@ -288,6 +288,33 @@ public final class ModelWriter {
                 m.put("rope_scaling", s == null ? null : Map.of("type", "longrope", "short_factor", s.shortFactor(),
                         "long_factor", s.longFactor()));
             }
+            ModelConfig.Gemma g = c.arch().gemma();
+            if (g != null) {          // Gemma2Config / Gemma3TextConfig: their own names for the activation and the rest
+                m.put("architectures", List.of(c.family() == ModelConfig.Family.GEMMA2 ? "Gemma2ForCausalLM" : "Gemma3ForCausalLM"));
+                m.remove("hidden_act");
+                m.remove("mlp_bias");
+                m.put("hidden_activation", "gelu_pytorch_tanh");
+                m.put("query_pre_attn_scalar", g.queryPreAttnScalar());
+                m.put("attn_logit_softcapping", g.attnSoftcap() > 0 ? (Object) (double) g.attnSoftcap() : null);
+                m.put("final_logit_softcapping", g.finalSoftcap() > 0 ? (Object) (double) g.finalSoftcap() : null);
+                m.put("sliding_window", c.slidingWindow());
+                List<String> types = new java.util.ArrayList<>();
+                for (boolean sl : g.sliding()) types.add(sl ? "sliding_attention" : "full_attention");
+                m.put("layer_types", types);
+                if (g.ropeLocalTheta() > 0) m.put("rope_local_base_freq", g.ropeLocalTheta());
+                ModelConfig.RopeScaling rs = c.ropeScaling();
+                if (rs != null) {     // Gemma 3 4B+: linear scaling of the global layers' RoPE
+                    Map<String, Object> r = new TreeMap<>();
+                    r.put("rope_type", rs.type());
+                    r.put("factor", rs.factor());
+                    if (rs.type().equals("llama3")) {
+                        r.put("low_freq_factor", rs.lowFreqFactor());
+                        r.put("high_freq_factor", rs.highFreqFactor());
+                        r.put("original_max_position_embeddings", rs.originalMaxPositions());
+                    }
+                    m.put("rope_scaling", r);
+                }
+            }
         }
         m.put("vocab_size", c.vocabSize());
         m.put("tie_word_embeddings", c.tieWordEmbeddings());

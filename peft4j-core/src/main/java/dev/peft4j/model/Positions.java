@@ -40,12 +40,18 @@ final class Positions {
      */
     static Tensor attention(Tape tape, Tensor q, Tensor k, Tensor v, Tensor[] prefix, KvCache cache, int start, int layer,
                             int[] pad, int B, int T, int NH, int KVH, int HS, int window) {
+        return attention(tape, q, k, v, prefix, cache, start, layer, pad, B, T, NH, KVH, HS, window, (float) (1.0 / Math.sqrt(HS)), 0f);
+    }
+
+    /** The same with an explicit score scale and soft-capping of the scores (Gemma; softcap 0 = none). */
+    static Tensor attention(Tape tape, Tensor q, Tensor k, Tensor v, Tensor[] prefix, KvCache cache, int start, int layer,
+                            int[] pad, int B, int T, int NH, int KVH, int HS, int window, float scale, float softcap) {
         int P = prefix == null ? 0 : prefix[0].size() / (B * KVH * HS);
         if (cache == null) {
-            if (prefix == null) return Attention.forward(tape, q, k, v, B, T, NH, KVH, HS, window);
+            if (prefix == null) return Attention.forward(tape, q, k, v, B, T, NH, KVH, HS, window, scale, softcap);
             Tensor kk = Ops.concatSeq(tape, prefix[0], P, k, T, B), vv = Ops.concatSeq(tape, prefix[1], P, v, T, B);
             Tensor qq = Ops.concatSeq(tape, Tensor.activation(new float[B * P * NH * HS], false, B * P, NH * HS), P, q, T, B);
-            Tensor att = Attention.forward(tape, qq, kk, vv, B, P + T, NH, KVH, HS, window);
+            Tensor att = Attention.forward(tape, qq, kk, vv, B, P + T, NH, KVH, HS, window, scale, softcap);
             return Ops.sliceSeq(tape, att, B, P + T, P, T);                       // (B*T, NH*HS)
         }
         if (Tape.needed(tape, q, k, v))
@@ -54,7 +60,7 @@ final class Positions {
         cache.store(layer, k.data, v.data, T, start);
         float[] out = new float[q.size()];
         Kernels.attention(out, q.data, cache.k[layer], cache.v[layer], pad, cache.virtualTokens(), B, T, NH, KVH, HS,
-                cache.capacity, start, window);
+                cache.capacity, start, window, scale, softcap);
         return Tensor.activation(out, false, q.shape);
     }
 }

@@ -21,6 +21,9 @@ final class Rope {
         this.maxPositions = maxPositions;
     }
 
+    /** Tables for given inverse frequencies (HS/2 of them), e.g. Gemma 3's local base for its sliding layers. */
+    Rope(double[] invFreq, int maxPositions) { this(invFreq, 1.0, maxPositions); }
+
     /** Makes the tables cover positions [0, n). */
     synchronized void ensure(int n) {
         if (n <= length) return;

@@ -64,6 +64,8 @@ public final class LmLoss {
         int[] targets = targets(labels, B, T, model.lossRowsBeforeInput());
         Linear head = model.lmHead();
         Tensor h = model.hiddenForLoss(tape, inputIds, B, T);                          // (B*(T+lead), C)
+        float cap = model.config().finalLogitSoftcap();                                // Gemma 2: cap·tanh(logits/cap)
+        if (cap > 0) return Ops.crossEntropy(tape, Ops.softcap(tape, head.forward(tape, h), cap), targets);
         if (!head.active().isEmpty()) return Ops.crossEntropy(tape, head.forward(tape, h), targets);
         return LinearCrossEntropy.forward(tape, h, head.weight(), head.bias(), targets);
     }

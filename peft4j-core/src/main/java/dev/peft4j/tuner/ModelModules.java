@@ -49,6 +49,7 @@ public record ModelModules(ModelConfig config, List<Module> modules, long basePa
     /** The module tree and parameter count implied by config.json alone. */
     public static ModelModules of(ModelConfig c) {
         if (c.family() == ModelConfig.Family.PHI3) return phi3(c);
+        if (c.arch().gemma() != null) return gemma(c);
         return c.isGpt2() ? gpt2(c) : llama(c);
     }
 
@@ -181,6 +182,53 @@ public record ModelModules(ModelConfig config, List<Module> modules, long basePa
             for (Module x : lin) params += x.parameterCount();
         }
         m.add(Module.other("model.norm", "Phi3RMSNorm"));
+        params += C;
+        m.add(new Module("lm_head", "Linear", true, C, V, false, false, true));
+        if (!c.tieWordEmbeddings()) params += (long) V * C;
+        return new ModelModules(c, m, params);
+    }
+
+    // transformers modeling_gemma2.py / modeling_gemma3.py: Gemma2ForCausalLM / Gemma3ForCausalLM(model: Gemma2Model /
+    // Gemma3TextModel(embed_tokens, layers[N](self_attn(q,k,v,o[, q_norm, k_norm]), mlp(gate, up, down, act_fn),
+    // input_layernorm, post_attention_layernorm, pre_feedforward_layernorm, post_feedforward_layernorm), norm), lm_head).
+    // The rotary embeddings (per attention in 4.46, model.rotary_emb[_local] later) vary by version and are omitted.
+    private static ModelModules gemma(ModelConfig c) {
+        String fam = c.family() == ModelConfig.Family.GEMMA2 ? "Gemma2" : "Gemma3";
+        int C = c.hiddenSize(), V = c.vocabSize(), I = c.intermediateSize(), HS = c.headDim();
+        int q = c.numHeads() * HS, kv = c.numKvHeads() * HS;
+        List<Module> m = new ArrayList<>();
+        long params = (long) V * C;
+        m.add(Module.other("model", fam + (fam.equals("Gemma2") ? "Model" : "TextModel")));
+        m.add(Module.other("model.embed_tokens", fam.equals("Gemma2") ? "Embedding" : "Gemma3TextScaledWordEmbedding"));
+        m.add(Module.other("model.layers", "ModuleList"));
+        for (int l = 0; l < c.numLayers(); l++) {
+            String p = "model.layers." + l;
+            List<Module> lin = List.of(
+                    Module.linear(p + ".self_attn.q_proj", C, q, c.qkvBias()),
+                    Module.linear(p + ".self_attn.k_proj", C, kv, c.qkvBias()),
+                    Module.linear(p + ".self_attn.v_proj", C, kv, c.qkvBias()),
+                    Module.linear(p + ".self_attn.o_proj", q, C, c.outputBias()),
+                    Module.linear(p + ".mlp.gate_proj", C, I, false),
+                    Module.linear(p + ".mlp.up_proj", C, I, false),
+                    Module.linear(p + ".mlp.down_proj", I, C, false));
+            m.add(Module.other(p, fam + "DecoderLayer"));
+            m.add(Module.other(p + ".self_attn", fam + "Attention"));
+            m.addAll(lin.subList(0, 4));
+            if (c.arch().qkNorm()) {
+                m.add(Module.other(p + ".self_attn.q_norm", fam + "RMSNorm"));
+                m.add(Module.other(p + ".self_attn.k_norm", fam + "RMSNorm"));
+                params += 2L * HS;
+            }
+            m.add(Module.other(p + ".mlp", fam + "MLP"));
+            m.addAll(lin.subList(4, 7));
+            m.add(Module.other(p + ".mlp.act_fn", "PytorchGELUTanh"));
+            for (String n : new String[] {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                    "post_feedforward_layernorm"})
+                m.add(Module.other(p + "." + n, fam + "RMSNorm"));
+            params += 4L * C;
+            for (Module x : lin) params += x.parameterCount();
+        }
+        m.add(Module.other("model.norm", fam + "RMSNorm"));
         params += C;
         m.add(new Module("lm_head", "Linear", true, C, V, false, false, true));
         if (!c.tieWordEmbeddings()) params += (long) V * C;

@@ -42,7 +42,7 @@ public final class PeftRules {
     /** PEFT's default LoRA targets for a model type (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
     public static List<String> defaultTargetModules(ModelConfig.Family family) {
         return switch (family) {
-            case LLAMA, MISTRAL, QWEN2, QWEN3 -> List.of("q_proj", "v_proj");
+            case LLAMA, MISTRAL, QWEN2, QWEN3, GEMMA2, GEMMA3_TEXT -> List.of("q_proj", "v_proj");
             case GPT2 -> List.of("c_attn");
             case SMOLLM3, OLMO2 -> throw noDefaultTargets("LoRA", family, "target_modules", "--lora.target-modules q_proj,v_proj (or all-linear)");
             case PHI3 -> throw noDefaultTargets("LoRA", family, "target_modules", "--lora.target-modules qkv_proj,o_proj,gate_up_proj,down_proj (Phi-3's fused attention and MLP projections) or all-linear");

@@ -31,7 +31,7 @@ public class ModelGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2", "llama", "llama-tied", "mistral", "qwen2", "qwen3", "smollm3", "olmo2", "llama-sharded", "phi3", "phi3-tied"})
+    @ValueSource(strings = {"gpt2", "llama", "llama-tied", "mistral", "qwen2", "qwen3", "smollm3", "olmo2", "llama-sharded", "phi3", "phi3-tied", "gemma2", "gemma3"})
     void logitsMatchPyTorchReference(String name) throws Exception {
         Path d = dir(name);
         JsonNode expected = new ObjectMapper().readTree(d.resolve("expected.json").toFile());
@@ -51,7 +51,7 @@ public class ModelGoldenTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2", "llama", "mistral", "qwen2", "qwen3", "smollm3", "olmo2"})
+    @ValueSource(strings = {"gpt2", "llama", "mistral", "qwen2", "qwen3", "smollm3", "olmo2", "gemma2", "gemma3"})
     void kvCacheDecodingAndPaddedBatchesMatchFullForward(String name) throws Exception {
         CausalLM model = CausalLM.load(dir(name));
         int V = model.config().vocabSize();

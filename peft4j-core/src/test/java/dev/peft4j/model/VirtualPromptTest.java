@@ -21,7 +21,7 @@ class VirtualPromptTest {
 
     static CausalLM model(String name) throws Exception { return CausalLM.load(ModelGoldenTest.dir(name)); }
 
-    static Tensor embedTable(CausalLM m) { return m instanceof Llama l ? l.embed : ((Gpt2) m).wte; }
+    static Tensor embedTable(CausalLM m) { return m instanceof Llama l ? l.embed : m instanceof Gemma g ? g.embed : ((Gpt2) m).wte; }
 
     /** Virtual tokens = the embeddings of P_IDS (optionally a trainable copy). */
     static VirtualPrompt.Tokens tokensOf(CausalLM m, Tensor table) {
@@ -33,6 +33,9 @@ class VirtualPromptTest {
                 Tensor t = table;
                 for (int b = 0; b < B; b++)
                     for (int p = 0; p < P; p++) System.arraycopy(t.floats(), P_IDS[p] * C, rows, (b * P + p) * C, C);
+                // Gemma 3 scales in its embedding module, so PEFT's inputs_embeds of real tokens are already x √hidden
+                if (m.config().family() == ModelConfig.Family.GEMMA3_TEXT)
+                    for (int i = 0; i < rows.length; i++) rows[i] *= (float) Math.sqrt(C);
                 if (!t.requiresGrad) return Tensor.activation(rows, false, B * P, C);
                 return dev.peft4j.autograd.Ops.embedding(tape, t, repeat(B));
             }
@@ -100,7 +103,8 @@ class VirtualPromptTest {
     static final int[][] ROWS = {{3, 9, 27, 81 % 100, 11, 60}, {7, 8, 2, 33}};
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama:tokens", "llama:prefix", "gpt2:tokens", "gpt2:prefix", "qwen2:prefix", "mistral:tokens"})
+    @ValueSource(strings = {"llama:tokens", "llama:prefix", "gpt2:tokens", "gpt2:prefix", "qwen2:prefix", "mistral:tokens",
+            "gemma2:tokens", "gemma2:prefix", "gemma3:tokens", "gemma3:prefix"})
     void promptOfRealTokensEqualsTheLongerSequence(String spec) throws Exception {
         String[] s = spec.split(":");
         CausalLM m = model(s[0]);

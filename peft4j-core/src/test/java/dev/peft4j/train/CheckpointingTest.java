@@ -32,7 +32,7 @@ class CheckpointingTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "gpt2", "phi3"})
+    @ValueSource(strings = {"llama", "gpt2", "phi3", "gemma2", "gemma3"})
     void sameLossAndGradientsWithAndWithoutRecomputation(String model) {
         List<float[]> plain = grads(model, false, 0f, 1), ckpt = grads(model, true, 0f, 1);
         assertThat(ckpt.get(0)).isEqualTo(plain.get(0));

@@ -55,7 +55,7 @@ class LoraGoldenParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "gpt2", "qwen3", "olmo2", "phi3"})
+    @ValueSource(strings = {"llama", "gpt2", "qwen3", "olmo2", "phi3", "gemma3", "gemma2"})
     void loraGradientsMatchPyTorch(String name) throws Exception {
         Path d = dir(name);
         JsonNode meta = new ObjectMapper().readTree(d.resolve("grads.json").toFile());
@@ -64,7 +64,7 @@ class LoraGoldenParityTest {
         for (boolean rslora : name.equals("gpt2") ? new boolean[] {false, true} : new boolean[] {false}) {
             CausalLM model = CausalLM.load(Golden.model(name));
             List<Tensor> params = attach(model, d.resolve("init.safetensors"), rslora ? 4.0 : meta.get("scaling").asDouble());
-            assertThat(params).hasSize(name.equals("gpt2") || name.equals("phi3") ? 16 : 28);   // phi3: 4 fused modules x 2 layers
+            assertThat(params).hasSize(name.equals("gpt2") || name.equals("phi3") ? 16 : name.startsWith("gemma") ? 42 : 28);   // phi3: 4 fused modules x 2 layers; gemma: 3 layers
             Tape tape = new Tape(0);
             Tensor loss = LmLoss.loss(tape, model, ids, labels, B, T);
             tape.backward(loss);
@@ -84,7 +84,7 @@ class LoraGoldenParityTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "gpt2", "qwen3", "olmo2", "phi3"})
+    @ValueSource(strings = {"llama", "gpt2", "qwen3", "olmo2", "phi3", "gemma3", "gemma2"})
     void tenStepAdamWCurveWithWarmupAndClippingMatchesPyTorch(String name) throws Exception {
         Path d = dir(name);
         JsonNode meta = new ObjectMapper().readTree(d.resolve("grads.json").toFile());

@@ -44,7 +44,7 @@ class LoraApplyTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "gpt2", "llama-tied", "mistral", "qwen2", "qwen3"})
+    @ValueSource(strings = {"llama", "gpt2", "llama-tied", "mistral", "qwen2", "qwen3", "gemma2", "gemma3"})
     void freshAdapterLeavesLogitsExactlyUnchanged(String name) {
         CausalLM model = Fixtures.load(name);
         float[] base = logits(model), baseCached = cachedLogits(model);

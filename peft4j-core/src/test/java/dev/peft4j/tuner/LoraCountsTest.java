@@ -65,7 +65,7 @@ class LoraCountsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "gpt2", "llama-tied", "mistral", "qwen2", "qwen3", "smollm3", "olmo2", "llama-sharded", "phi3", "phi3-tied"})
+    @ValueSource(strings = {"llama", "gpt2", "llama-tied", "mistral", "qwen2", "qwen3", "smollm3", "olmo2", "llama-sharded", "phi3", "phi3-tied", "gemma2", "gemma3"})
     void moduleTreeFromConfigMatchesTheLoadedModel(String name) {
         CausalLM model = Fixtures.load(name);
         ModelModules fromConfig = ModelModules.of(model.config());
@@ -81,7 +81,7 @@ class LoraCountsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "gpt2", "llama-tied", "qwen2", "qwen3", "smollm3", "olmo2", "phi3", "phi3-tied"})
+    @ValueSource(strings = {"llama", "gpt2", "llama-tied", "qwen2", "qwen3", "smollm3", "olmo2", "phi3", "phi3-tied", "gemma2", "gemma3"})
     void countsOnAGoldenModelEqualTheTensorsAttached(String name) {
         CausalLM model = Fixtures.load(name);
         long base = model.parameterCount();

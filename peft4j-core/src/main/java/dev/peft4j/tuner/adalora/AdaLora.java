@@ -48,7 +48,7 @@ public final class AdaLora {
 
     public static List<String> defaultTargetModules(ModelConfig.Family family) {
         return switch (family) {
-            case LLAMA, QWEN2, QWEN3 -> List.of("q_proj", "v_proj");
+            case LLAMA, QWEN2, QWEN3, GEMMA2, GEMMA3_TEXT -> List.of("q_proj", "v_proj");
             case GPT2 -> List.of("c_attn");
             case PHI3 -> throw PeftRules.noDefaultTargets("AdaLoRA", family, "target_modules", "--adalora.target-modules qkv_proj,o_proj,gate_up_proj,down_proj (Phi-3's fused attention and MLP projections) or all-linear");
             case MISTRAL -> throw new Peft4jException("AdaLoRA has no default target modules for model type mistral (PEFT: Please "

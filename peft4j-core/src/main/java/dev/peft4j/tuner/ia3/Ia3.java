@@ -44,7 +44,7 @@ public final class Ia3 {
     public static List<String> defaultTargetModules(ModelConfig.Family family) {
         return switch (family) {
             case LLAMA, MISTRAL -> List.of("k_proj", "v_proj", "down_proj");
-            case QWEN2, QWEN3 -> List.of("q_proj", "v_proj", "down_proj");
+            case QWEN2, QWEN3, GEMMA2, GEMMA3_TEXT -> List.of("q_proj", "v_proj", "down_proj");
             case GPT2 -> List.of("c_attn", "mlp.c_proj");
             case SMOLLM3, OLMO2 -> throw PeftRules.noDefaultTargets("(IA)³", family, "target_modules", "--ia3.target-modules k_proj,v_proj,down_proj");
             case PHI3 -> throw PeftRules.noDefaultTargets("(IA)³", family, "target_modules", "--ia3.target-modules qkv_proj,down_proj (Phi-3's fused projections)");
@@ -53,7 +53,7 @@ public final class Ia3 {
 
     public static List<String> defaultFeedforwardModules(ModelConfig.Family family) {
         return switch (family) {
-            case LLAMA, MISTRAL, QWEN2, QWEN3 -> List.of("down_proj");
+            case LLAMA, MISTRAL, QWEN2, QWEN3, GEMMA2, GEMMA3_TEXT -> List.of("down_proj");
             case GPT2 -> List.of("mlp.c_proj");
             case SMOLLM3, OLMO2 -> throw PeftRules.noDefaultTargets("(IA)³", family, "feedforward_modules", "--ia3.feedforward-modules down_proj");
             case PHI3 -> throw PeftRules.noDefaultTargets("(IA)³", family, "feedforward_modules", "--ia3.feedforward-modules down_proj (a subset of --ia3.target-modules)");

@@ -99,6 +99,9 @@ public final class PromptTuning {
             ids = initIds(tok.encodeWithSpecial(config.initText()), P);
         }
         Tensor rows = Ops.embedding(null, inputEmbeddings(model), ids);
+        // PEFT calls the embedding module: Gemma 3's (Gemma3TextScaledWordEmbedding) multiplies by √hidden itself
+        if (model.config().family() == dev.peft4j.model.ModelConfig.Family.GEMMA3_TEXT)
+            rows = Ops.scale(null, rows, (float) Math.sqrt(model.config().hiddenSize()));
         System.arraycopy(rows.floats(), 0, w, 0, w.length);
     }
 }

@@ -62,7 +62,7 @@ public final class Vera {
 
     public static List<String> defaultTargetModules(ModelConfig.Family family) {
         return switch (family) {
-            case LLAMA, MISTRAL, QWEN2, QWEN3 -> List.of("q_proj", "v_proj");
+            case LLAMA, MISTRAL, QWEN2, QWEN3, GEMMA2, GEMMA3_TEXT -> List.of("q_proj", "v_proj");
             case GPT2 -> List.of("c_attn");
             case SMOLLM3, OLMO2 -> throw PeftRules.noDefaultTargets("VeRA", family, "target_modules", "--vera.target-modules q_proj,v_proj");
             case PHI3 -> throw PeftRules.noDefaultTargets("VeRA", family, "target_modules", "--vera.target-modules qkv_proj,o_proj,gate_up_proj,down_proj (Phi-3's fused attention and MLP projections) or all-linear");

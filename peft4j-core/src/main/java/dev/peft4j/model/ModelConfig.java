@@ -166,6 +166,7 @@ public record ModelConfig(
     }
 
     public static ModelConfig parse(JsonNode c, String source) {
+        c = ropeParameters(c, source);
         String modelType = c.path("model_type").asText("");
         if (modelType.isEmpty())
             throw new Peft4jException(source + " has no \"model_type\"; peft4j supports " + Family.supportedList());
@@ -404,6 +405,35 @@ public record ModelConfig(
                 r.optId("bos_token_id"), r.ids("eos_token_id"), c.path("torch_dtype").asText("float32"),
                 new Arch(!g2, gemma));
         return cfg.validate(source);
+    }
+
+    /**
+     * transformers 5 writes RoPE settings as "rope_parameters": {"rope_theta", "rope_type", factor...} instead of
+     * top-level rope_theta / rope_scaling. Read them from there (never silently fall back to the default theta);
+     * a file holding both with different values is refused.
+     */
+    static JsonNode ropeParameters(JsonNode c, String source) {
+        JsonNode rp = c.get("rope_parameters");
+        if (rp == null || rp.isNull() || !c.isObject()) return c;
+        if (!rp.isObject())
+            throw new Peft4jException(source + ": \"rope_parameters\" must be an object like {\"rope_theta\": 10000.0, \"rope_type\": "
+                    + "\"default\"} (got " + rp + ")");
+        if (c.path("model_type").asText("").startsWith("gemma")) return c;    // refused by name in gemma(): per-layer-type dicts
+        com.fasterxml.jackson.databind.node.ObjectNode out = ((com.fasterxml.jackson.databind.node.ObjectNode) c).deepCopy();
+        if (rp.has("rope_theta")) {
+            if (c.hasNonNull("rope_theta") && c.get("rope_theta").asDouble() != rp.get("rope_theta").asDouble())
+                throw new Peft4jException(source + ": \"rope_theta\" (" + c.get("rope_theta") + ") and \"rope_parameters.rope_theta\" ("
+                        + rp.get("rope_theta") + ") disagree; keep one of them");
+            out.set("rope_theta", rp.get("rope_theta"));
+        }
+        String type = rp.path("rope_type").asText(rp.path("type").asText("default"));
+        if (!type.equals("default") && !c.hasNonNull("rope_scaling")) {
+            com.fasterxml.jackson.databind.node.ObjectNode scaling = ((com.fasterxml.jackson.databind.node.ObjectNode) rp).deepCopy();
+            scaling.remove("rope_theta");
+            out.set("rope_scaling", scaling);
+        }
+        out.remove("rope_parameters");
+        return out;
     }
 
     private ModelConfig validate(String source) {

@@ -75,6 +75,24 @@ class ModelConfigValidationTest {
     }
 
     @Test
+    void ropeParametersOfTransformers5AreRead() throws Exception {
+        // top-level rope_theta / rope_scaling moved into rope_parameters: the values are read, not defaulted
+        ModelConfig c = ModelConfig.load(config("llama", "\"rope_theta\": 500000.0,", "\"rope_parameters\": {\"rope_theta\": 123456.0, \"rope_type\": \"default\"},"));
+        assertThat(c.ropeTheta()).isEqualTo(123456.0);
+        ModelConfig q = ModelConfig.load(config("qwen3", "\"rope_theta\": 1000000.0,",
+                "\"rope_parameters\": {\"rope_theta\": 5e5, \"rope_type\": \"linear\", \"factor\": 4.0},"));
+        assertThat(q.ropeTheta()).isEqualTo(5e5);
+        assertThat(q.ropeScaling().type()).isEqualTo("linear");
+        assertThat(q.ropeScaling().factor()).isEqualTo(4.0);
+        assertThatThrownBy(() -> ModelConfig.load(config("llama", "\"rope_theta\": 500000.0,",
+                "\"rope_theta\": 500000.0, \"rope_parameters\": {\"rope_theta\": 10000.0},")))
+                .hasMessageContaining("disagree");
+        assertThatThrownBy(() -> ModelConfig.load(config("qwen3", "\"rope_theta\": 1000000.0,",
+                "\"rope_parameters\": {\"rope_theta\": 5e5, \"rope_type\": \"yarn\", \"factor\": 4.0},")))
+                .hasMessageContaining("yarn");
+    }
+
+    @Test
     void qwen3() throws Exception {
         ModelConfig c = ModelConfig.load(ModelGoldenTest.dir("qwen3"));
         assertThat(c.family()).isEqualTo(ModelConfig.Family.QWEN3);

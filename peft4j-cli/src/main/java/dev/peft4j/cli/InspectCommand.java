@@ -113,7 +113,7 @@ final class InspectCommand implements Callable<Integer> {
         if (!evals.isEmpty()) {
             System.out.println("evaluations  recorded by peft4j eval --record (latest of each metric)");
             evals.forEach((name, l) -> System.out.printf("  %-24s %.4f%s n=%d  (%s, %s)%n", name, l.score().value(),
-                    l.score().lo() == null ? "" : String.format(" [%.4f, %.4f]", l.score().lo(), l.score().hi()), l.score().n(),
+                    l.score().lo() == null || l.score().hi() == null ? "" : String.format(" [%.4f, %.4f]", l.score().lo(), l.score().hi()), l.score().n(),
                     l.data().data() == null ? "-" : l.data().data(), l.date()));
         }
     }

@@ -100,7 +100,7 @@ public final class ModelCard {
             evals.forEach((name, l) -> {
                 EvalResults.Score sc = l.score();
                 s.append("| ").append(cell(name + (sc.higherIsBetter() ? " (higher is better)" : " (lower is better)"))).append(" | ")
-                        .append(num(sc.value())).append(" | ").append(sc.lo() == null ? "-" : "[" + num(sc.lo()) + ", " + num(sc.hi()) + "]")
+                        .append(num(sc.value())).append(" | ").append(sc.lo() == null || sc.hi() == null ? "-" : "[" + num(sc.lo()) + ", " + num(sc.hi()) + "]")
                         .append(" | ").append(sc.n() > 0 ? sc.n() : "-").append(" | ")
                         .append(cell(l.data().data() == null ? "-" : l.data().data())).append(" | ").append(cell(l.date())).append(" |\n");
             });

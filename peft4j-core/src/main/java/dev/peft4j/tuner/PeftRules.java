@@ -130,7 +130,9 @@ public final class PeftRules {
         }
         if (m == null) return null;
         // the digits are the last group: a layers_pattern with groups of its own shifts their number
+        // (an alternation in the pattern can leave that group unmatched: then no layer index was found)
         String digits = m.group(m.groupCount());
+        if (digits == null || digits.isEmpty() || !digits.chars().allMatch(c -> c >= '0' && c <= '9')) return null;
         if (digits.length() > 9) return Integer.MAX_VALUE;              // beyond any layers_to_transform entry
         return Integer.valueOf(digits);
     }

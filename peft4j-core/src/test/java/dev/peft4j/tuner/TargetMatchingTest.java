@@ -123,6 +123,8 @@ class TargetMatchingTest {
         // a layers_pattern with a group of its own still yields the layer digits (fuzzing found group(1) null)
         assertThat(PeftRules.layerIndex("model.layers.4.mlp.up_proj", List.of("(foo)?layers"))).isEqualTo(4);
         assertThat(PeftRules.layerIndex("model.layers.12345678901.mlp", List.of())).isEqualTo(Integer.MAX_VALUE);
+        // an alternation in the pattern can leave the digits group unmatched: no index, no NullPointerException
+        assertThat(PeftRules.layerIndex("model.layers.4.mlp.up_proj", List.of("|ayers"))).isNull();
         assertThatThrownBy(() -> PeftRules.layerIndex("model.layers.4.mlp", List.of("lay(ers")))
                 .hasMessageContaining("layers_pattern 'lay(ers' is not a valid regular expression");
     }

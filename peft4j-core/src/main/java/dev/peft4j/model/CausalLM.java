@@ -41,6 +41,13 @@ public sealed interface CausalLM permits Llama, Gpt2, Phi3, Gemma {
      */
     Tensor hiddenForLoss(Tape tape, int[] tokens, int B, int T);
 
+    /**
+     * True when the next forward of T positions over this single-sequence cache must run on that cache
+     * alone rather than in a ragged batch (KvCache.ragged): it would rebuild the cache, as Phi-3's LongRoPE
+     * does once when a sequence passes original_max_position_embeddings. False for most models.
+     */
+    default boolean needsOwnStep(KvCache cache, int T) { return false; }
+
     /** Rows per sequence that hiddenForLoss() puts before the input's: 1 with a virtual-token prompt, else 0. */
     default int lossRowsBeforeInput() {
         return prompt() instanceof VirtualPrompt.Tokens t && t.length() > 0 ? 1 : 0;

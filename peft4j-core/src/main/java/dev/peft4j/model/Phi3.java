@@ -172,6 +172,10 @@ public final class Phi3 implements CausalLM {
         return out;
     }
 
+    @Override public boolean needsOwnStep(KvCache cache, int T) {
+        return cache.batch() == 1 && !cache.isRagged() && crossesOriginalMax(cache, null, 1, T, null);
+    }
+
     /** True when this forward takes some row from at most original_max positions (short factors) past it. */
     private boolean crossesOriginalMax(KvCache cache, int[] tokens, int B, int T, int[] pad) {
         int start = cache.length(), virt = cache.virtualTokens(), orig = longRope == null ? 0 : cfg.ropeScaling().originalMaxPositions();

@@ -59,6 +59,19 @@ final class Positions {
         if (prefix != null) cache.store(layer, prefix[0].data, prefix[1].data, P, 0);
         cache.store(layer, k.data, v.data, T, start);
         float[] out = new float[q.size()];
+        if (cache.isRagged()) {                       // continuous batching: each member attends over its own slots
+            int[] vpad = cache.pad();
+            int row = T * NH * HS;
+            float[] qb = new float[row], ob = new float[row];
+            for (int b = 0; b < B; b++) {
+                KvCache m = cache.member(b);
+                System.arraycopy(q.data, b * row, qb, 0, row);
+                Kernels.attention(ob, qb, m.k[layer], m.v[layer], null, m.virtualTokens(), 1, T, NH, KVH, HS,
+                        m.capacity, start - vpad[b], window, scale, softcap);
+                System.arraycopy(ob, 0, out, b * row, row);
+            }
+            return Tensor.activation(out, false, q.shape);
+        }
         Kernels.attention(out, q.data, cache.k[layer], cache.v[layer], pad, cache.virtualTokens(), B, T, NH, KVH, HS,
                 cache.capacity, start, window, scale, softcap);
         return Tensor.activation(out, false, q.shape);

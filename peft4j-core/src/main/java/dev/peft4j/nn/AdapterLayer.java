@@ -50,6 +50,15 @@ public interface AdapterLayer {
         return n;
     }
 
+    /**
+     * Serving fast path (inference, no tape), used when one batch mixes rows of different adapters: adds
+     * this adapter's change to y[yOff, yOff + rows*out), which already holds the base layer's output
+     * x·Wᵀ + b for x (rows, in). Returns false when the method has no such additive form; the caller then
+     * recomputes those rows with forward(). Only the low-rank work is done here: the base GEMM ran once,
+     * over every row of the batch (segmented multi-adapter batching, as Punica / S-LoRA do).
+     */
+    default boolean addToBaseOutput(Linear base, float[] x, int rows, float[] y, int yOff) { return false; }
+
     /** A method's forward over the active, unmerged adapters of one layer. */
     @FunctionalInterface
     interface Forward {

@@ -38,6 +38,7 @@ public final class Linear {
     private Tensor bias;            // (out) or null
     private final Map<String, AdapterLayer> adapters = new LinkedHashMap<>();
     private List<String> active = List.of();
+    private String[] routing;       // serving: the adapter of each sequence of the batch (null entry: base), or null
 
     public Linear(String name, Tensor weight, Tensor bias, boolean conv1d) {
         if (weight.shape.length != 2) throw new IllegalArgumentException(name + ": weight must be 2-D (out, in)");
@@ -136,12 +137,49 @@ public final class Linear {
         }
     }
 
+    /**
+     * Serving several adapters in one batch: from now on sequence b of each forward (its rows/B
+     * consecutive rows) gets adapter adapterOfSequence[b] (null: the base layer), instead of the active
+     * adapters. null turns routing off. Inference only.
+     */
+    public void setRouting(String[] adapterOfSequence) { this.routing = adapterOfSequence; }
+
     /** y: (rows, out) = x · Wᵀ + b, with the active unmerged adapters applied by their method; x: (rows, in). */
     public Tensor forward(Tape tape, Tensor x) {
+        if (routing != null) return routedForward(tape, x);
         List<AdapterLayer> on = new ArrayList<>(active.size());
         for (String n : active) if (!adapters.get(n).merged()) on.add(adapters.get(n));
         if (on.isEmpty()) return Ops.linear(tape, x, weight, bias);
         return on.getFirst().forward().apply(tape, this, x, on);
+    }
+
+    /**
+     * The base product once over every row, then each run of consecutive sequences that share an adapter
+     * gets that adapter over its rows only: its additive low-rank path (AdapterLayer.addToBaseOutput) or,
+     * for a method without one, its forward over those rows.
+     */
+    private Tensor routedForward(Tape tape, Tensor x) {
+        if (tape != null) throw new IllegalStateException(name + ": per-sequence adapter routing is for inference; train without it");
+        Tensor y = Ops.linear(null, x, weight, bias);                       // (rows, out), every row
+        int B = routing.length, rows = x.dim(0);
+        if (B == 0 || rows % B != 0)
+            throw new IllegalArgumentException(name + ": " + rows + " rows cannot be split over " + B + " routed sequences");
+        int T = rows / B;
+        for (int b0 = 0; b0 < B; ) {
+            int b1 = b0 + 1;
+            while (b1 < B && java.util.Objects.equals(routing[b1], routing[b0])) b1++;
+            AdapterLayer a = routing[b0] == null ? null : adapters.get(routing[b0]);
+            if (a != null && !a.merged()) {
+                int r0 = b0 * T, n = (b1 - b0) * T;
+                float[] xs = java.util.Arrays.copyOfRange(x.data, r0 * in, (r0 + n) * in);
+                if (!a.addToBaseOutput(this, xs, n, y.data, r0 * out)) {
+                    Tensor ys = a.forward().apply(null, this, Tensor.activation(xs, false, n, in), List.of(a));
+                    System.arraycopy(ys.data, 0, y.data, r0 * out, n * out);
+                }
+            }
+            b0 = b1;
+        }
+        return y;
     }
 
     @Override public String toString() {

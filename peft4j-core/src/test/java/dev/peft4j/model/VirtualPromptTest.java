@@ -21,7 +21,9 @@ class VirtualPromptTest {
 
     static CausalLM model(String name) throws Exception { return CausalLM.load(ModelGoldenTest.dir(name)); }
 
-    static Tensor embedTable(CausalLM m) { return m instanceof Llama l ? l.embed : m instanceof Gemma g ? g.embed : ((Gpt2) m).wte; }
+    static Tensor embedTable(CausalLM m) {
+        return m instanceof Llama l ? l.embed : m instanceof Gemma g ? g.embed : m instanceof Phi3 p ? p.embed : ((Gpt2) m).wte;
+    }
 
     /** Virtual tokens = the embeddings of P_IDS (optionally a trainable copy). */
     static VirtualPrompt.Tokens tokensOf(CausalLM m, Tensor table) {

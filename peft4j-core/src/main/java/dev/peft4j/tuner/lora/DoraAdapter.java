@@ -50,6 +50,9 @@ public final class DoraAdapter extends LoraAdapter {
 
     @Override public Forward forward() { return FORWARD; }
 
+    /** DoRA rescales the whole output by its column norms: no additive form (served through forward()). */
+    @Override public boolean addToBaseOutput(Linear base, float[] x, int rows, float[] y, int yOff) { return false; }
+
     @Override public List<Tensor> parameters() { return List.of(A, B, magnitude); }
 
     @Override public Map<String, Tensor> stateDict() {

@@ -92,6 +92,17 @@ public class LoraAdapter implements AdapterLayer {
         base.updateWeight(w -> Kernels.axpy(w, 0, s, ba, 0, ba.length));
     }
 
+    /** y += scaling · (x·Aᵀ)·Bᵀ over rows (serving; the base output is already in y). */
+    @Override public boolean addToBaseOutput(Linear base, float[] x, int rows, float[] y, int yOff) {
+        int in = base.in, out = base.out;
+        float[] xa = new float[rows * r], d = new float[rows * out];
+        Gemm.matmulNT(xa, x, A.data, rows, r, in, false);                               // (rows, r)
+        for (int j = 0; j < xa.length; j++) xa[j] *= (float) scaling;
+        Gemm.matmulNT(d, xa, B.data, rows, out, r, false);                              // (rows, out)
+        for (int j = 0; j < d.length; j++) y[yOff + j] += d[j];
+        return true;
+    }
+
     /** y: (rows, out) = x · Wᵀ + b + Σ scaling · (dropout(x) · Aᵀ) · Bᵀ over the given adapters. */
     static final Forward FORWARD = (tape, base, x, adapters) -> {
         List<LoraAdapter> lora = new ArrayList<>(adapters.size());

@@ -94,6 +94,7 @@ public final class Peft4jServer implements AutoCloseable {
         this.options = options;
         this.model = model;
         this.tokenizer = tokenizer;
+        json.enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
         json.getFactory().setStreamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(64)
                 .maxStringLength((int) Math.min(Integer.MAX_VALUE, options.maxBodyBytes())).maxNumberLength(64).build());
         ChatTemplate t = null;
@@ -168,10 +169,10 @@ public final class Peft4jServer implements AutoCloseable {
                 options.accessLog().println("[peft4j serve] internal error on " + ctx.path() + ": " + e);
                 error(ctx, new ApiError(500, "server_error", null, null, "internal server error: " + e.getClass().getSimpleName()));
             });
-            cfg.routes.error(404, ctx -> { if (ctx.result() == null) error(ctx, new ApiError(404, "invalid_request_error", null, "not_found",
-                    "no such endpoint: " + ctx.method() + " " + ctx.path())); });
-            cfg.routes.error(405, ctx -> error(ctx, new ApiError(405, "invalid_request_error", null, "method_not_allowed",
-                    ctx.method() + " is not allowed on " + ctx.path())));
+            cfg.routes.error(404, ctx -> { if (ctx.attribute("apiError") == null) error(ctx, new ApiError(404, "invalid_request_error", null,
+                    "not_found", "no such endpoint: " + ctx.method() + " " + ctx.path())); });
+            cfg.routes.error(405, ctx -> { if (ctx.attribute("apiError") == null) error(ctx, new ApiError(405, "invalid_request_error", null,
+                    "method_not_allowed", ctx.method() + " is not allowed on " + ctx.path())); });
         });
         app.start();
     }
@@ -479,12 +480,14 @@ public final class Peft4jServer implements AutoCloseable {
             try { n = Long.parseLong(len.trim()); } catch (NumberFormatException e) { n = -1; }
             if (n > options.maxBodyBytes()) throw tooLarge();
         }
+
         byte[] bytes;
         try {
             bytes = ctx.req().getInputStream().readNBytes((int) Math.min(Integer.MAX_VALUE - 8, options.maxBodyBytes() + 1));
         } catch (IOException e) {
             throw ApiError.invalid(null, "could not read the request body: " + e.getMessage());
         }
+        ctx.attribute("bodyRead", true);
         if (bytes.length > options.maxBodyBytes()) throw tooLarge();
         if (bytes.length == 0) throw ApiError.invalid(null, "the request body is empty; send a JSON object");
         try {
@@ -529,6 +532,11 @@ public final class Peft4jServer implements AutoCloseable {
     }
 
     private void error(Context ctx, ApiError e) {
+        ctx.attribute("apiError", true);
+        // a request body left unread (refused before reading: 401, 413, unknown endpoint) must not be taken for the next
+        // request on a kept-alive connection: close it
+        boolean hasBody = ctx.header("Transfer-Encoding") != null || (ctx.header("Content-Length") != null && !"0".equals(ctx.header("Content-Length").trim()));
+        if (hasBody && ctx.attribute("bodyRead") == null) ctx.header("Connection", "close");
         ctx.status(e.status);
         ctx.json(e.body());
     }

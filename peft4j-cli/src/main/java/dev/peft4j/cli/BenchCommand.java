@@ -12,11 +12,112 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Performance benchmarks.",
-        subcommands = {BenchCommand.Train.class, BenchCommand.Memory.class})
+        subcommands = {BenchCommand.Train.class, BenchCommand.Memory.class, BenchCommand.Serve.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
     @Override public void run() { spec.commandLine().usage(System.out); }
+
+    @Command(name = "serve", mixinStandardHelpOptions = true,
+            description = {"peft4j serve under concurrent streams on loopback, at GPT-2-124M's shape with random weights and random",
+                    "LoRA adapters (r 8 on c_attn): aggregate decode tokens/s at each concurrency for the base model, for every",
+                    "stream on one adapter, and for every stream on a different adapter; time to first token and per token.",
+                    "Example: peft4j bench serve --streams 1,4,8,16 --repeats 3"})
+    static final class Serve implements Callable<Integer> {
+        @Option(names = "--streams", defaultValue = "1,4,8,16", split = ",", description = "Concurrent streams per round (default ${DEFAULT-VALUE}).")
+        int[] streams;
+        @Option(names = "--max-tokens", defaultValue = "64", description = "Tokens per stream (default ${DEFAULT-VALUE}).")
+        int maxTokens;
+        @Option(names = "--prompt-tokens", defaultValue = "16", description = "Prompt length (default ${DEFAULT-VALUE}).")
+        int promptTokens;
+        @Option(names = "--repeats", defaultValue = "3", description = "Rounds per setting (default ${DEFAULT-VALUE}); min/median/max reported.")
+        int repeats;
+        @Option(names = "--threads", defaultValue = "2", description = "Compute threads (default ${DEFAULT-VALUE}).")
+        int threads;
+        @Option(names = "--tokenizer", paramLabel = "DIR", description = "A GPT-2 tokenizer directory (default: ../shared/models/fake-gpt2).")
+        java.nio.file.Path tokenizer;
+
+        @Override
+        public Integer call() throws Exception {
+            dev.peft4j.kernels.Parallel.setThreads(threads, "--threads " + threads);
+            java.nio.file.Path tok = tokenizer != null ? tokenizer : java.nio.file.Path.of("..", "shared", "models", "fake-gpt2");
+            if (!java.nio.file.Files.isRegularFile(tok.resolve("tokenizer.json")))
+                throw new dev.peft4j.Peft4jException("no GPT-2 tokenizer at " + tok + "; pass --tokenizer DIR (a directory with tokenizer.json)");
+            int maxStreams = Arrays.stream(streams).max().orElse(1);
+            dev.peft4j.model.ModelConfig cfg = dev.peft4j.model.ModelFactory.gpt2Small();
+            dev.peft4j.model.CausalLM model = dev.peft4j.model.ModelFactory.random(cfg, 0, 0.02f);
+            java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("peft4j-bench-serve");
+            java.util.List<String> names = new java.util.ArrayList<>();
+            double peak = TrainBenchmark.measurePeakGflops(threads);
+            try (dev.peft4j.serve.Peft4jServer server = dev.peft4j.serve.Peft4jServer.start(
+                    dev.peft4j.serve.ServerOptions.builder(tok).modelName("base").port(0).maxBatch(Math.max(16, maxStreams))
+                            .maxLoadedAdapters(Math.max(1, maxStreams)).maxQueue(4 * Math.max(16, maxStreams))
+                            .accessLog(new java.io.PrintStream(java.io.OutputStream.nullOutputStream())).build(),
+                    model, dev.peft4j.tokenizer.Tokenizer.load(tok))) {
+                for (int i = 0; i < maxStreams; i++) {                       // distinct random LoRA adapters, saved and loaded as users do
+                    dev.peft4j.model.CausalLM donor = dev.peft4j.model.ModelFactory.random(cfg, 0, 0.02f);
+                    dev.peft4j.tuner.AdapterModel a = new dev.peft4j.tuner.PeftModel(donor).addAdapter(dev.peft4j.tuner.lora.LoraConfig.builder()
+                            .r(8).alpha(16).targetModules("c_attn").init(dev.peft4j.tuner.lora.InitLoraWeights.RANDOM).build(), "a" + i, 100 + i);
+                    java.nio.file.Path ad = dir.resolve("a" + i);
+                    dev.peft4j.tuner.PeftAdapter.save(a, ad, "gpt2-124m-random", null);
+                    server.load("a" + i, ad);
+                    names.add("a" + i);
+                }
+                int[] prompt = new int[promptTokens];
+                java.util.SplittableRandom rng = new java.util.SplittableRandom(1);
+                for (int i = 0; i < prompt.length; i++) prompt[i] = rng.nextInt(cfg.vocabSize());
+                String url = server.baseUrl();
+                dev.peft4j.serve.ServeBenchmark.streams(url, null, java.util.List.of("base"), 2, prompt, 8);      // warm-up
+                dev.peft4j.serve.ServeBenchmark.streams(url, null, names, Math.min(4, maxStreams), prompt, 8);
+                System.out.printf("GPT-2-124M shape, random weights, %d threads, prompt %d tokens, %d new tokens per stream, %d repeats; "
+                        + "FMA peak measured %.0f GFLOP/s%n", threads, promptTokens, maxTokens, repeats, peak);
+                System.out.println("| streams | models | aggregate decode tokens/s (min / median / max) | vs 1 stream | TTFT p50 / p99 | per-token p50 / p99 |");
+                System.out.println("|---|---|---|---|---|---|");
+                java.util.Map<String, Double> single = new java.util.HashMap<>();
+                java.util.Map<String, Double> medians = new java.util.HashMap<>();
+                for (int n : streams) {
+                    for (String variant : java.util.List.of("base", "one adapter", "a different adapter each")) {
+                        java.util.List<String> models = switch (variant) {
+                            case "base" -> java.util.List.of("base");
+                            case "one adapter" -> java.util.List.of("a0");
+                            default -> names.subList(0, n);
+                        };
+                        double[] rates = new double[repeats];
+                        dev.peft4j.serve.ServeBenchmark.Round last = null;
+                        java.util.List<Double> ttft50 = new java.util.ArrayList<>(), ttft99 = new java.util.ArrayList<>(),
+                                tpot50 = new java.util.ArrayList<>(), tpot99 = new java.util.ArrayList<>();
+                        for (int r = 0; r < repeats; r++) {
+                            last = dev.peft4j.serve.ServeBenchmark.streams(url, null, models, n, prompt, maxTokens);
+                            rates[r] = last.decodeTokensPerS();
+                            ttft50.add(last.ttftP50()); ttft99.add(last.ttftP99()); tpot50.add(last.tpotP50()); tpot99.add(last.tpotP99());
+                        }
+                        double[] sorted = rates.clone();
+                        Arrays.sort(sorted);
+                        double median = sorted[sorted.length / 2];
+                        if (n == streams[0]) single.put(variant, median);
+                        medians.put(n + variant, median);
+                        System.out.printf("| %d | %s | %.1f / %.1f / %.1f | %.2fx | %.0f / %.0f ms | %.0f / %.0f ms |%n", n, variant, sorted[0], median,
+                                sorted[sorted.length - 1], median / single.get(variant), 1000 * med(ttft50), 1000 * med(ttft99), 1000 * med(tpot50), 1000 * med(tpot99));
+                    }
+                }
+                for (int n : streams) {
+                    Double one = medians.get(n + "one adapter"), each = medians.get(n + "a different adapter each");
+                    System.out.printf("streams=%d different_adapters_vs_one_adapter=%.2f one_adapter_vs_1_stream=%.2f%n", n, each / one, one / single.get("one adapter"));
+                }
+            } finally {
+                try (var walk = java.nio.file.Files.walk(dir)) {
+                    for (java.nio.file.Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) java.nio.file.Files.deleteIfExists(p);
+                }
+            }
+            return 0;
+        }
+
+        private static double med(java.util.List<Double> xs) {
+            java.util.List<Double> s = new java.util.ArrayList<>(xs);
+            java.util.Collections.sort(s);
+            return s.get(s.size() / 2);
+        }
+    }
 
     @Command(name = "memory", mixinStandardHelpOptions = true,
             description = {"Resident memory of a model's weights at a real shape (random values): bytes per parameter,",

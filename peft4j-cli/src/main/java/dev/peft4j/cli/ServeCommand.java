@@ -56,6 +56,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--quantize", defaultValue = "none", description = "Hold the base model as nf4 or int8 (default ${DEFAULT-VALUE}).")
     String quantize;
 
+    @Option(names = "--prepack-weights", arity = "0..1", defaultValue = "true",
+            description = "Keep GEMM-ready packed copies of f32 base weights: about 2x faster batched decode for 2x the weight memory (default ${DEFAULT-VALUE}; --prepack-weights=false to save memory).")
+    boolean prepackWeights;
+
     @Option(names = "--threads", description = "Compute threads (default: all cores).")
     Integer threads;
 
@@ -71,7 +75,7 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ServerOptions.Builder b = ServerOptions.builder(model).modelName(modelName).host(host).port(port).maxBatch(maxBatch).maxQueue(maxQueue)
-                .maxLoadedAdapters(maxLoadedAdapters).prefillChunk(prefillChunk).quantize(quantize).threads(threads)
+                .maxLoadedAdapters(maxLoadedAdapters).prefillChunk(prefillChunk).quantize(quantize).prepackWeights(prepackWeights).threads(threads)
                 .maxBodyBytes(maxBodyBytes).requestTimeout(Duration.ofSeconds(requestTimeout)).chatTemplate(chatTemplate);
         for (String a : adapters) {
             int eq = a.indexOf('=');

@@ -3,7 +3,7 @@
  * field of the wrong type or out of range is a 400 naming the parameter, never a crash.
  * Supported: model, prompt (a string, a list of strings, a list of token ids), messages (chat: role +
  * string content or text parts), max_tokens / max_completion_tokens, temperature, top_p, seed, n,
- * stop (a string or up to 4), stream, stream_options.include_usage. Unsupported options that change
+ * stop (a string or up to 4), stream, stream_options.include_usage, and vLLM's ignore_eos extension. Unsupported options that change
  * the output (logprobs, echo, best_of > n, suffix, tools, logit_bias...) are refused rather than ignored.
  */
 package dev.peft4j.serve;
@@ -15,7 +15,7 @@ import java.util.Map;
 
 public record OpenAiRequest(String model, List<String> prompts, List<int[]> promptIds, List<Map<String, Object>> messages,
                             Integer maxTokens, float temperature, float topP, Long seed, int n, List<String> stop,
-                            boolean stream, boolean includeUsage) {
+                            boolean stream, boolean includeUsage, boolean ignoreEos) {
     static final int MAX_N = 16, MAX_PROMPTS = 16;
 
     public boolean chat() { return messages != null; }
@@ -97,7 +97,7 @@ public record OpenAiRequest(String model, List<String> prompts, List<int[]> prom
             includeUsage = bool(so, "include_usage");
         }
         return new OpenAiRequest(model, prompts, promptIds, messages, maxTokens, temperature == null ? 1f : temperature.floatValue(),
-                topP == null ? 1f : topP.floatValue(), seed, n == null ? 1 : n, List.copyOf(stop), stream, includeUsage);
+                topP == null ? 1f : topP.floatValue(), seed, n == null ? 1 : n, List.copyOf(stop), stream, includeUsage, bool(body, "ignore_eos"));
     }
 
     private static List<Map<String, Object>> messages(JsonNode m) {

@@ -79,6 +79,7 @@ public final class Peft4jServer implements AutoCloseable {
 
     /** Serves a model already in memory (embedding peft4j in an application). */
     public static Peft4jServer start(ServerOptions options, CausalLM model, Tokenizer tokenizer) {
+        if (options.prepackWeights()) model.prepackWeights();          // f32 weights only; quantised ones stay as they are
         Peft4jServer s = new Peft4jServer(options, model, tokenizer);
         try {
             for (Map.Entry<String, Path> a : options.adapters().entrySet()) s.load(a.getKey(), a.getValue());
@@ -256,7 +257,7 @@ public final class Peft4jServer implements AutoCloseable {
                         + Math.max(maxTokens, 1) + " for the completion). Please reduce the prompt or max_tokens.");
             for (int j = 0; j < req.n(); j++) {
                 seqPrompts.add(ids);
-                sampling.add(new SamplingConfig(maxTokens, req.temperature(), 0, req.topP(), seed + j, true));
+                sampling.add(new SamplingConfig(maxTokens, req.temperature(), 0, req.topP(), seed + j, !req.ignoreEos()));
                 Choice c = new Choice(p * req.n() + j, tokenizer.newStream(ids));
                 c.promptTokens = ids.length;
                 choices.add(c);

@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 public record ServerOptions(Path model, String modelName, Map<String, Path> adapters, String host, int port, List<String> apiKeys,
-                            int maxBatch, int maxQueue, int maxLoadedAdapters, int prefillChunk, String quantize, Integer threads,
+                            int maxBatch, int maxQueue, int maxLoadedAdapters, int prefillChunk, String quantize, boolean prepackWeights, Integer threads,
                             long maxBodyBytes, Duration requestTimeout, Duration shutdownGrace, Path chatTemplate,
                             PrintStream accessLog) {
     public ServerOptions {
@@ -38,6 +38,7 @@ public record ServerOptions(Path model, String modelName, Map<String, Path> adap
         private List<String> apiKeys = List.of();
         private int maxBatch = 16, maxQueue = 64, maxLoadedAdapters = 8, prefillChunk = 64;
         private String quantize = "none";
+        private boolean prepackWeights = true;
         private Integer threads;
         private long maxBodyBytes = 1 << 20;
         private Duration requestTimeout = Duration.ofMinutes(5), shutdownGrace = Duration.ofSeconds(10);
@@ -56,6 +57,8 @@ public record ServerOptions(Path model, String modelName, Map<String, Path> adap
         public Builder maxLoadedAdapters(int v) { maxLoadedAdapters = v; return this; }
         public Builder prefillChunk(int v) { prefillChunk = v; return this; }
         public Builder quantize(String v) { quantize = v; return this; }
+        /** Keep GEMM-ready packed copies of the f32 base weights (default on: ~2x faster batched decode, 2x weight memory). */
+        public Builder prepackWeights(boolean v) { prepackWeights = v; return this; }
         public Builder threads(Integer v) { threads = v; return this; }
         public Builder maxBodyBytes(long v) { maxBodyBytes = v; return this; }
         public Builder requestTimeout(Duration v) { requestTimeout = v; return this; }
@@ -65,7 +68,7 @@ public record ServerOptions(Path model, String modelName, Map<String, Path> adap
 
         public ServerOptions build() {
             return new ServerOptions(model, modelName, adapters, host, port, apiKeys, maxBatch, maxQueue, maxLoadedAdapters, prefillChunk,
-                    quantize, threads, maxBodyBytes, requestTimeout, shutdownGrace, chatTemplate, accessLog);
+                    quantize, prepackWeights, threads, maxBodyBytes, requestTimeout, shutdownGrace, chatTemplate, accessLog);
         }
     }
 }

@@ -54,7 +54,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 public final class Peft4jServer implements AutoCloseable {
     private static final SecureRandom RANDOM = new SecureRandom();
-    private final ObjectMapper json = new ObjectMapper();
+    private final ObjectMapper json;
     private final ServerOptions options;
     private final CausalLM model;
     private final Tokenizer tokenizer;
@@ -95,9 +95,7 @@ public final class Peft4jServer implements AutoCloseable {
         this.options = options;
         this.model = model;
         this.tokenizer = tokenizer;
-        json.enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
-        json.getFactory().setStreamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(64)
-                .maxStringLength((int) Math.min(Integer.MAX_VALUE, options.maxBodyBytes())).maxNumberLength(64).build());
+        this.json = requestJson();
         ChatTemplate t = null;
         try {
             if (options.chatTemplate() != null) t = ChatTemplate.fromModelDir(options.model(), Files.readString(options.chatTemplate()));
@@ -118,6 +116,14 @@ public final class Peft4jServer implements AutoCloseable {
         this.engine = new Engine(model, options.modelName(), tokenizer.eosIds(),
                 new Engine.Limits(options.maxBatch(), options.maxQueue(), options.maxLoadedAdapters(), options.prefillChunk()));
         this.metrics = new ServeMetrics(engine);
+    }
+
+    /** How request bodies are read: nesting depth 64, numbers of at most 64 digits, nothing after the JSON value. */
+    static ObjectMapper requestJson() {
+        ObjectMapper m = new ObjectMapper();
+        m.enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+        m.getFactory().setStreamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(64).maxNumberLength(64).build());
+        return m;
     }
 
     public int port() { return app.port(); }

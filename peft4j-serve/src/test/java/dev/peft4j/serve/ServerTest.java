@@ -248,6 +248,36 @@ class ServerTest {
         }
     }
 
+    @Test
+    void aClientThatHangsUpCancelsItsStreamAndATimeoutEndsARequestWith504() throws Exception {
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        ServerOptions o = ServerOptions.builder(model).modelName("s").port(0).requestTimeout(Duration.ofSeconds(2))
+                .accessLog(new PrintStream(log, true, StandardCharsets.UTF_8)).build();
+        try (Peft4jServer s = Peft4jServer.start(o)) {
+            s.engine().holdSteps(true);
+            String body = JSON.writeValueAsString(Map.of("model", "s", "prompt", "Once upon a time", "max_tokens", 300, "stream", true, "ignore_eos", true));
+            try (java.net.Socket sock = new java.net.Socket("127.0.0.1", s.port())) {
+                sock.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                        + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+                sock.getOutputStream().flush();
+                waitFor(() -> s.engine().running() == 1);
+            }                                                                    // the client hangs up before any token
+            waitFor(() -> log.toString(StandardCharsets.UTF_8).contains("client-disconnected"));
+            s.engine().holdSteps(false);
+            waitFor(() -> s.engine().running() == 0);
+            double generated = 0;                                                // its 300 tokens were never generated
+            for (String line : s.metrics().scrape().split("\n"))
+                if (line.startsWith("peft4j_generated_tokens_total{model=\"s\"} ")) generated = Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            assertThat(generated).isLessThan(10);
+            // a request that cannot finish within --request-timeout gets 504 with an error JSON
+            s.engine().holdSteps(true);
+            HttpResponse<String> slow = raw(s, "POST", "/v1/completions", JSON.writeValueAsString(Map.of("model", "s", "prompt", "Once", "max_tokens", 5)), null);
+            assertThat(slow.statusCode()).isEqualTo(504);
+            assertThat(JSON.readTree(slow.body()).at("/error/message").asText()).contains("timeout");
+            s.engine().holdSteps(false);
+        }
+    }
+
     // ---- HTTP helpers ----------------------------------------------------------------------------------
 
     static JsonNode post(Peft4jServer s, String path, Object body, int status) throws Exception {

@@ -138,6 +138,7 @@ public final class ChatTemplate {
      * directory's template; the directory (may be null then) still provides the special tokens.
      */
     public static ChatTemplate fromModelDir(Path dir, String override) {
+        if (dir != null) dir = dev.peft4j.model.GgufModel.view(dir);           // a GGUF file: tokenizer.chat_template
         JsonNode config = dir == null ? null : readJson(dir.resolve("tokenizer_config.json"));
         JsonNode map = dir == null ? null : readJson(dir.resolve("special_tokens_map.json"));
         Map<String, Object> specials = new HashMap<>();
@@ -165,6 +166,7 @@ public final class ChatTemplate {
 
     /** Whether the directory holds a chat template (chat_template.jinja or tokenizer_config.json's). */
     public static boolean exists(Path dir) {
+        if (dir != null) dir = dev.peft4j.model.GgufModel.view(dir);
         return dir != null && templateSource(dir, readJson(dir.resolve("tokenizer_config.json"))) != null;
     }
 

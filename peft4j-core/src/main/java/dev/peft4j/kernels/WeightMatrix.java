@@ -9,7 +9,7 @@
  */
 package dev.peft4j.kernels;
 
-public sealed interface WeightMatrix permits WeightMatrix.F32, WeightMatrix.Bf16, WeightMatrix.F32Prepacked, Nf4Matrix, Int8Matrix {
+public sealed interface WeightMatrix permits WeightMatrix.F32, WeightMatrix.Bf16, WeightMatrix.F32Prepacked, Nf4Matrix, Int8Matrix, GgmlMatrix {
     int rows();
 
     int cols();

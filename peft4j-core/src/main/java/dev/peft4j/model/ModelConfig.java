@@ -150,6 +150,7 @@ public record ModelConfig(
     public boolean isGpt2() { return family == Family.GPT2; }
 
     public static ModelConfig load(Path modelDir) {
+        modelDir = GgufModel.view(modelDir);                                     // a GGUF file: its HF view
         Path file = Files.isDirectory(modelDir) ? modelDir.resolve("config.json") : modelDir;
         if (!Files.isRegularFile(file))
             throw new Peft4jException("no config.json in " + modelDir + "; expected a HuggingFace model directory "

@@ -28,7 +28,13 @@ public final class ModelLoader {
      * bitsandbytes' 4-bit layout (a pre-quantised checkpoint) are read as they are.
      */
     public static CausalLM load(Path dir, String quantize, int blocksize) {
-        ModelConfig cfg = ModelConfig.load(dir);
+        Path gguf = GgufModel.isGguf(dir) ? dir : null;                       // a llama.cpp GGUF file (GgufModel)
+        ModelConfig cfg = ModelConfig.load(GgufModel.view(dir));
+        if (gguf != null) {
+            try (GgufModel.Source src = new GgufModel.Source(gguf, cfg)) {
+                return llama(cfg, new Weights(null, dir, quantize, blocksize, src));
+            }
+        }
         try (Checkpoint ckpt = Checkpoint.open(dir)) {
             if (quantize == null) {     // every weight becomes an f32 array (quantised loads hold ~1/4 to 1/8 of it)
                 long f32 = 0;
@@ -36,7 +42,7 @@ public final class ModelLoader {
                 dev.peft4j.Memory.require(f32, "the f32 weights of " + dir, "load it quantised (--quantize nf4 or int8) "
                         + "or use a smaller model");
             }
-            Weights w = new Weights(ckpt, dir, quantize, blocksize);
+            Weights w = new Weights(ckpt, dir, quantize, blocksize, null);
             if (cfg.family() == ModelConfig.Family.PHI3) return phi3(cfg, w);
             if (cfg.arch().gemma() != null) return gemma(cfg, w);
             return cfg.isGpt2() ? gpt2(cfg, w) : llama(cfg, w);
@@ -146,9 +152,14 @@ public final class ModelLoader {
     }
 
     /** Shape-checked access to the checkpoint's tensors as f32. */
-    private record Weights(Checkpoint ckpt, Path dir, String quantize, int blocksize) {
+    private record Weights(Checkpoint ckpt, Path dir, String quantize, int blocksize, GgufModel.Source gguf) {
         /** A frozen matrix: read from bitsandbytes' 4-bit layout, or read as f32 and quantised at once when asked. */
         Tensor matrix(String name, int rows, int cols) {
+            if (gguf != null) {                                                   // ggml blocks stay as they are
+                Tensor t = gguf.get(name, rows, cols);
+                if (!t.compact() && quantize != null && !quantize.equals("none")) t.compactTo(quantise(t.data, rows, cols));
+                return t;
+            }
             String prefix = name.endsWith(".weight") ? name.substring(0, name.length() - ".weight".length()) : name;
             if (ckpt.contains(name + ".quant_state.bitsandbytes__nf4")) {
                 dev.peft4j.kernels.Nf4Matrix m = dev.peft4j.quant.QuantizedTensors.readNf4(ckpt.fileOf(name), prefix);
@@ -178,6 +189,7 @@ public final class ModelLoader {
         }
 
         Tensor get(String name, int... shape) {
+            if (gguf != null) return gguf.get(name, shape);
             if (!ckpt.contains(name))
                 throw new Peft4jException("tensor '" + name + "' is missing from " + dir + " (config.json expects it"
                         + (name.startsWith("lm_head") ? "; if the model ties its head to the embedding, set "

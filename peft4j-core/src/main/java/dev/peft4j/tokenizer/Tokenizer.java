@@ -89,6 +89,7 @@ public final class Tokenizer implements AutoCloseable {
      */
     public static Tokenizer load(Path modelDir) {
         Objects.requireNonNull(modelDir, "modelDir");
+        modelDir = dev.peft4j.model.GgufModel.view(modelDir);                 // a GGUF file: tokenizer.ggml.* as tokenizer.json
         if (!Files.isDirectory(modelDir)) {
             throw new Peft4jException("tokenizer directory " + modelDir + " does not exist or is not a "
                     + "directory; pass the folder that holds tokenizer.json (or vocab.json + merges.txt)");

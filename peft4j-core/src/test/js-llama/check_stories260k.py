@@ -93,6 +93,10 @@ def main():
         check(f"greedy 64 from BOS ({label}) == greedy_from_bos_256steps.txt", ok,
               f"{out.get('tokens_per_s')} tok/s" if ok else f"{out} {err[-500:]}")
 
+    rc, out, _ = gen("--model", tied, "--tokens", "1", "--n", "255")
+    check("greedy 255 from BOS (tied) == reference_outputs.json greedy_from_bos (all 255)",
+          rc == 0 and out["tokens"] == greedy_ids[:255])
+
     # 4. llama.cpp's own tokenization of the prompt, BOS from add_bos_token
     rc, out, _ = gen("--model", tied, "--prompt", "Once upon a time", "--n", "0")
     check("tokenize 'Once upon a time' (bos auto)", out.get("prompt_tokens") == [1, 403, 407, 261, 378],
@@ -100,6 +104,10 @@ def main():
     rc, out, _ = gen("--model", tied, "--prompt", "Once upon a time", "--n", "0", "--bos", "no")
     check("tokenize 'Once upon a time' (bos no)", out.get("prompt_tokens") == [403, 407, 261, 378],
           str(out.get("prompt_tokens")))
+
+    rc, out, _ = gen("--model", tied, "--prompt", ref["greedy_from_bos"]["text"], "--n", "0")
+    check("re-tokenize the 255-token greedy text == [BOS] + its ids (merge scores right)",
+          out.get("prompt_tokens") == [1] + greedy_ids)
 
     # 5. last-position log-softmax vs the float64 oracle
     ids = ref["prompt_logits"]["input_ids"]

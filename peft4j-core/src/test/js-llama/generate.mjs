@@ -26,11 +26,12 @@
 // usePrebuiltBinaries:true, skipDownload:true, so node-llama-cpp only ever loads the
 // prebuilt binary from node_modules/@node-llama-cpp/linux-x64 and never downloads or
 // compiles llama.cpp. The env vars below are set as a second line of defence (they are the
-// ones node-llama-cpp reads; see node_modules/node-llama-cpp/dist/config.js).
+// ones node-llama-cpp reads, once, when its dist/config.js is first imported -- hence the
+// dynamic import after setting them; a static import would be hoisted above these lines).
 process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD ??= "true";
 process.env.NODE_LLAMA_CPP_GPU ??= "false";
 
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
 
 function usage(msg) {
     if (msg) process.stderr.write(`generate.mjs: ${msg}\n`);

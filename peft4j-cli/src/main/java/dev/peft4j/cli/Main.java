@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
 
 @Command(name = "peft4j", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Parameter-efficient fine-tuning of LLMs in pure Java, CPU first.",
-        subcommands = {QuickstartCommand.class, TrainCommand.class, GenerateCommand.class, ServeCommand.class, MergeCommand.class, QuantizeCommand.class, EvalCommand.class, CompareCommand.class, RunsCommand.class, Adapters.class, InspectCommand.class, TokenizeCommand.class, DataCommand.class, CheckCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {QuickstartCommand.class, TrainCommand.class, GenerateCommand.class, ServeCommand.class, ExportCommand.class, MergeCommand.class, QuantizeCommand.class, EvalCommand.class, CompareCommand.class, RunsCommand.class, Adapters.class, InspectCommand.class, TokenizeCommand.class, DataCommand.class, CheckCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

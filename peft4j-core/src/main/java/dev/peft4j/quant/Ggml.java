@@ -39,6 +39,76 @@ public final class Ggml {
         }
     }
 
+    /**
+     * Encodes n values of x[off...] (n a multiple of the block size) in type t, as ggml's reference
+     * quantize_row_*_ref does (bit-identical): F32, F16 (round to nearest even), BF16 (ggml_compute_fp32_to_bf16),
+     * Q8_0 (d = absmax/127, q = roundf(x/d)), Q4_0 (d = the value of largest magnitude / -8, q = min(15, (int)(x/d + 8.5))).
+     */
+    public static byte[] quantize(GgmlType t, float[] x, int off, int n) {
+        if (n % t.blockSize != 0) throw new IllegalArgumentException(n + " values are not whole " + t + " blocks of " + t.blockSize);
+        byte[] out = new byte[(int) t.bytes(n)];
+        for (int b = 0; b < n / t.blockSize; b++) {
+            int s = off + b * t.blockSize, o = b * t.typeSize;
+            switch (t) {
+                case F32 -> putI32(out, o, Float.floatToRawIntBits(x[s]));
+                case F16 -> putU16(out, o, f16(x[s]));
+                case BF16 -> putU16(out, o, bf16(x[s]));
+                case Q8_0 -> quantQ8_0(x, s, out, o);
+                case Q4_0 -> quantQ4_0(x, s, out, o);
+                default -> throw new IllegalArgumentException("peft4j does not write ggml type " + t + " yet; it writes F32, F16, BF16, Q8_0 and Q4_0");
+            }
+        }
+        return out;
+    }
+
+    /** ggml's fp32 -> fp16: round to nearest even; every NaN becomes the quiet NaN sign|0x7E00. */
+    static short f16(float f) {
+        if (Float.isNaN(f)) return (short) (((Float.floatToRawIntBits(f) >>> 16) & 0x8000) | 0x7E00);
+        return Float.floatToFloat16(f);
+    }
+
+    /** ggml_compute_fp32_to_bf16: NaN stays a quiet NaN, otherwise round to nearest even. */
+    static short bf16(float f) {
+        int u = Float.floatToRawIntBits(f);
+        if ((u & 0x7fffffff) > 0x7f800000) return (short) ((u >>> 16) | 64);
+        return (short) ((u + (0x7fff + ((u >>> 16) & 1))) >>> 16);
+    }
+
+    static void quantQ8_0(float[] x, int s, byte[] out, int o) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[s + j]));
+        float d = amax / ((1 << 7) - 1);
+        float id = d != 0 ? 1.0f / d : 0.0f;
+        putU16(out, o, Float.floatToFloat16(d));
+        for (int j = 0; j < 32; j++) out[o + 2 + j] = (byte) roundf(x[s + j] * id);
+    }
+
+    static void quantQ4_0(float[] x, int s, byte[] out, int o) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < 32; j++) {
+            float v = x[s + j];
+            if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
+        }
+        float d = max / -8;
+        float id = d != 0 ? 1.0f / d : 0.0f;
+        putU16(out, o, Float.floatToFloat16(d));
+        for (int j = 0; j < 16; j++) {
+            float x0 = x[s + j] * id, x1 = x[s + 16 + j] * id;
+            int xi0 = Math.min(15, (byte) (int) (x0 + 8.5f)), xi1 = Math.min(15, (byte) (int) (x1 + 8.5f));
+            out[o + 2 + j] = (byte) (xi0 | (xi1 << 4));
+        }
+    }
+
+    /** C's roundf: halves away from zero. */
+    static float roundf(float v) {
+        double r = Math.floor(Math.abs((double) v) + 0.5);
+        return (float) (v < 0 ? -r : r);
+    }
+
+    static void putU16(byte[] b, int o, short v) { b[o] = (byte) v; b[o + 1] = (byte) (v >> 8); }
+
+    static void putI32(byte[] b, int o, int v) { b[o] = (byte) v; b[o + 1] = (byte) (v >> 8); b[o + 2] = (byte) (v >> 16); b[o + 3] = (byte) (v >> 24); }
+
     static void q8_0(byte[] b, int s, float[] y, int o) {
         float d = half(b, s);
         for (int j = 0; j < 32; j++) y[o + j] = b[s + 2 + j] * d;

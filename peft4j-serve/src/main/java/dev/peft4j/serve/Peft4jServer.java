@@ -496,15 +496,25 @@ public final class Peft4jServer implements AutoCloseable {
         }
         ctx.attribute("bodyRead", true);
         if (bytes.length > options.maxBodyBytes()) throw tooLarge();
+        return parseBody(json, bytes);
+    }
+
+    /** A request body as a JSON object: UTF-8 (as OpenAI's API), within the reader's limits, or a 400 saying what is wrong. */
+    static JsonNode parseBody(ObjectMapper json, byte[] bytes) {
         if (bytes.length == 0) throw ApiError.invalid(null, "the request body is empty; send a JSON object");
+        String text;
         try {
-            JsonNode node = json.readTree(bytes);
+            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT).decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw ApiError.invalid(null, "the request body is not valid UTF-8; send UTF-8 JSON");
+        }
+        try {
+            JsonNode node = json.readTree(text);
             if (node == null || !node.isObject()) throw ApiError.invalid(null, "the request body must be a JSON object");
             return node;
         } catch (JsonProcessingException e) {
             throw ApiError.invalid(null, "could not parse the JSON body: " + e.getOriginalMessage());
-        } catch (IOException e) {
-            throw ApiError.invalid(null, "could not read the request body: " + e.getMessage());
         }
     }
 

@@ -162,12 +162,16 @@ class ServeClientsTest {
         return new String[] {String.valueOf(p.exitValue()), new String(out, StandardCharsets.UTF_8)};
     }
 
-    /** Installs the pinned npm packages (package-lock.json) once. */
-    static synchronized void npmCi() throws IOException, InterruptedException {
-        if (Files.isDirectory(JS.resolve("node_modules/openai")) && Files.isDirectory(JS.resolve("node_modules/playwright-core"))) return;
-        Process p = new ProcessBuilder("npm", "ci", "--no-audit", "--no-fund").directory(JS.toFile()).redirectErrorStream(true).start();
+    static void npmCi() throws IOException, InterruptedException { npmCi(JS, "openai", "playwright-core"); }
+
+    /** Installs the pinned npm packages (package-lock.json) of dir once, unless the named packages are there already. */
+    static synchronized void npmCi(Path dir, String... packages) throws IOException, InterruptedException {
+        boolean present = true;
+        for (String p : packages) present &= Files.isDirectory(dir.resolve("node_modules").resolve(p));
+        if (present) return;
+        Process p = new ProcessBuilder("npm", "ci", "--no-audit", "--no-fund").directory(dir.toFile()).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(600, TimeUnit.SECONDS) || p.exitValue() != 0) throw new AssertionError("npm ci in " + JS + " failed:\n" + out);
+        if (!p.waitFor(600, TimeUnit.SECONDS) || p.exitValue() != 0) throw new AssertionError("npm ci in " + dir + " failed:\n" + out);
     }
 
     static boolean onPath(String exe) {

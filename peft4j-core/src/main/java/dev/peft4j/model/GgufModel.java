@@ -67,6 +67,17 @@ public final class GgufModel {
         }
     }
 
+    /**
+     * What the view of a GGUF file would hold, without writing it: config.json and tokenizer.json as text
+     * (the fuzz target's way through the same code as view()). Throws GgufFormatException for what is not read.
+     */
+    public static String[] describe(Path file) {
+        try (GgufFile g = GgufFile.open(file)) {
+            ObjectNode config = config(g);
+            return new String[] {config.toString(), GgufTokenizer.tokenizerJson(g), GgufTokenizer.tokenizerConfig(g, config).toString()};
+        }
+    }
+
     /** The GGUF file behind a view directory, or null for an ordinary model directory. */
     public static Path sourceOf(Path dir) {
         Path f = dir.resolve(SOURCE_FILE);

@@ -30,6 +30,39 @@ class GgufModelTest {
         assertThat(max).isLessThan(1e-4);
     }
 
+    /** QLoRA on GGUF: stories260K exported as Q8_0 / Q4_0, read back with its matrices still in ggml blocks, trains a LoRA. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"q8_0", "q4_0"})
+    void aLoraTrainsOnAQuantisedGgufBase(String type, @org.junit.jupiter.api.io.TempDir Path tmp) {
+        Path out = tmp.resolve("s.gguf");
+        GgufExport.Result r = GgufExport.model(CausalLM.load(dir()), dir(), type, out);
+        assertThat(r.fallbacks()).as("172-wide MLP rows do not fill 32-blocks").hasSize(5).allMatch(f -> f.contains("ffn_down"));
+        CausalLM q = CausalLM.load(out);
+        Llama l = (Llama) q;
+        assertThat(l.blocks[0].q().weight().matrix()).isInstanceOf(dev.peft4j.kernels.GgmlMatrix.class);
+        assertThat(l.embed.matrix()).isInstanceOf(dev.peft4j.kernels.GgmlMatrix.class);
+        // the quantised model stays close to the original
+        int[] ids = {1, 403, 407, 261, 378, 432, 383, 286, 261};
+        float[] a = CausalLM.load(dir()).forward(ids, 1, ids.length, null, null, true), b = q.forward(ids, 1, ids.length, null, null, true);
+        assertThat(dev.peft4j.generate.Sampler.argmax(b, 0, b.length)).isEqualTo(dev.peft4j.generate.Sampler.argmax(a, 0, a.length));
+        dev.peft4j.tuner.lora.LoraModel lm = dev.peft4j.tuner.lora.Lora.apply(q,
+                dev.peft4j.tuner.lora.LoraConfig.builder().r(4).alpha(8).allLinear().build(), 1);
+        dev.peft4j.train.AdamW opt = new dev.peft4j.train.AdamW(lm.trainableParameters(), new dev.peft4j.train.AdamW.Hyper(0.9, 0.999, 1e-8, 0.0));
+        int[] batch = {1, 274, 287, 300, 419, 261, 352, 266, 1, 268, 277, 416, 331, 268, 277, 416};
+        double first = 0, last = 0;
+        for (int step = 0; step < 30; step++) {
+            for (dev.peft4j.autograd.Tensor p : lm.trainableParameters()) p.zeroGrad();
+            dev.peft4j.autograd.Tape tape = new dev.peft4j.autograd.Tape(step);
+            dev.peft4j.autograd.Tensor loss = dev.peft4j.train.LmLoss.loss(tape, q, batch, batch, 2, 8);
+            tape.backward(loss);
+            opt.step(1e-2);
+            if (step == 0) first = loss.data[0];
+            last = loss.data[0];
+        }
+        System.out.printf("QLoRA on a %s GGUF base: loss %.4f -> %.4f in 30 steps%n", type, first, last);
+        assertThat(last).isLessThan(0.5 * first);
+    }
+
     @Test
     void stories260kGgufTokenizerGivesTheHuggingFaceIds() {
         Path gguf = dir().resolve("tinyllamas-stories-260k-f32.gguf");

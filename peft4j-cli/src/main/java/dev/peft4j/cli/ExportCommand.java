@@ -1,6 +1,6 @@
 /*
  * peft4j export: hand models and adapters to the llama.cpp world.
- *   export gguf       a complete llama.cpp model (adapters merged in), F32 / F16 / BF16 / Q8_0 / Q4_0
+ *   export gguf       a complete llama.cpp model (adapters merged in), F32 / F16 / BF16 / Q8_0 / Q4_0 / Q4_K / Q6_K
  *   export gguf-lora  a LoRA adapter as llama.cpp's GGUF LoRA (llama-cli --lora, Ollama ADAPTER)
  */
 package dev.peft4j.cli;
@@ -36,7 +36,7 @@ final class ExportCommand implements Runnable {
         List<Double> adapterWeights;
         @Option(names = "--combine", defaultValue = "cat", description = "How several adapters combine: cat, linear or svd (default ${DEFAULT-VALUE}).")
         String combine;
-        @Option(names = "--type", defaultValue = "f16", description = "Tensor type of the matrices: f32, f16, bf16, q8_0, q4_0 (default ${DEFAULT-VALUE}); norms stay f32.")
+        @Option(names = "--type", defaultValue = "f16", description = "Tensor type of the matrices: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k (default ${DEFAULT-VALUE}); norms stay f32; rows that do not fill whole blocks fall back to a wider type, reported.")
         String type;
         @Option(names = "--output", required = true, paramLabel = "FILE.gguf", description = "The GGUF file to write (atomically).")
         Path output;

@@ -102,11 +102,12 @@ class LlamaCppInteropTest {
         Path dir = paddedStories(tmp.resolve("stories-256"));
         CausalLM model = CausalLM.load(dir);
         assertThat(greedy(model, new int[] {1}, 32)).as("the padded model is stories260K").containsExactly(greedy(CausalLM.load(stories), new int[] {1}, 32));
-        for (String type : List.of("q8_0", "q4_0")) {
+        for (String type : List.of("q8_0", "q4_0", "q4_k")) {
             Path out = tmp.resolve("block-" + type + ".gguf");
             String[] r = CliTest.run("export", "gguf", "--model", dir.toString(), "--type", type, "--output", out.toString());
             assertThat(r[0]).as(r[2]).isEqualTo("0");
-            assertThat(r[2]).as("every row fills whole blocks").doesNotContain("wider type");
+            // attention rows (64 wide) do not fill a 256-block: Q4_K falls back to Q8_0 for q/k/v/o, as llama-quantize does
+            if (!type.equals("q4_k")) assertThat(r[2]).as("every row fills whole blocks").doesNotContain("note:");
             int[] mine = greedy(CausalLM.load(out), new int[] {1}, 32);
             int[] theirs = ints(llama(out, null, new int[] {1}, 32).get("tokens"));
             System.out.println(type + ": peft4j " + Arrays.toString(mine) + "\n" + type + ": llama.cpp " + Arrays.toString(theirs));
@@ -116,7 +117,7 @@ class LlamaCppInteropTest {
                 assertThat(theirs).as(type).containsExactly(mine);
                 continue;
             }
-            // Q4_0: llama.cpp rounds the activations to Q8_0 inside its Q4_0 dot products, peft4j keeps them f32; a
+            // Q4_0 / Q4_K: llama.cpp rounds the activations to Q8_0 inside its Q4_0 dot products, peft4j keeps them f32; a
             // difference may only appear late, where peft4j itself sees a near-tie between the two tokens
             int[] prefix = new int[k + 1];
             prefix[0] = 1;

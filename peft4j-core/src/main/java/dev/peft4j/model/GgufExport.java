@@ -43,7 +43,7 @@ public final class GgufExport {
     /** What was written: the file, its size, and every tensor that fell back to a wider type. */
     public record Result(Path file, long bytes, int tensors, List<String> fallbacks) {}
 
-    /** The model as a GGUF of the given type (f32, f16, bf16, q8_0, q4_0). modelDir provides the tokenizer (a directory or a .gguf). */
+    /** The model as a GGUF of the given type (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k). modelDir provides the tokenizer (a directory or a .gguf). */
     public static Result model(CausalLM model, Path modelDir, String type, Path out) {
         if (!(model instanceof Llama llama) || model.config().isGpt2())
             throw new Peft4jException("GGUF export is for the llama family (llama, mistral, qwen2 with its biases refused); this model is "
@@ -141,7 +141,9 @@ public final class GgufExport {
             case "bf16" -> GgmlType.BF16;
             case "q8_0" -> GgmlType.Q8_0;
             case "q4_0" -> GgmlType.Q4_0;
-            default -> throw new Peft4jException("--type must be f32, f16, bf16, q8_0 or q4_0 (got '" + t + "')");
+            case "q4_k" -> GgmlType.Q4_K;
+            case "q6_k" -> GgmlType.Q6_K;
+            default -> throw new Peft4jException("--type must be f32, f16, bf16, q8_0, q4_0, q4_k or q6_k (got '" + t + "')");
         };
     }
 
@@ -153,6 +155,8 @@ public final class GgufExport {
             case Q4_0 -> 2;
             case Q8_0 -> 7;
             case BF16 -> 32;
+            case Q4_K -> 14;                                   // LLAMA_FTYPE_MOSTLY_Q4_K_S: every matrix Q4_K
+            case Q6_K -> 18;
             default -> throw new IllegalArgumentException(t.name());
         };
     }
@@ -168,7 +172,8 @@ public final class GgufExport {
         if (permute) v = permuteRows(v, rows, cols, heads);
         GgmlType type = want;
         while (cols % type.blockSize != 0) {
-            GgmlType wider = type == GgmlType.Q4_0 || type == GgmlType.Q8_0 ? GgmlType.F16 : GgmlType.F32;
+            GgmlType wider = type == GgmlType.Q4_K || type == GgmlType.Q6_K ? GgmlType.Q8_0
+                    : type == GgmlType.Q4_0 || type == GgmlType.Q8_0 ? GgmlType.F16 : GgmlType.F32;
             fallbacks.add(name + " (" + rows + "x" + cols + "): " + cols + " columns are not a multiple of " + type + "'s block of "
                     + type.blockSize + ", written as " + wider);
             type = wider;

@@ -55,7 +55,9 @@ public final class Ggml {
                 case BF16 -> putU16(out, o, bf16(x[s]));
                 case Q8_0 -> quantQ8_0(x, s, out, o);
                 case Q4_0 -> quantQ4_0(x, s, out, o);
-                default -> throw new IllegalArgumentException("peft4j does not write ggml type " + t + " yet; it writes F32, F16, BF16, Q8_0 and Q4_0");
+                case Q4_K -> quantQ4_K(x, s, out, o);
+                case Q6_K -> quantQ6_K(x, s, out, o);
+                default -> throw new IllegalArgumentException("peft4j does not write ggml type " + t + "; it writes F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K");
             }
         }
         return out;
@@ -97,6 +99,195 @@ public final class Ggml {
             int xi0 = Math.min(15, (byte) (int) (x0 + 8.5f)), xi1 = Math.min(15, (byte) (int) (x1 + 8.5f));
             out[o + 2 + j] = (byte) (xi0 | (xi1 << 4));
         }
+    }
+
+    // ---- K-quants: quantize_row_q4_K_ref / quantize_row_q6_K_ref with make_qkx2_quants / make_qx_quants ----------
+
+    /** ggml's nearest_int: the float magic-number trick (round half to even for |f| <= 4194303, as C does beyond). */
+    static int nearestInt(float f) {
+        int i = Float.floatToRawIntBits(f + 12582912f);
+        return (i & 0x007fffff) - 0x00400000;
+    }
+
+    /** make_qkx2_quants(32, nmax, x[xo..], w, L[lo..], rmin, rdelta, nstep, use_mad = false); returns {scale, -min}. */
+    static float[] makeQkx2(float[] x, int xo, float[] w, int nmax, float rmin, float rdelta, int nstep, int[] L, int lo) {
+        int n = 32;
+        float min = x[xo], max = x[xo];
+        float sumW = w[0], sumX = w[0] * x[xo];
+        for (int i = 1; i < n; i++) {
+            if (x[xo + i] < min) min = x[xo + i];
+            if (x[xo + i] > max) max = x[xo + i];
+            float ww = w[i];
+            sumW += ww;
+            sumX += ww * x[xo + i];
+        }
+        if (min > 0) min = 0;
+        if (max == min) {
+            for (int i = 0; i < n; i++) L[lo + i] = 0;
+            return new float[] {0f, -min};
+        }
+        float iscale = nmax / (max - min), scale = 1 / iscale, bestError = 0;
+        for (int i = 0; i < n; i++) {
+            int l = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[xo + i] - min))));
+            L[lo + i] = l;
+            float diff = scale * l + min - x[xo + i];
+            diff = diff * diff;
+            bestError += w[i] * diff;
+        }
+        if (nstep < 1) return new float[] {scale, -min};
+        int[] aux = new int[n];
+        for (int is = 0; is <= nstep; is++) {
+            iscale = (rmin + rdelta * is + nmax) / (max - min);
+            float sumL = 0, sumL2 = 0, sumXL = 0;
+            for (int i = 0; i < n; i++) {
+                int l = Math.max(0, Math.min(nmax, nearestInt(iscale * (x[xo + i] - min))));
+                aux[i] = l;
+                float wl = w[i] * l;
+                sumL += wl;
+                sumL2 += wl * l;
+                sumXL += wl * x[xo + i];
+            }
+            float D = sumW * sumL2 - sumL * sumL;
+            if (D > 0) {
+                float thisScale = (sumW * sumXL - sumX * sumL) / D, thisMin = (sumL2 * sumX - sumL * sumXL) / D;
+                if (thisMin > 0) {
+                    thisMin = 0;
+                    thisScale = sumXL / sumL2;
+                }
+                float cur = 0;
+                for (int i = 0; i < n; i++) {
+                    float diff = thisScale * aux[i] + thisMin - x[xo + i];
+                    diff = diff * diff;
+                    cur += w[i] * diff;
+                }
+                if (cur < bestError) {
+                    System.arraycopy(aux, 0, L, lo, n);
+                    bestError = cur;
+                    scale = thisScale;
+                    min = thisMin;
+                }
+            }
+        }
+        return new float[] {scale, -min};
+    }
+
+    static void quantQ4_K(float[] x, int s, byte[] out, int o) {
+        int[] L = new int[256];
+        float[] scales = new float[8], mins = new float[8], w = new float[32];
+        float maxScale = 0, maxMin = 0;
+        for (int j = 0; j < 8; j++) {
+            float sumX2 = 0;
+            for (int l = 0; l < 32; l++) sumX2 += x[s + 32 * j + l] * x[s + 32 * j + l];
+            float avX = (float) Math.sqrt(sumX2 / 32f);
+            for (int l = 0; l < 32; l++) w[l] = avX + Math.abs(x[s + 32 * j + l]);
+            float[] sm = makeQkx2(x, s + 32 * j, w, 15, -1f, 0.1f, 20, L, 32 * j);
+            scales[j] = sm[0];
+            mins[j] = sm[1];
+            if (sm[0] > maxScale) maxScale = sm[0];
+            if (sm[1] > maxMin) maxMin = sm[1];
+        }
+        float invScale = maxScale > 0 ? 63f / maxScale : 0f, invMin = maxMin > 0 ? 63f / maxMin : 0f;
+        int sc = o + 4;
+        for (int j = 0; j < 8; j++) {
+            int ls = Math.min(63, nearestInt(invScale * scales[j]) & 0xFF), lm = Math.min(63, nearestInt(invMin * mins[j]) & 0xFF);
+            if (j < 4) {
+                out[sc + j] = (byte) ls;
+                out[sc + j + 4] = (byte) lm;
+            } else {
+                out[sc + j + 4] = (byte) ((ls & 0xF) | ((lm & 0xF) << 4));
+                out[sc + j - 4] |= (byte) ((ls >> 4) << 6);
+                out[sc + j] |= (byte) ((lm >> 4) << 6);
+            }
+        }
+        short hd = f16(maxScale / 63f), hdm = f16(maxMin / 63f);
+        putU16(out, o, hd);
+        putU16(out, o + 2, hdm);
+        float d0 = Float.float16ToFloat(hd), dmin0 = Float.float16ToFloat(hdm);
+        int[] smv = new int[2];
+        for (int j = 0; j < 8; j++) {
+            scaleMin(j, out, sc, smv);
+            float d = d0 * smv[0];
+            if (d == 0) continue;                                   // this sub-block keeps make_qkx2_quants' L
+            float dm = dmin0 * smv[1];
+            for (int l = 0; l < 32; l++) L[32 * j + l] = Math.max(0, Math.min(15, nearestInt((x[s + 32 * j + l] + dm) / d)));
+        }
+        for (int c = 0; c < 4; c++)
+            for (int l = 0; l < 32; l++) out[o + 16 + 32 * c + l] = (byte) (L[64 * c + l] | (L[64 * c + 32 + l] << 4));
+    }
+
+    /** make_qx_quants(16, 32, x[xo..], L[lo..], rmse_type 1, no weights); returns the scale. */
+    static float makeQx(float[] x, int xo, int[] L, int lo) {
+        int n = 16, nmax = 32;
+        float amax = 0, max = 0;
+        for (int i = 0; i < n; i++) {
+            float ax = Math.abs(x[xo + i]);
+            if (ax > amax) { amax = ax; max = x[xo + i]; }
+        }
+        if (amax < 1e-15f) {
+            for (int i = 0; i < n; i++) L[lo + i] = 0;
+            return 0;
+        }
+        float iscale = -nmax / max, sumlx = 0, suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            int l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * x[xo + i])));
+            L[lo + i] = l + nmax;
+            float w = x[xo + i] * x[xo + i];
+            sumlx += w * x[xo + i] * l;
+            suml2 += w * l * l;
+        }
+        float scale = suml2 != 0 ? sumlx / suml2 : 0f, best = scale * sumlx;
+        for (int is = -9; is <= 9; is++) {
+            if (is == 0) continue;
+            iscale = -(nmax + 0.1f * is) / max;
+            sumlx = 0;
+            suml2 = 0;
+            for (int i = 0; i < n; i++) {
+                int l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * x[xo + i])));
+                float w = x[xo + i] * x[xo + i];
+                sumlx += w * x[xo + i] * l;
+                suml2 += w * l * l;
+            }
+            if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+                for (int i = 0; i < n; i++) L[lo + i] = nmax + Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * x[xo + i])));
+                scale = sumlx / suml2;
+                best = scale * sumlx;
+            }
+        }
+        return scale;
+    }
+
+    static void quantQ6_K(float[] x, int s, byte[] out, int o) {
+        int[] L = new int[256];
+        float[] scales = new float[16];
+        float maxScale = 0, maxAbsScale = 0;
+        for (int ib = 0; ib < 16; ib++) {
+            float sc = makeQx(x, s + 16 * ib, L, 16 * ib);
+            scales[ib] = sc;
+            float a = Math.abs(sc);
+            if (a > maxAbsScale) { maxAbsScale = a; maxScale = sc; }
+        }
+        if (maxAbsScale < 1e-15f) return;                              // all 210 bytes zero
+        float iscale = -128f / maxScale;
+        short hd = f16(1 / iscale);
+        float d0 = Float.float16ToFloat(hd);
+        byte[] sc8 = new byte[16];
+        for (int ib = 0; ib < 16; ib++) sc8[ib] = (byte) Math.min(127, nearestInt(iscale * scales[ib]));
+        for (int j = 0; j < 16; j++) {
+            float d = d0 * sc8[j];
+            if (d == 0) continue;
+            for (int i = 0; i < 16; i++) L[16 * j + i] = Math.max(-32, Math.min(31, nearestInt(x[s + 16 * j + i] / d))) + 32;
+        }
+        for (int h = 0; h < 2; h++) {
+            int b = 128 * h;
+            for (int l = 0; l < 32; l++) {
+                int l0 = L[b + l], l1 = L[b + 32 + l], l2 = L[b + 64 + l], l3 = L[b + 96 + l];
+                out[o + 64 * h + l] = (byte) ((l0 & 0xF) | ((l2 & 0xF) << 4));
+                out[o + 64 * h + 32 + l] = (byte) ((l1 & 0xF) | ((l3 & 0xF) << 4));
+                out[o + 128 + 32 * h + l] = (byte) ((l0 >> 4) | ((l1 >> 4) << 2) | ((l2 >> 4) << 4) | ((l3 >> 4) << 6));
+            }
+        }
+        System.arraycopy(sc8, 0, out, o + 192, 16);
+        putU16(out, o + 208, hd);
     }
 
     /** C's roundf: halves away from zero. */

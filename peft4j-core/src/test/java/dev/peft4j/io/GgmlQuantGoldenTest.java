@@ -18,7 +18,8 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 class GgmlQuantGoldenTest {
     static final ObjectMapper JSON = new ObjectMapper();
-    static final java.util.Set<GgmlType> WRITTEN = java.util.EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0);
+    static final java.util.Set<GgmlType> WRITTEN = java.util.EnumSet.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
+            GgmlType.Q4_K, GgmlType.Q6_K);
 
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"})

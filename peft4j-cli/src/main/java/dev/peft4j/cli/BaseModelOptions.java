@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
 
 final class BaseModelOptions {
     @Option(names = "--quantize", defaultValue = "none",
-            description = "Quantise the frozen base while loading: none, nf4 (QLoRA: bitsandbytes NF4 + double quant) or int8.")
+            description = "Quantise the frozen base while loading: none, nf4 (QLoRA: bitsandbytes NF4 + double quant), int8, or llama.cpp's q8_0 / q4_k blocks.")
     String quantize;
 
     @Option(names = "--quantize-blocksize", defaultValue = "64", description = "NF4 block size (default ${DEFAULT-VALUE}).")

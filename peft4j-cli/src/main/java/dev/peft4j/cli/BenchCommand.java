@@ -126,7 +126,7 @@ final class BenchCommand implements Runnable {
     static final class Memory implements Callable<Integer> {
         @Option(names = "--shape", defaultValue = "smollm2-135m", description = "gpt2-124m or smollm2-135m (default ${DEFAULT-VALUE}).")
         String shape;
-        @Option(names = "--quantize", defaultValue = "nf4", description = "none, nf4 (double-quantised, blocks of 64) or int8 (default ${DEFAULT-VALUE}).")
+        @Option(names = "--quantize", defaultValue = "nf4", description = "none, nf4 (double-quantised, blocks of 64), int8, q8_0 or q4_k (ggml blocks) (default ${DEFAULT-VALUE}).")
         String quantize;
 
         @Override

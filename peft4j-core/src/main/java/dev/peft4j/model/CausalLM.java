@@ -111,7 +111,8 @@ public sealed interface CausalLM permits Llama, Gpt2, Phi3, Gemma {
     /**
      * Quantises every frozen weight matrix — linear layers, the LM head and the embeddings — to NF4
      * (bitsandbytes' code book, blocks of `blocksize`, double-quantised absmax) or int8 (per-row
-     * absmax): QLoRA's frozen base. The quantised values become the only resident copy; kernels
+     * absmax), or ggml's Q8_0 / Q4_K blocks (llama.cpp's formats; a row that does not fill Q4_K's 256-blocks
+     * is held as Q8_0, as llama-quantize falls back): QLoRA's frozen base. The quantised values become the only resident copy; kernels
      * dequantise while packing, compute stays f32, LoRA adapters stay f32. (bitsandbytes keeps the
      * embeddings and lm_head in 16 bits; peft4j quantises them too, for the smallest footprint.)
      * Returns the bytes held by the weight matrices afterwards.
@@ -126,7 +127,9 @@ public sealed interface CausalLM permits Llama, Gpt2, Phi3, Gemma {
                 t.compactTo(switch (method.toLowerCase(java.util.Locale.ROOT)) {
                     case "nf4" -> dev.peft4j.quant.Quantize.nf4(w, t.shape[0], t.shape[1], blocksize, true);
                     case "int8" -> dev.peft4j.quant.Quantize.int8(w, t.shape[0], t.shape[1]);
-                    default -> throw new dev.peft4j.Peft4jException("--quantize must be nf4 or int8 (got " + method + ")");
+                    case "q8_0" -> dev.peft4j.quant.Quantize.ggml(dev.peft4j.io.GgmlType.Q8_0, w, t.shape[0], t.shape[1]);
+                    case "q4_k" -> dev.peft4j.quant.Quantize.ggml(dev.peft4j.io.GgmlType.Q4_K, w, t.shape[0], t.shape[1]);
+                    default -> throw new dev.peft4j.Peft4jException("--quantize must be nf4, int8, q8_0 or q4_k (got " + method + ")");
                 });
             }
             held += t.bytes();

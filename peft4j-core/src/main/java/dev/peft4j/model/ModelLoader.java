@@ -184,7 +184,9 @@ public final class ModelLoader {
             return switch (quantize.toLowerCase(java.util.Locale.ROOT)) {
                 case "nf4" -> dev.peft4j.quant.Quantize.nf4(w, rows, cols, blocksize, true);
                 case "int8" -> dev.peft4j.quant.Quantize.int8(w, rows, cols);
-                default -> throw new Peft4jException("--quantize must be none, nf4 or int8 (got " + quantize + ")");
+                case "q8_0" -> dev.peft4j.quant.Quantize.ggml(dev.peft4j.io.GgmlType.Q8_0, w, rows, cols);
+                case "q4_k" -> dev.peft4j.quant.Quantize.ggml(dev.peft4j.io.GgmlType.Q4_K, w, rows, cols);
+                default -> throw new Peft4jException("--quantize must be none, nf4, int8, q8_0 or q4_k (got " + quantize + ")");
             };
         }
 

@@ -42,6 +42,23 @@ public final class Quantize {
     }
 
     /** int8 with one absmax per row (bnb's CB / SCB). */
+    /**
+     * ggml blocks (llama.cpp's formats) row by row, as ggml's reference quantisers write them; a row that does not
+     * fill the type's blocks falls back to Q8_0 (then to nothing: an error), as llama-quantize does.
+     */
+    public static dev.peft4j.kernels.GgmlMatrix ggml(dev.peft4j.io.GgmlType type, float[] w, int rows, int cols) {
+        if (cols % type.blockSize != 0) {
+            if (type != dev.peft4j.io.GgmlType.Q8_0 && cols % 32 == 0) return ggml(dev.peft4j.io.GgmlType.Q8_0, w, rows, cols);
+            throw new dev.peft4j.Peft4jException(rows + "x" + cols + " rows do not fill " + type + " blocks of " + type.blockSize
+                    + " (nor Q8_0's 32); use nf4 or int8 for this model");
+        }
+        byte[] b = new byte[(int) type.bytes((long) rows * cols)];
+        int rowBytes = (int) type.bytes(cols);
+        for (int r = 0; r < rows; r++)
+            System.arraycopy(Ggml.quantize(type, w, r * cols, cols), 0, b, r * rowBytes, rowBytes);
+        return dev.peft4j.kernels.GgmlMatrix.of(type, b, rows, cols);
+    }
+
     public static Int8Matrix int8(float[] w, int rows, int cols) {
         checkShape(w, rows, cols);
         byte[] q = new byte[w.length];

@@ -20,8 +20,8 @@ public record ServerOptions(Path model, String modelName, Map<String, Path> adap
         if (port < 0 || port > 65535) throw new Peft4jException("--port must be in [0, 65535] (0: any free port), got " + port);
         if (maxBodyBytes < 1024) throw new Peft4jException("--max-body-bytes must be >= 1024, got " + maxBodyBytes);
         if (requestTimeout.isNegative() || requestTimeout.isZero()) throw new Peft4jException("--request-timeout must be > 0");
-        if (quantize != null && !List.of("none", "nf4", "int8").contains(quantize))
-            throw new Peft4jException("--quantize must be none, nf4 or int8 (got " + quantize + ")");
+        if (quantize != null && !List.of("none", "nf4", "int8", "q8_0", "q4_k").contains(quantize))
+            throw new Peft4jException("--quantize must be none, nf4, int8, q8_0 or q4_k (got " + quantize + ")");
         adapters = Map.copyOf(adapters);
         apiKeys = List.copyOf(apiKeys);
         if (modelName == null || modelName.isBlank()) modelName = model.toAbsolutePath().normalize().getFileName().toString();

@@ -40,9 +40,11 @@ final class ExportCommand implements Runnable {
         String type;
         @Option(names = "--output", required = true, paramLabel = "FILE.gguf", description = "The GGUF file to write (atomically).")
         Path output;
+        @picocli.CommandLine.Mixin OutputOptions out;
 
         @Override
         public Integer call() {
+            out.checkFile(output);                                   // before the model loads
             CausalLM lm = CausalLM.load(model);
             if (adapters != null && !adapters.isEmpty()) {
                 PeftModel pm = Adapters.attach(lm, adapters, adapterWeights, combine, System.err);
@@ -66,9 +68,11 @@ final class ExportCommand implements Runnable {
         Path adapter;
         @Option(names = "--output", required = true, paramLabel = "FILE.gguf", description = "The GGUF file to write (atomically).")
         Path output;
+        @picocli.CommandLine.Mixin OutputOptions out;
 
         @Override
         public Integer call() {
+            out.checkFile(output);
             CausalLM lm = CausalLM.load(model);
             AdapterModel a = new PeftModel(lm).loadAdapter(adapter, "default");
             if (!(a instanceof LoraModel lora))

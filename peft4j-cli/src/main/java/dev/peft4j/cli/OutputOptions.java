@@ -26,6 +26,22 @@ final class OutputOptions {
         return OutputDir.prepare(output, mode, kind, OutputDir.Names.CLI, bytesNeeded, System.err);
     }
 
+    /**
+     * The same policy for a command that writes one file (export gguf): an existing --output is refused unless
+     * --overwrite (the writer replaces it atomically once the new file is complete); a directory is refused.
+     */
+    void checkFile(Path output) {
+        if (java.nio.file.Files.isDirectory(output))
+            throw new Peft4jException("--output " + output + " is a directory; give the path of the file to write, e.g. "
+                    + output.resolve("model.gguf"));
+        if (java.nio.file.Files.exists(output) && !overwrite)
+            throw new Peft4jException("--output " + output + " exists; pass --overwrite to replace it (the old file stays until the "
+                    + "new one is complete) or choose another path");
+        Path parent = output.toAbsolutePath().getParent();
+        if (parent != null && java.nio.file.Files.exists(parent) && !java.nio.file.Files.isWritable(parent))
+            throw new Peft4jException("cannot write --output " + output + ": " + parent + " is not writable");
+    }
+
     OutputDir prepare(Path output, OutputDir.Kind kind, long bytesNeeded) {
         return prepare(output, kind, bytesNeeded, false);
     }

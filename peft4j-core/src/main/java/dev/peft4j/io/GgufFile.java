@@ -143,7 +143,6 @@ public final class GgufFile implements AutoCloseable {
     public long integer(String key) {
         Object v = require(key);
         if (v instanceof Long l) return l;
-        if (v instanceof Integer i) return i;
         throw wrongType(key, "an integer", v);
     }
 

@@ -181,15 +181,8 @@ public final class GgufExport {
         w.add(new GgufWriter.Entry(name, new long[] {cols, rows}, type, Ggml.quantize(type, v, 0, v.length)));
     }
 
-    /** convert_hf_to_gguf's permute for llama.cpp's RoPE: HF row h*HS + i*HS/2 + j goes to row h*HS + 2j + i. */
     static float[] permuteRows(float[] src, int rows, int cols, int heads) {
-        float[] out = new float[src.length];
-        int hs = rows / heads, half = hs / 2;
-        for (int h = 0; h < heads; h++)
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < half; j++)
-                    System.arraycopy(src, (h * hs + i * half + j) * cols, out, (h * hs + 2 * j + i) * cols, cols);
-        return out;
+        return GgufModel.permuteRows(src, new float[src.length], rows, cols, heads, true);
     }
 
     /** tokenizer.* metadata: copied from a GGUF source, or built from a SentencePiece-style tokenizer.json. */

@@ -200,37 +200,31 @@ public final class GgufModel {
             int headsHere = hf.contains("q_proj") ? heads : kvHeads;
             boolean unpermute = permuted && (hf.endsWith("q_proj.weight") || hf.endsWith("k_proj.weight"));
             if (t.type().quantized() && shape.length == 2) {
-                if (unpermute) raw = unpermuteRows(raw, rows, raw.length / rows, headsHere);
+                if (unpermute) raw = permuteRows(raw, new byte[raw.length], rows, raw.length / rows, headsHere, false);
                 return Tensor.frozen(hf, GgmlMatrix.of(t.type(), raw, rows, cols));
             }
             float[] f = new float[rows * cols];
             Ggml.dequantize(t.type(), raw, 0, (int) (t.elements() / t.type().blockSize), f, 0);
-            if (unpermute) f = unpermuteRows(f, rows, cols, headsHere);
+            if (unpermute) f = permuteRows(f, new float[f.length], rows, cols, headsHere, false);
             return Tensor.frozen(hf, f, shape);
         }
 
         @Override public void close() { g.close(); }
     }
 
-    /** Undoes convert_hf_to_gguf's permute on rows of rowBytes bytes: HF row h*HS + i*HS/2 + j is GGUF row h*HS + 2j + i. */
-    static byte[] unpermuteRows(byte[] src, int rows, int rowBytes, int heads) {
-        byte[] out = new byte[src.length];
+    /**
+     * convert_hf_to_gguf's permute for llama.cpp's RoPE, on whole rows of any array (float[] values or byte[]
+     * blocks): within each head, HF row i*HS/2 + j is GGUF row 2j + i. toGguf moves rows HF -> GGUF, else back.
+     */
+    static <A> A permuteRows(A src, A dst, int rows, int rowLen, int heads, boolean toGguf) {
         int hs = rows / heads, half = hs / 2;
         for (int h = 0; h < heads; h++)
             for (int i = 0; i < 2; i++)
-                for (int j = 0; j < half; j++)
-                    System.arraycopy(src, (h * hs + 2 * j + i) * rowBytes, out, (h * hs + i * half + j) * rowBytes, rowBytes);
-        return out;
-    }
-
-    static float[] unpermuteRows(float[] src, int rows, int cols, int heads) {
-        float[] out = new float[src.length];
-        int hs = rows / heads, half = hs / 2;
-        for (int h = 0; h < heads; h++)
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < half; j++)
-                    System.arraycopy(src, (h * hs + 2 * j + i) * cols, out, (h * hs + i * half + j) * cols, cols);
-        return out;
+                for (int j = 0; j < half; j++) {
+                    int hf = (h * hs + i * half + j) * rowLen, gg = (h * hs + 2 * j + i) * rowLen;
+                    System.arraycopy(src, toGguf ? hf : gg, dst, toGguf ? gg : hf, rowLen);
+                }
+        return dst;
     }
 
     static ArrayNode strings(List<?> l) {

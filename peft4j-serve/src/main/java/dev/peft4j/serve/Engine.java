@@ -435,8 +435,12 @@ public final class Engine implements AutoCloseable {
     /** Samples the next token from logits[off, off+V) and delivers it, or ends the sequence. */
     private void accept(Sequence s, float[] logits, int off) {
         int V = model.config().vocabSize();
-        for (int i = off; i < off + V; i++)
-            if (!Float.isFinite(logits[i])) { finish(s, Finish.ERROR, "the model produced non-finite logits"); return; }
+        try {
+            dev.peft4j.model.NonFinite.checkLogits(model, logits, off, off + V, "logits of generated token " + (s.generated + 1));
+        } catch (Peft4jException e) {
+            finish(s, Finish.ERROR, e.getMessage());
+            return;
+        }
         int id = s.sampler.next(logits, off, V);
         if (s.sampling.stopAtEos() && eos.contains(id)) { finish(s, Finish.STOP, null); return; }
         s.generated++;

@@ -4,7 +4,12 @@
 //
 // usage: node generate.mjs --model M.gguf [--lora A.gguf] [--lora-scale 1]
 //                          [--prompt TEXT | --tokens 1,2,3] [--n 32] [--threads 2]
-//                          [--bos auto|yes|no] [--logits | --logits-full] [--kv f32|f16] [--ctx N]
+//                          [--bos auto|yes|no] [--logits | --logits-full] [--kv f32|f16] [--ctx N] [--ignore-eos]
+//        node generate.mjs --model M.gguf --tokenize STRINGS.json
+//
+// --tokenize: loads only the vocabulary and prints {"tokenized": [[ids...], ...]}, llama.cpp's ids of each
+//   string of the JSON array (no BOS, no special-token parsing), then exits.
+// --ignore-eos: generate exactly --n tokens even past an end-of-generation token (for timing).
 //
 // --tokens: raw ids, used verbatim (no BOS added unless --bos yes). --prompt: tokenized by llama.cpp
 //   (no special-token parsing); BOS prepended when --bos yes, or --bos auto and the GGUF says
@@ -18,8 +23,10 @@
 // Exit code 0 on success; on failure one JSON line {"error": "..."} on stdout and exit code 1.
 //
 // Prints ONE JSON line on stdout:
-//   {"prompt_tokens":[...], "tokens":[...], "text":"...", "eos":bool, "seconds":x, "tokens_per_s":y
-//    [, "logits": {...}]}
+//   {"prompt_tokens":[...], "tokens":[...], "text":"...", "eos":bool, "seconds":x, "tokens_per_s":y,
+//    "first_token_s":f, "decode_tokens_per_s":d [, "logits": {...}]}
+// seconds/tokens_per_s: prompt evaluation + generation; first_token_s: until the first generated token;
+// decode_tokens_per_s: the tokens after the first over the time after it (decoding alone).
 // Everything else (llama.cpp logs) goes to stderr.
 //
 // Offline / no-compile / no-GPU: getLlama is called with gpu:false, build:"never",
@@ -37,12 +44,13 @@ function usage(msg) {
     if (msg) process.stderr.write(`generate.mjs: ${msg}\n`);
     process.stderr.write(
         "usage: node generate.mjs --model M.gguf [--lora A.gguf] [--lora-scale 1] " +
-        "[--prompt TEXT | --tokens 1,2,3] [--n 32] [--threads 2] [--bos auto|yes|no] [--logits | --logits-full] [--kv f32|f16] [--ctx N]\n");
+        "[--prompt TEXT | --tokens 1,2,3] [--n 32] [--threads 2] [--bos auto|yes|no] [--logits | --logits-full] [--kv f32|f16] [--ctx N] [--ignore-eos]\n" +
+        "       node generate.mjs --model M.gguf --tokenize STRINGS.json\n");
     process.exit(2);
 }
 
 function parseArgs(argv) {
-    const a = { kv: "F32", n: 32, threads: 2, bos: "auto", loraScale: 1, logits: false, logitsFull: false };
+    const a = { kv: "F32", n: 32, threads: 2, bos: "auto", loraScale: 1, logits: false, logitsFull: false, ignoreEos: false };
     for (let i = 0; i < argv.length; i++) {
         const k = argv[i];
         const v = () => {
@@ -65,6 +73,8 @@ function parseArgs(argv) {
             case "--ctx": a.ctx = Number(v()); break;
             case "--kv": a.kv = v().toUpperCase(); break;
             case "--logits": a.logits = true; break;
+            case "--ignore-eos": a.ignoreEos = true; break;
+            case "--tokenize": a.tokenize = v(); break;
             case "--logits-full": a.logits = true; a.logitsFull = true; break;
             case "-h": case "--help": usage(); break;
             default: usage(`unknown argument ${k}`);
@@ -98,6 +108,15 @@ const llama = await getLlama({
     logLevel: LlamaLogLevel.error,
     logger: (level, message) => process.stderr.write(`[llama.cpp ${level}] ${message}${message.endsWith("\n") ? "" : "\n"}`),
 });
+
+if (args.tokenize != null) {
+    const { readFileSync } = await import("node:fs");
+    const strings = JSON.parse(readFileSync(args.tokenize, "utf8"));
+    if (!Array.isArray(strings) || strings.some((s) => typeof s !== "string")) usage("--tokenize wants a JSON array of strings");
+    const vocab = await llama.loadModel({ modelPath: args.model, gpuLayers: 0, vocabOnly: true });
+    process.stdout.write(JSON.stringify({ tokenized: strings.map((s) => s === "" ? [] : vocab.tokenize(s, false)) }) + "\n");
+    process.exit(0);
+}
 
 const model = await llama.loadModel({ modelPath: args.model, gpuLayers: 0 });
 
@@ -182,16 +201,21 @@ if (args.logits) {
 
 // timing covers prompt evaluation + generation only (not model load, not the --logits pass)
 const t0 = process.hrtime.bigint();
+let tFirst = null;
 if (args.n > 0) {
     const gen = sequence.evaluate(promptTokens, sampling);
     for await (const token of gen) {
-        if (model.isEogToken(token)) { eos = true; break; }
+        if (tFirst == null) tFirst = process.hrtime.bigint();
+        if (model.isEogToken(token) && !args.ignoreEos) { eos = true; break; }
         generated.push(token);
         if (generated.length >= args.n) break;
     }
 }
 const t1 = process.hrtime.bigint();
 const seconds = Number(t1 - t0) / 1e9;
+out.first_token_s = tFirst == null ? null : Number((Number(tFirst - t0) / 1e9).toFixed(6));
+const decodeSeconds = tFirst == null ? 0 : Number(t1 - tFirst) / 1e9;
+out.decode_tokens_per_s = generated.length > 1 && decodeSeconds > 0 ? Number(((generated.length - 1) / decodeSeconds).toFixed(3)) : null;
 
 out.tokens = generated;
 out.text = model.detokenize(generated);

@@ -132,6 +132,39 @@ class LlamaCppInteropTest {
     }
 
     /**
+     * Byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2.5 from vocab.json + merges.txt) written into a GGUF: llama.cpp's
+     * own tokenizer, reading our tokenizer.ggml.* metadata, gives HuggingFace's ids on the 46 llama.cpp test strings,
+     * and so does peft4j reading the file back.
+     */
+    @Test
+    void byteLevelBpeTokenizersExportedToGgufTokenizeInLlamaCppAsHuggingFaceDoes() throws Exception {
+        for (String[] pair : new String[][] {{"gpt-2", "tokenizers/gpt2"}, {"llama-bpe", "tokenizers/llama3"}, {"qwen2", "tokenizers/qwen2.5"}}) {
+            Path dir = CliTest.shared(pair[1]);
+            int vocab;
+            try (Tokenizer t = Tokenizer.load(dir)) { vocab = t.vocabSize(); }
+            dev.peft4j.model.ModelConfig cfg = new dev.peft4j.model.ModelConfig(dev.peft4j.model.ModelConfig.Family.LLAMA, vocab, 32, 64, 1, 2, 1, 16,
+                    128, 1e-5f, 10000.0, null, true, false, false, false, 0, 0, List.of(0), "float32");
+            Path out = tmp.resolve(pair[0] + ".gguf");
+            dev.peft4j.model.GgufExport.model(dev.peft4j.model.ModelFactory.random(cfg, 1, 0.02f), dir, "f16", out);
+            try (dev.peft4j.io.GgufFile g = dev.peft4j.io.GgufFile.open(out)) {
+                assertThat(g.string("tokenizer.ggml.model")).isEqualTo("gpt2");
+                assertThat(g.string("tokenizer.ggml.pre")).isEqualTo(pair[0]);
+            }
+            List<Object[]> cases = TokenizeCliTest.vectors(pair[0]);
+            Path strings = tmp.resolve(pair[0] + ".json");
+            JSON.writeValue(strings.toFile(), cases.stream().map(c -> (String) c[0]).toList());
+            JsonNode got = run(List.of("node", "generate.mjs", "--model", out.toString(), "--tokenize", strings.toString())).get("tokenized");
+            try (Tokenizer back = Tokenizer.load(out)) {
+                for (int i = 0; i < cases.size(); i++) {
+                    int[] want = (int[]) cases.get(i)[1];
+                    assertThat(ints(got.get(i))).as(pair[0] + " llama.cpp: " + cases.get(i)[0]).containsExactly(want);
+                    assertThat(back.encode((String) cases.get(i)[0])).as(pair[0] + " peft4j reading the GGUF: " + cases.get(i)[0]).containsExactly(want);
+                }
+            }
+        }
+    }
+
+    /**
      * Our own block-friendly Llama: stories260K (trained, so its greedy choices are clear) with hidden 64 -> 256 and
      * MLP 172 -> 256, zero-padded, the norm weights halved and rms_norm_eps / 4 so that every logit is unchanged
      * (the padded dimensions stay exactly zero). Rows of every matrix are then multiples of 32 (64 for attention).
@@ -183,6 +216,11 @@ class LlamaCppInteropTest {
         List<String> cmd = new ArrayList<>(List.of("node", "generate.mjs", "--model", model.toString(), "--n", String.valueOf(n), "--threads", "1",
                 "--tokens", String.join(",", Arrays.stream(tokens).mapToObj(String::valueOf).toList())));
         if (lora != null) cmd.addAll(List.of("--lora", lora.toString(), "--lora-scale", "1"));
+        return run(cmd);
+    }
+
+    /** Runs the harness; its last stdout line as JSON. */
+    static JsonNode run(List<String> cmd) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(cmd).directory(JS.toFile()).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         if (!p.waitFor(180, TimeUnit.SECONDS)) { p.destroyForcibly(); throw new AssertionError("llama.cpp timed out"); }

@@ -12,10 +12,11 @@
  * requested type, or a wider one when a row does not fill whole blocks (as llama-quantize falls back),
  * each fallback reported.
  *
- * Tokenizer: a model read from a GGUF keeps its tokenizer.* metadata as it was; a HuggingFace
- * tokenizer.json must be SentencePiece-style (BPE with byte_fallback, "▁" for spaces, as Llama 2,
- * Mistral, TinyLlama): its tokens go in id order, each merge result scored by its merge rank (−rank),
- * so llama.cpp's SentencePiece tokenizer merges in BPE order.
+ * Tokenizer: a model read from a GGUF keeps its tokenizer.* metadata as it was. A HuggingFace BPE
+ * tokenizer is written either SentencePiece-style (byte_fallback, "▁" for spaces, as Llama 2, Mistral,
+ * TinyLlama: tokenizer.ggml.model "llama", tokens in id order, each merge result scored by its merge rank
+ * (−rank), so llama.cpp's SentencePiece tokenizer merges in BPE order) or byte-level (GPT-2, Llama 3,
+ * Qwen2, SmolLM: model "gpt2" with its merges and tokenizer.ggml.pre naming the pre-tokenizer).
  */
 package dev.peft4j.model;
 
@@ -185,7 +186,7 @@ public final class GgufExport {
         return GgufModel.permuteRows(src, new float[src.length], rows, cols, heads, true);
     }
 
-    /** tokenizer.* metadata: copied from a GGUF source, or built from a SentencePiece-style tokenizer.json. */
+    /** tokenizer.* metadata: copied from a GGUF source, or built from the model's BPE tokenizer (SentencePiece-style or byte-level). */
     private static void tokenizer(GgufWriter w, Path modelDir, int vocabSize) {
         if (GgufModel.isGguf(modelDir)) {
             try (GgufFile g = GgufFile.open(modelDir)) {
@@ -202,18 +203,79 @@ public final class GgufExport {
         }
         Path view = GgufModel.view(modelDir);
         JsonNode tj, cfg;
+        dev.peft4j.tokenizer.Tokenizer tok;
         try {
-            tj = GgufModel.JSON.readTree(view.resolve("tokenizer.json").toFile());
+            tok = dev.peft4j.tokenizer.Tokenizer.load(view);
+            tj = tok.tokenizerJson();
             Path tc = view.resolve("tokenizer_config.json");
             cfg = Files.exists(tc) ? GgufModel.JSON.readTree(tc.toFile()) : GgufModel.JSON.createObjectNode();
         } catch (IOException e) {
-            throw new Peft4jException("GGUF export needs the model's tokenizer.json: " + e.getMessage(), e);
+            throw new Peft4jException("GGUF export needs the model's tokenizer_config.json as JSON: " + e.getMessage(), e);
         }
+        try (tok) {
+            JsonNode m = tj.path("model");
+            if (!"BPE".equals(m.path("type").asText()))
+                throw new Peft4jException("GGUF export writes BPE tokenizers (SentencePiece-style with byte_fallback, as Llama 2 / Mistral, or "
+                        + "byte-level, as GPT-2 / Llama 3 / Qwen2 / SmolLM); " + modelDir + "'s tokenizer is " + m.path("type").asText()
+                        + ". Convert the model with llama.cpp's convert_hf_to_gguf.py instead");
+            if (m.path("byte_fallback").asBoolean(false)) sentencePiece(w, tj, cfg, vocabSize);
+            else byteLevel(w, tj, tok, modelDir, vocabSize);
+            if (cfg.path("chat_template").isTextual()) w.put("tokenizer.chat_template", cfg.path("chat_template").asText());
+        }
+    }
+
+    /**
+     * A byte-level BPE (GPT-2 style) as llama.cpp's "gpt2" vocabulary: tokens in id order (ids the tokenizer lacks
+     * become "[PAD<id>]", unused), added tokens as control (special) or user-defined, merges as "left right", and
+     * tokenizer.ggml.pre naming the pre-tokenizer: gpt-2 (ByteLevel's own regex), llama-bpe (Llama 3's split regex)
+     * or qwen2 (Qwen2's).
+     */
+    private static void byteLevel(GgufWriter w, JsonNode tj, dev.peft4j.tokenizer.Tokenizer tok, Path modelDir, int vocabSize) {
         JsonNode m = tj.path("model");
-        if (!"BPE".equals(m.path("type").asText()) || !m.path("byte_fallback").asBoolean(false))
-            throw new Peft4jException("GGUF export writes SentencePiece-style tokenizers (BPE with byte_fallback, as Llama 2 / Mistral); "
-                    + modelDir + "'s tokenizer.json is " + m.path("type").asText() + (m.path("byte_fallback").asBoolean(false) ? "" : " without byte_fallback")
-                    + ". Convert the model with llama.cpp's convert_hf_to_gguf.py instead");
+        String[] tokens = new String[vocabSize];
+        m.path("vocab").fields().forEachRemaining(e -> { if (e.getValue().asInt() < vocabSize) tokens[e.getValue().asInt()] = e.getKey(); });
+        int[] type = new int[vocabSize];
+        for (JsonNode a : tj.path("added_tokens")) {
+            int id = a.path("id").asInt();
+            if (id < 0 || id >= vocabSize) continue;
+            tokens[id] = a.path("content").asText();
+            type[id] = a.path("special").asBoolean() ? 3 : 4;
+        }
+        List<Object> toks = new ArrayList<>(vocabSize), types = new ArrayList<>(vocabSize), merges = new ArrayList<>();
+        for (int i = 0; i < vocabSize; i++) {
+            toks.add(tokens[i] == null ? "[PAD" + i + "]" : tokens[i]);
+            types.add(tokens[i] == null ? 5 : type[i] == 0 ? 1 : type[i]);
+        }
+        for (JsonNode mg : m.path("merges")) merges.add(mg.isArray() ? mg.get(0).asText() + " " + mg.get(1).asText() : mg.asText());
+        w.put("tokenizer.ggml.model", "gpt2");
+        w.put("tokenizer.ggml.pre", byteLevelPre(tj.path("pre_tokenizer"), modelDir));
+        w.put("tokenizer.ggml.tokens", new GgufWriter.Array(GgufWriter.STRING, toks));
+        w.put("tokenizer.ggml.token_type", new GgufWriter.Array(GgufWriter.I32, types));
+        w.put("tokenizer.ggml.merges", new GgufWriter.Array(GgufWriter.STRING, merges));
+        tok.bosId().ifPresent(id -> { if (id < vocabSize) w.put("tokenizer.ggml.bos_token_id", id); });
+        tok.eosId().ifPresent(id -> { if (id < vocabSize) w.put("tokenizer.ggml.eos_token_id", id); });
+        tok.padId().ifPresent(id -> { if (id < vocabSize) w.put("tokenizer.ggml.padding_token_id", id); });
+        w.put("tokenizer.ggml.add_bos_token", tok.addsBos());
+        w.put("tokenizer.ggml.add_eos_token", tok.addsEos());
+    }
+
+    /** llama.cpp's name for a byte-level pre-tokenizer (the regexes GgufTokenizer reads back). */
+    static String byteLevelPre(JsonNode pt, Path modelDir) {
+        if ("ByteLevel".equals(pt.path("type").asText()) && pt.path("use_regex").asBoolean(true)) return "gpt-2";
+        JsonNode seq = pt.path("pretokenizers");
+        if ("Sequence".equals(pt.path("type").asText()) && seq.size() == 2 && "Split".equals(seq.get(0).path("type").asText())
+                && "ByteLevel".equals(seq.get(1).path("type").asText()) && !seq.get(1).path("use_regex").asBoolean(true)) {
+            String regex = seq.get(0).path("pattern").path("Regex").asText();
+            if (regex.equals(GgufTokenizer.LLAMA3_REGEX)) return "llama-bpe";
+            if (regex.equals(GgufTokenizer.QWEN2_REGEX)) return "qwen2";
+        }
+        throw new Peft4jException(modelDir + "'s byte-level tokenizer splits text with a pre-tokenizer peft4j cannot name for llama.cpp ("
+                + pt + "); it writes GPT-2's, Llama 3's (llama-bpe) and Qwen2's. Convert the model with llama.cpp's convert_hf_to_gguf.py instead");
+    }
+
+    /** A SentencePiece-style BPE (byte_fallback, "▁" for spaces) as llama.cpp's "llama" vocabulary, scored by merge rank. */
+    private static void sentencePiece(GgufWriter w, JsonNode tj, JsonNode cfg, int vocabSize) {
+        JsonNode m = tj.path("model");
         String[] tokens = new String[vocabSize];
         m.path("vocab").fields().forEachRemaining(e -> { if (e.getValue().asInt() < vocabSize) tokens[e.getValue().asInt()] = e.getKey(); });
         Map<String, Integer> special = new HashMap<>();
@@ -249,6 +311,5 @@ public final class GgufExport {
         }
         w.put("tokenizer.ggml.add_bos_token", cfg.path("add_bos_token").asBoolean(true));
         w.put("tokenizer.ggml.add_eos_token", cfg.path("add_eos_token").asBoolean(false));
-        if (cfg.path("chat_template").isTextual()) w.put("tokenizer.chat_template", cfg.path("chat_template").asText());
     }
 }

@@ -67,9 +67,11 @@ public final class Tokenizer implements AutoCloseable {
     private final Set<Integer> eosIds;
     private final boolean addsBos;
     private final boolean addsEos;
+    private final JsonNode tree;             // the tokenizer.json this tokenizer runs (read or assembled)
 
     private Tokenizer(HuggingFaceTokenizer hf, Vocab vocab, Source source, Path dir, OptionalInt bosId,
-                      OptionalInt eosTokenId, Set<Integer> eosIds, boolean addsBos, boolean addsEos) {
+                      OptionalInt eosTokenId, Set<Integer> eosIds, boolean addsBos, boolean addsEos, JsonNode tree) {
+        this.tree = tree;
         this.hf = hf;
         this.vocab = vocab;
         this.source = source;
@@ -167,7 +169,7 @@ public final class Tokenizer implements AutoCloseable {
         boolean addEos = spec.flag("add_eos_token").orElseGet(template.suffix::isPresent);
 
         return new Tokenizer(hf, vocab, source, dir, bos, eosToken, Collections.unmodifiableSet(eos),
-                addBos && bos.isPresent(), addEos && eosToken.isPresent());
+                addBos && bos.isPresent(), addEos && eosToken.isPresent(), tree);
     }
 
     // ---------------------------------------------------------------- encoding and decoding
@@ -310,6 +312,9 @@ public final class Tokenizer implements AutoCloseable {
 
     /** Size of the id space: model vocabulary plus added tokens (highest id + 1; HF {@code len(tokenizer)}). */
     public int vocabSize() { return vocab.size(); }
+
+    /** The tokenizer.json this tokenizer runs (as read, or as assembled from vocab.json + merges.txt); a copy. */
+    public JsonNode tokenizerJson() { return tree.deepCopy(); }
 
     /**
      * The raw token string of an id as stored in the vocabulary (e.g. "Ġthe" for byte-level BPE,

@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Performance benchmarks.",
-        subcommands = {BenchCommand.Train.class, BenchCommand.Memory.class, BenchCommand.Serve.class})
+        subcommands = {BenchCommand.Train.class, BenchCommand.Memory.class, BenchCommand.Serve.class, BenchCommand.Decode.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
@@ -116,6 +116,131 @@ final class BenchCommand implements Runnable {
             java.util.List<Double> s = new java.util.ArrayList<>(xs);
             java.util.Collections.sort(s);
             return s.get(s.size() / 2);
+        }
+    }
+
+    @Command(name = "decode", mixinStandardHelpOptions = true, sortOptions = false,
+            description = {"Single-stream greedy decode speed on one GGUF file: peft4j, and llama.cpp on the same file with the same",
+                    "threads and prompt ids when --llama-cpp names the node-llama-cpp harness (peft4j-core/src/test/js-llama).",
+                    "Without --model it writes a GGUF of --type with random weights at --shape (tokenizer from --tokenizer).",
+                    "Decode tokens/s counts the tokens after the first over the time after it; min / median / max of --repeats runs.",
+                    "Example: peft4j bench decode --shape smollm2-135m --type q8_0 --llama-cpp peft4j-core/src/test/js-llama"})
+    static final class Decode implements Callable<Integer> {
+        @Option(names = "--model", paramLabel = "FILE", description = "A .gguf to run (default: a random one written at --shape).")
+        java.nio.file.Path model;
+        @Option(names = "--shape", defaultValue = "smollm2-135m", description = "Shape of the random model when no --model: smollm2-135m or llama-3.2-1b (default ${DEFAULT-VALUE}).")
+        String shape;
+        @Option(names = "--type", defaultValue = "q8_0", description = "GGUF type of the random model: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k (default ${DEFAULT-VALUE}).")
+        String type;
+        @Option(names = "--tokenizer", paramLabel = "DIR", description = "Tokenizer for the random model's GGUF (default ../shared/tokenizers/llama2).")
+        java.nio.file.Path tokenizer;
+        @Option(names = "--prompt-tokens", defaultValue = "16", description = "Prompt length (default ${DEFAULT-VALUE}).")
+        int promptTokens;
+        @Option(names = "--tokens", defaultValue = "128", description = "Tokens generated per run, end-of-text ignored (default ${DEFAULT-VALUE}).")
+        int tokens;
+        @Option(names = "--repeats", defaultValue = "3", description = "Runs per engine (default ${DEFAULT-VALUE}).")
+        int repeats;
+        @Option(names = "--threads", defaultValue = "2", description = "Compute threads, for both engines (default ${DEFAULT-VALUE}).")
+        int threads;
+        @Option(names = "--llama-cpp", paramLabel = "DIR", description = "Directory of generate.mjs with node-llama-cpp installed (npm ci): also time llama.cpp.")
+        java.nio.file.Path llamaCpp;
+        @picocli.CommandLine.Mixin BaseModelOptions baseModel;
+
+        @Override
+        public Integer call() throws Exception {
+            if (tokens < 2 || promptTokens < 1 || repeats < 1)
+                throw new dev.peft4j.Peft4jException("--tokens must be >= 2, --prompt-tokens and --repeats >= 1");
+            dev.peft4j.kernels.Parallel.setThreads(threads, "--threads " + threads);
+            java.nio.file.Path file = model, tmpDir = null;
+            try {
+                if (file == null) {
+                    java.nio.file.Path tok = tokenizer != null ? tokenizer : java.nio.file.Path.of("..", "shared", "tokenizers", "llama2");
+                    dev.peft4j.model.ModelConfig cfg = switch (shape) {
+                        case "smollm2-135m" -> dev.peft4j.model.ModelFactory.smolLm2_135m();
+                        case "llama-3.2-1b" -> dev.peft4j.model.ModelFactory.llama32_1b();
+                        default -> throw new dev.peft4j.Peft4jException("--shape must be smollm2-135m or llama-3.2-1b (llama-family shapes llama.cpp runs); got " + shape);
+                    };
+                    tmpDir = java.nio.file.Files.createTempDirectory("peft4j-bench-decode");
+                    file = tmpDir.resolve(shape + "-" + type + ".gguf");
+                    dev.peft4j.model.GgufExport.Result r = dev.peft4j.model.GgufExport.model(dev.peft4j.model.ModelFactory.random(cfg, 0, 0.02f), tok, type, file);
+                    System.out.printf("wrote %s (%,d bytes, random weights, tokenizer %s)%s%n", file.getFileName(), r.bytes(), tok,
+                            r.fallbacks().isEmpty() ? "" : "; " + r.fallbacks().size() + " tensors fell back to a wider type");
+                }
+                double peak = TrainBenchmark.measurePeakGflops(threads);
+                dev.peft4j.model.CausalLM lm = baseModel.load(file);
+                int vocab = lm.config().vocabSize();
+                int[] prompt = new int[promptTokens];
+                java.util.SplittableRandom rng = new java.util.SplittableRandom(1);
+                for (int i = 0; i < prompt.length; i++) prompt[i] = 3 + rng.nextInt(Math.min(vocab, 32000) - 3);
+                long weightBytes = java.nio.file.Files.size(file);
+                System.out.printf("%s: %d threads, prompt %d tokens, %d new tokens, %d runs each; FMA peak measured %.0f GFLOP/s%n",
+                        file.getFileName(), threads, promptTokens, tokens, repeats, peak);
+                dev.peft4j.generate.Generator gen = new dev.peft4j.generate.Generator(lm);
+                dev.peft4j.generate.SamplingConfig greedy = new dev.peft4j.generate.SamplingConfig(tokens, 0f, 0, 1f, 0, true);
+                gen.generate(prompt, greedy, java.util.Set.of(), null);                  // warm-up: one untimed run (JIT)
+                double[] ours = new double[repeats], oursFirst = new double[repeats];
+                for (int r = 0; r < repeats; r++) {
+                    long[] first = {0};
+                    long t0 = System.nanoTime();
+                    int[] out = gen.generate(prompt, greedy, java.util.Set.of(), (row, id) -> { if (first[0] == 0) first[0] = System.nanoTime(); });
+                    long t1 = System.nanoTime();
+                    ours[r] = (out.length - 1) / ((t1 - first[0]) / 1e9);
+                    oursFirst[r] = (first[0] - t0) / 1e9;
+                }
+                report("peft4j" + baseModel.describe(), ours, oursFirst, weightBytes);
+                if (llamaCpp != null) {
+                    lm = null;
+                    gen = null;
+                    System.gc();
+                    double[] theirs = new double[repeats], theirsFirst = new double[repeats];
+                    for (int r = 0; r < repeats; r++) {
+                        com.fasterxml.jackson.databind.JsonNode j = llamaCppRun(file, prompt);
+                        theirs[r] = j.path("decode_tokens_per_s").asDouble();
+                        theirsFirst[r] = j.path("first_token_s").asDouble();
+                    }
+                    report("llama.cpp (node-llama-cpp 3.21.1)", theirs, theirsFirst, weightBytes);
+                    System.out.printf("decode_tokens_per_s_peft4j=%.2f decode_tokens_per_s_llama_cpp=%.2f peft4j_vs_llama_cpp=%.2f%n",
+                            median(ours), median(theirs), median(ours) / median(theirs));
+                } else {
+                    System.out.printf("decode_tokens_per_s_peft4j=%.2f%n", median(ours));
+                }
+            } finally {
+                if (tmpDir != null) try (var walk = java.nio.file.Files.walk(tmpDir)) {
+                    for (java.nio.file.Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) java.nio.file.Files.deleteIfExists(p);
+                }
+            }
+            return 0;
+        }
+
+        private static void report(String who, double[] rates, double[] first, long fileBytes) {
+            double[] s = rates.clone(), f = first.clone();
+            Arrays.sort(s);
+            Arrays.sort(f);
+            System.out.printf("%-40s decode tokens/s min %.2f median %.2f max %.2f; first token %.3f s (median); %.1f GB/s of file weights%n",
+                    who, s[0], s[s.length / 2], s[s.length - 1], f[f.length / 2], s[s.length / 2] * fileBytes / 1e9);
+        }
+
+        private static double median(double[] xs) {
+            double[] s = xs.clone();
+            Arrays.sort(s);
+            return s[s.length / 2];
+        }
+
+        private com.fasterxml.jackson.databind.JsonNode llamaCppRun(java.nio.file.Path file, int[] prompt) throws Exception {
+            java.nio.file.Path script = llamaCpp.resolve("generate.mjs");
+            if (!java.nio.file.Files.isRegularFile(script) || !java.nio.file.Files.isDirectory(llamaCpp.resolve("node_modules", "node-llama-cpp")))
+                throw new dev.peft4j.Peft4jException("--llama-cpp " + llamaCpp + " must hold generate.mjs and node_modules/node-llama-cpp; run `npm ci` there first");
+            java.util.List<String> cmd = java.util.List.of("node", "generate.mjs", "--model", file.toAbsolutePath().toString(), "--n", String.valueOf(tokens),
+                    "--threads", String.valueOf(threads), "--ignore-eos", "--bos", "no",
+                    "--tokens", String.join(",", Arrays.stream(prompt).mapToObj(String::valueOf).toList()));
+            Process p = new ProcessBuilder(cmd).directory(llamaCpp.toFile()).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            if (!p.waitFor(600, java.util.concurrent.TimeUnit.SECONDS)) { p.destroyForcibly(); throw new dev.peft4j.Peft4jException("llama.cpp run timed out"); }
+            String last = out.strip().lines().reduce((a, b) -> b).orElse("");
+            com.fasterxml.jackson.databind.JsonNode j = new com.fasterxml.jackson.databind.ObjectMapper().readTree(last.isEmpty() ? "{}" : last);
+            if (p.exitValue() != 0 || j.has("error") || !j.has("decode_tokens_per_s"))
+                throw new dev.peft4j.Peft4jException("llama.cpp run failed (exit " + p.exitValue() + "): " + out.strip());
+            return j;
         }
     }
 

@@ -8,6 +8,10 @@ package dev.peft4j.kernels;
 
 import dev.peft4j.io.GgmlType;
 import dev.peft4j.quant.Ggml;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 public final class GgmlMatrix implements WeightMatrix {
     private final GgmlType type;
@@ -44,14 +48,97 @@ public final class GgmlMatrix implements WeightMatrix {
         int bs = type.blockSize, first = col0 / bs, last = (col0 + len - 1) / bs;
         int base = row * rowBytes;
         if (col0 % bs == 0 && len % bs == 0) {                       // whole blocks: straight into dst
-            Ggml.dequantize(type, blocks, base + first * type.typeSize, last - first + 1, dst, dstOff);
+            dequantize(type, blocks, base + first * type.typeSize, last - first + 1, dst, dstOff);
             return;
         }
         float[] tmp = SCRATCH.get();
         int n = (last - first + 1) * bs;
         if (tmp.length < n) { tmp = new float[n]; SCRATCH.set(tmp); }
-        Ggml.dequantize(type, blocks, base + first * type.typeSize, last - first + 1, tmp, 0);
+        dequantize(type, blocks, base + first * type.typeSize, last - first + 1, tmp, 0);
         System.arraycopy(tmp, col0 - first * bs, dst, dstOff, len);
+    }
+
+    /**
+     * Ggml.dequantize (the scalar reference) with AVX-512 twins for Q8_0, Q4_0, Q4_K and Q6_K: sixteen bytes at a
+     * time widened to floats, each value the scalar loop's exact product (same operations, same order).
+     */
+    static void dequantize(GgmlType t, byte[] src, int off, int nBlocks, float[] dst, int dstOff) {
+        if (!VECTOR) { Ggml.dequantize(t, src, off, nBlocks, dst, dstOff); return; }
+        switch (t) {
+            case Q8_0 -> { for (int b = 0; b < nBlocks; b++) q8_0(src, off + b * 34, dst, dstOff + b * 32); }
+            case Q4_0 -> { for (int b = 0; b < nBlocks; b++) q4_0(src, off + b * 18, dst, dstOff + b * 32); }
+            case Q4_K -> { for (int b = 0; b < nBlocks; b++) q4_k(src, off + b * 144, dst, dstOff + b * 256); }
+            case Q6_K -> { for (int b = 0; b < nBlocks; b++) q6_k(src, off + b * 210, dst, dstOff + b * 256); }
+            default -> Ggml.dequantize(t, src, off, nBlocks, dst, dstOff);
+        }
+    }
+
+    private static final VectorSpecies<Float> F512 = FloatVector.SPECIES_512;
+    private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
+    /** Only where 512-bit vectors are native (elsewhere the species would be emulated, far slower). */
+    static final boolean VECTOR = FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512 && !Boolean.getBoolean("peft4j.ggml.scalarDecode");
+
+    private static FloatVector widen(ByteVector v) { return (FloatVector) v.convertShape(VectorOperators.B2F, F512, 0); }
+
+    private static float half(byte[] b, int s) { return Float.float16ToFloat((short) ((b[s] & 0xFF) | (b[s + 1] & 0xFF) << 8)); }
+
+    /** d (f16), 32 int8: y = q * d. */
+    private static void q8_0(byte[] b, int s, float[] y, int o) {
+        float d = half(b, s);
+        widen(ByteVector.fromArray(B128, b, s + 2)).mul(d).intoArray(y, o);
+        widen(ByteVector.fromArray(B128, b, s + 18)).mul(d).intoArray(y, o + 16);
+    }
+
+    /** d (f16), 16 bytes of nibbles: y[j] = (lo - 8) * d, y[j + 16] = (hi - 8) * d. */
+    private static void q4_0(byte[] b, int s, float[] y, int o) {
+        float d = half(b, s);
+        ByteVector q = ByteVector.fromArray(B128, b, s + 2);
+        widen(q.and((byte) 0x0F).sub((byte) 8)).mul(d).intoArray(y, o);
+        widen(q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).sub((byte) 8)).mul(d).intoArray(y, o + 16);
+    }
+
+    /** Four 64-value groups: 32 bytes of nibbles, low nibbles d1 * q - m1, high nibbles d2 * q - m2. */
+    private static void q4_k(byte[] b, int s, float[] y, int o) {
+        float d = half(b, s), min = half(b, s + 2);
+        int sc = s + 4, q = s + 16;
+        int[] sm = new int[2];
+        for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
+            Ggml.scaleMin(is, b, sc, sm);
+            float d1 = d * sm[0], m1 = min * sm[1];
+            Ggml.scaleMin(is + 1, b, sc, sm);
+            float d2 = d * sm[0], m2 = min * sm[1];
+            for (int l = 0; l < 32; l += 16) {
+                ByteVector v = ByteVector.fromArray(B128, b, q + l);
+                widen(v.and((byte) 0x0F)).mul(d1).sub(m1).intoArray(y, o + l);
+                widen(v.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)).mul(d2).sub(m2).intoArray(y, o + 32 + l);
+            }
+            o += 64;
+            q += 32;
+        }
+    }
+
+    /** Two 128-value halves: 6-bit values from ql nibbles and qh bit pairs, minus 32, times d * scale. */
+    private static void q6_k(byte[] b, int s, float[] y, int o) {
+        int ql = s, qh = s + 128, sc = s + 192;
+        float d = half(b, s + 208);
+        for (int n = 0; n < 256; n += 128) {
+            for (int l = 0, is = 0; l < 32; l += 16, is++) {
+                ByteVector a = ByteVector.fromArray(B128, b, ql + l), c = ByteVector.fromArray(B128, b, ql + l + 32);
+                ByteVector h = ByteVector.fromArray(B128, b, qh + l);
+                ByteVector q1 = a.and((byte) 0x0F).or(h.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                ByteVector q2 = c.and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                ByteVector q3 = a.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                ByteVector q4 = c.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 6).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                widen(q1).mul(d * b[sc + is]).intoArray(y, o + l);
+                widen(q2).mul(d * b[sc + is + 2]).intoArray(y, o + l + 32);
+                widen(q3).mul(d * b[sc + is + 4]).intoArray(y, o + l + 64);
+                widen(q4).mul(d * b[sc + is + 6]).intoArray(y, o + l + 96);
+            }
+            o += 128;
+            ql += 64;
+            qh += 32;
+            sc += 8;
+        }
     }
 
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[256]);

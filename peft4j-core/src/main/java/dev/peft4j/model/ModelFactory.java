@@ -27,6 +27,12 @@ public final class ModelFactory {
                 true, false, false, false, 0, 0, List.of(0), "bfloat16");
     }
 
+    /** Llama 3.2 1B: 16 layers, C 2048, 32 heads / 8 KV heads, MLP 8192, V 128256, tied head, rope theta 500000 (llama3 scaling not applied). */
+    public static ModelConfig llama32_1b() {
+        return new ModelConfig(ModelConfig.Family.LLAMA, 128256, 2048, 8192, 16, 32, 8, 64, 131072, 1e-5f, 500000.0, null,
+                true, false, false, false, 0, 128000, List.of(128001), "bfloat16");
+    }
+
     public static CausalLM random(ModelConfig c, long seed, float std) { return random(c, seed, std, std); }
 
     /** As random(c, seed, std) with a separate standard deviation for the token embedding (and tied head). */

@@ -346,7 +346,7 @@ public final class Ggml {
     }
 
     /** get_scale_min_k4: the 6-bit scale (out[0]) and min (out[1]) of sub-block j from the 12 packed bytes at sc. */
-    static void scaleMin(int j, byte[] b, int sc, int[] out) {
+    public static void scaleMin(int j, byte[] b, int sc, int[] out) {
         if (j < 4) {
             out[0] = b[sc + j] & 63;
             out[1] = b[sc + j + 4] & 63;

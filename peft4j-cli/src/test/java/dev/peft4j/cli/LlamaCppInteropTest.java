@@ -131,6 +131,23 @@ class LlamaCppInteropTest {
         }
     }
 
+    /** Llama 3.1-style rope_scaling (llama3) goes to llama.cpp as rope_freqs: its greedy text equals peft4j's on the scaled model. */
+    @Test
+    void llama3RopeScalingExportedAsRopeFreqsGeneratesPeft4jsTokensInLlamaCpp() throws Exception {
+        Path hf = Files.createDirectories(tmp.resolve("stories-rope-llama3"));
+        for (String f : List.of("model.safetensors", "tokenizer.json", "tokenizer_config.json")) Files.copy(stories.resolve(f), hf.resolve(f));
+        com.fasterxml.jackson.databind.node.ObjectNode cfg = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(stories.resolve("config.json").toFile());
+        cfg.putObject("rope_scaling").put("rope_type", "llama3").put("factor", 8.0).put("low_freq_factor", 1.0).put("high_freq_factor", 4.0)
+                .put("original_max_position_embeddings", 256);
+        Files.writeString(hf.resolve("config.json"), JSON.writeValueAsString(cfg));
+        int[] want = greedy(CausalLM.load(hf), new int[] {1}, 200), plain = greedy(CausalLM.load(stories), new int[] {1}, 200);
+        Path out = tmp.resolve("stories-rope-llama3.gguf");
+        String[] r = CliTest.run("export", "gguf", "--model", hf.toString(), "--type", "f32", "--output", out.toString());
+        assertThat(r[0]).as(r[2]).isEqualTo("0");
+        assertThat(ints(llama(out, null, new int[] {1}, 200).get("tokens"))).containsExactly(want);
+        assertThat(want).as("the scaling changes the greedy text").isNotEqualTo(plain);
+    }
+
     /**
      * Byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2.5 from vocab.json + merges.txt) written into a GGUF: llama.cpp's
      * own tokenizer, reading our tokenizer.ggml.* metadata, gives HuggingFace's ids on the 46 llama.cpp test strings,

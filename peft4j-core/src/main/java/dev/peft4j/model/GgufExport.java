@@ -75,6 +75,16 @@ public final class GgufExport {
         w.put("llama.rope.freq_base", (float) c.ropeTheta());
         w.put("llama.vocab_size", c.vocabSize());
         tokenizer(w, modelDir, c.vocabSize());
+        ModelConfig.RopeScaling rs = c.ropeScaling();
+        if (rs != null) switch (rs.type()) {
+            case "linear" -> { w.put("llama.rope.scaling.type", "linear"); w.put("llama.rope.scaling.factor", (float) rs.factor()); }
+            case "llama3" -> {                        // as convert_hf_to_gguf: the per-frequency factors as a tensor
+                float[] f = GgufModel.llama3Factors(c.ropeTheta(), c.headDim(), rs);
+                w.add(new GgufWriter.Entry("rope_freqs.weight", new long[] {f.length}, GgmlType.F32, Ggml.quantize(GgmlType.F32, f, 0, f.length)));
+            }
+            default -> throw new Peft4jException("GGUF export writes linear and llama3 RoPE scaling; this model's rope_scaling is " + rs.type()
+                    + ". Export it with llama.cpp's convert_hf_to_gguf.py");
+        }
         List<String> fallbacks = new ArrayList<>();
         matrix(w, "token_embd.weight", llama.embed, want, false, 0, fallbacks);
         for (int l = 0; l < c.numLayers(); l++) {

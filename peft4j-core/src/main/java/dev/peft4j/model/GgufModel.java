@@ -95,9 +95,6 @@ public final class GgufModel {
         if (!List.of("llama", "mistral", "qwen2").contains(a))
             throw new GgufFormatException(g.path() + " holds a '" + a + "' model; peft4j reads GGUF models of the llama family "
                     + "(general.architecture llama, mistral, qwen2). Convert the HuggingFace model instead (--model DIR)");
-        if (g.tensors().containsKey("rope_freqs.weight"))
-            throw new GgufFormatException(g.path() + " carries rope_freqs (Llama 3.1-style RoPE scaling as explicit frequency factors), "
-                    + "which peft4j does not read from GGUF yet; use the HuggingFace directory of the model (--model DIR)");
         return a;
     }
 
@@ -130,11 +127,83 @@ public final class GgufModel {
             case "linear" -> c.putObject("rope_scaling").put("type", "linear").put("factor", g.real(a + ".rope.scaling.factor", 1.0));
             default -> throw new GgufFormatException(g.path() + ": rope scaling '" + scaling + "' is not read from GGUF yet (linear is)");
         }
+        if (g.tensors().containsKey("rope_freqs.weight")) {                     // Llama 3.1+: llama3 scaling as per-frequency factors
+            if (c.has("rope_scaling"))
+                throw new GgufFormatException(g.path() + " has both rope.scaling.type " + scaling + " and rope_freqs; expected one of them");
+            int headDim = c.has("head_dim") ? c.get("head_dim").asInt() : hidden / heads;
+            ModelConfig.RopeScaling rs = fitLlama3(g, ropeFreqs(g, headDim / 2), c.get("rope_theta").asDouble(), headDim);
+            c.putObject("rope_scaling").put("rope_type", "llama3").put("factor", rs.factor()).put("low_freq_factor", rs.lowFreqFactor())
+                    .put("high_freq_factor", rs.highFreqFactor()).put("original_max_position_embeddings", rs.originalMaxPositions());
+        }
         if (g.has("tokenizer.ggml.bos_token_id")) c.put("bos_token_id", g.integer("tokenizer.ggml.bos_token_id"));
         if (g.has("tokenizer.ggml.eos_token_id")) c.put("eos_token_id", g.integer("tokenizer.ggml.eos_token_id"));
         if (a.equals("qwen2")) c.put("attention_bias", true);
         if (a.equals("llama") && g.tensors().containsKey("blk.0.attn_q.bias")) c.put("attention_bias", true);
         return c;
+    }
+
+    /** rope_freqs.weight: headDim / 2 positive F32 factors. */
+    private static float[] ropeFreqs(GgufFile g, int half) {
+        GgufFile.Tensor t = g.tensor("rope_freqs.weight");
+        if (t.type() != dev.peft4j.io.GgmlType.F32 || t.elements() != half)
+            throw new GgufFormatException(g.path() + ": rope_freqs.weight must be " + half + " F32 values (head_dim / 2); found "
+                    + t.elements() + " " + t.type());
+        java.lang.foreign.MemorySegment seg = g.bytes(t);
+        float[] f = new float[half];
+        for (int i = 0; i < half; i++) {
+            f[i] = seg.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 4L * i);
+            if (!(f[i] > 0) || Float.isInfinite(f[i]))
+                throw new GgufFormatException(g.path() + ": rope_freqs.weight[" + i + "] is " + f[i] + "; frequency factors must be positive and finite");
+        }
+        return f;
+    }
+
+    /**
+     * The llama3 rope_scaling (factor, low / high frequency factors, original context) whose frequency factors are those
+     * of the file, within 1e-4 relative: factor is the largest; with low 1 and high 4 (Llama 3.1 / 3.2) or another small
+     * ratio, the original context comes from the interpolated band (or, without one, a power of two that classifies every
+     * frequency as the file does). Factors no llama3 scaling produces are refused.
+     */
+    static ModelConfig.RopeScaling fitLlama3(GgufFile g, float[] f, double theta, int headDim) {
+        double factor = 0;
+        for (float v : f) factor = Math.max(factor, v);
+        double[][] bands = {{1, 4}, {1, 2}, {1, 8}, {2, 4}, {0.5, 4}, {1, 16}, {1, 32}};
+        for (double[] b : bands) {
+            List<Double> origs = new java.util.ArrayList<>();
+            for (int i = 0; i < f.length; i++) {
+                double wavelen = 2 * Math.PI * Math.pow(theta, (2.0 * i) / headDim);
+                if (Math.abs(f[i] - 1) < 1e-6 || Math.abs(f[i] - factor) < 1e-6 * factor || factor <= 1) continue;
+                double smooth = (1 / f[i] - 1 / factor) / (1 - 1 / factor);         // 1/f = (1 - s)/factor + s
+                origs.add((smooth * (b[1] - b[0]) + b[0]) * wavelen);                // s = (orig/wavelen - low)/(high - low)
+            }
+            for (int e = 8; e <= 22; e++) origs.add((double) (1 << e));
+            for (double orig : origs) {
+                int o = (int) Math.round(orig);
+                ModelConfig.RopeScaling rs = new ModelConfig.RopeScaling("llama3", factor, b[0], b[1], o);
+                float[] want = llama3Factors(theta, headDim, rs);
+                boolean ok = true;
+                for (int i = 0; i < f.length && ok; i++) ok = Math.abs(want[i] - f[i]) <= 1e-4 * f[i];
+                if (ok) return rs;
+            }
+        }
+        throw new GgufFormatException(g.path() + ": rope_freqs.weight " + java.util.Arrays.toString(f) + " are not the factors of a llama3 "
+                + "rope_scaling peft4j recognises; use the HuggingFace directory of the model (--model DIR)");
+    }
+
+    /** convert_hf_to_gguf's rope_freqs for a llama3 rope_scaling: 1 for short wavelengths, factor for long, the band between smoothed. */
+    static float[] llama3Factors(double theta, int headDim, ModelConfig.RopeScaling s) {
+        float[] f = new float[headDim / 2];
+        double lowWavelen = s.originalMaxPositions() / s.lowFreqFactor(), highWavelen = s.originalMaxPositions() / s.highFreqFactor();
+        for (int i = 0; i < f.length; i++) {
+            double wavelen = 2 * Math.PI * Math.pow(theta, (2.0 * i) / headDim);
+            if (wavelen < highWavelen) f[i] = 1f;
+            else if (wavelen > lowWavelen) f[i] = (float) s.factor();
+            else {
+                double smooth = (s.originalMaxPositions() / wavelen - s.lowFreqFactor()) / (s.highFreqFactor() - s.lowFreqFactor());
+                f[i] = (float) (1 / ((1 - smooth) / s.factor() + smooth));
+            }
+        }
+        return f;
     }
 
     /** HF tensor name -> GGUF tensor name, for the llama family. */

@@ -63,6 +63,66 @@ class GgufModelTest {
         assertThat(last).isLessThan(0.5 * first);
     }
 
+    /** stories260K with Llama 3.1-style rope_scaling (llama3), a copy of the model directory with the scaling in config.json. */
+    static Path scaledStories(Path out, double factor, double low, double high, int orig) throws java.io.IOException {
+        java.nio.file.Files.createDirectories(out);
+        for (String f : List.of("model.safetensors", "tokenizer.json", "tokenizer_config.json"))
+            java.nio.file.Files.copy(dir().resolve(f), out.resolve(f));
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode cfg = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(dir().resolve("config.json").toFile());
+        cfg.putObject("rope_scaling").put("rope_type", "llama3").put("factor", factor).put("low_freq_factor", low).put("high_freq_factor", high)
+                .put("original_max_position_embeddings", orig);
+        java.nio.file.Files.writeString(out.resolve("config.json"), json.writeValueAsString(cfg));
+        return out;
+    }
+
+    /** llama3 rope scaling goes out as rope_freqs (convert_hf_to_gguf's factors) and comes back as the same rope_scaling, same logits. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"8, 1, 4, 2048", "32, 1, 4, 8192", "4, 1, 2, 1024"})
+    void llama3RopeScalingRoundTripsThroughRopeFreqs(double factor, double low, double high, int orig, @org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        Path hf = scaledStories(tmp.resolve("hf"), factor, low, high, orig);
+        CausalLM a = CausalLM.load(hf);
+        Path out = tmp.resolve("s.gguf");
+        GgufExport.model(a, hf, "f32", out);
+        try (dev.peft4j.io.GgufFile g = dev.peft4j.io.GgufFile.open(out)) {
+            assertThat(g.tensors()).containsKey("rope_freqs.weight");
+        }
+        ModelConfig.RopeScaling rs = ModelConfig.load(out).ropeScaling();
+        assertThat(rs.type()).isEqualTo("llama3");
+        assertThat(GgufModel.llama3Factors(10000.0, 8, rs)).containsExactly(GgufModel.llama3Factors(10000.0, 8, a.config().ropeScaling()),
+                org.assertj.core.data.Offset.offset(1e-5f));
+        int[] ids = new int[200];
+        for (int i = 0; i < ids.length; i++) ids[i] = 3 + (i * 37) % 500;
+        float[] x = a.forward(ids, 1, ids.length, null, null, false), y = CausalLM.load(out).forward(ids, 1, ids.length, null, null, false);
+        float[] plain = CausalLM.load(dir()).forward(ids, 1, ids.length, null, null, false);
+        double max = 0, moved = 0;
+        for (int i = 0; i < x.length; i++) { max = Math.max(max, Math.abs(x[i] - y[i])); moved = Math.max(moved, Math.abs(x[i] - plain[i])); }
+        assertThat(max).isLessThan(1e-4);
+        assertThat(moved).as("the scaling changes the logits").isGreaterThan(1e-2);
+    }
+
+    @Test
+    void ropeFreqsThatNoLlama3ScalingGivesAreRefused(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path hf = scaledStories(tmp.resolve("hf"), 8, 1, 4, 2048);
+        Path out = tmp.resolve("s.gguf");
+        GgufExport.model(CausalLM.load(hf), hf, "f32", out);
+        dev.peft4j.io.GgufWriter w = new dev.peft4j.io.GgufWriter();
+        try (dev.peft4j.io.GgufFile g = dev.peft4j.io.GgufFile.open(out)) {
+            for (var e : g.metadata().entrySet()) if (!e.getKey().startsWith("tokenizer.") && !e.getKey().startsWith("general.alignment")) w.put(e.getKey(), e.getValue());
+            for (dev.peft4j.io.GgufFile.Tensor t : g.tensors().values())
+                if (!t.name().equals("rope_freqs.weight"))
+                    w.add(new dev.peft4j.io.GgufWriter.Entry(t.name(), t.dims(), t.type(), g.bytes(t).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)));
+            float[] bad = {1f, 3f, 1f, 8f};                                  // not monotone: no llama3 scaling
+            w.add(new dev.peft4j.io.GgufWriter.Entry("rope_freqs.weight", new long[] {4}, dev.peft4j.io.GgmlType.F32,
+                    dev.peft4j.quant.Ggml.quantize(dev.peft4j.io.GgmlType.F32, bad, 0, 4)));
+        }
+        Path broken = tmp.resolve("bad.gguf");
+        w.write(broken);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> GgufModel.describe(broken))
+                .isInstanceOf(dev.peft4j.io.GgufFormatException.class).hasMessageContaining("not the factors of a llama3");
+    }
+
     @Test
     void stories260kGgufTokenizerGivesTheHuggingFaceIds() {
         Path gguf = dir().resolve("tinyllamas-stories-260k-f32.gguf");

@@ -134,6 +134,8 @@ final class BenchCommand implements Runnable {
         String type;
         @Option(names = "--tokenizer", paramLabel = "DIR", description = "Tokenizer for the random model's GGUF (default ../shared/tokenizers/llama2).")
         java.nio.file.Path tokenizer;
+        @Option(names = "--save-gguf", paramLabel = "FILE", description = "Keep the random model's GGUF here (reuse it with --model).")
+        java.nio.file.Path saveGguf;
         @Option(names = "--prompt-tokens", defaultValue = "16", description = "Prompt length (default ${DEFAULT-VALUE}).")
         int promptTokens;
         @Option(names = "--tokens", defaultValue = "128", description = "Tokens generated per run, end-of-text ignored (default ${DEFAULT-VALUE}).")
@@ -160,8 +162,11 @@ final class BenchCommand implements Runnable {
                         case "llama-3.2-1b" -> dev.peft4j.model.ModelFactory.llama32_1b();
                         default -> throw new dev.peft4j.Peft4jException("--shape must be smollm2-135m or llama-3.2-1b (llama-family shapes llama.cpp runs); got " + shape);
                     };
-                    tmpDir = java.nio.file.Files.createTempDirectory("peft4j-bench-decode");
-                    file = tmpDir.resolve(shape + "-" + type + ".gguf");
+                    if (saveGguf != null) file = saveGguf;
+                    else {
+                        tmpDir = java.nio.file.Files.createTempDirectory("peft4j-bench-decode");
+                        file = tmpDir.resolve(shape + "-" + type + ".gguf");
+                    }
                     dev.peft4j.model.GgufExport.Result r = dev.peft4j.model.GgufExport.model(dev.peft4j.model.ModelFactory.random(cfg, 0, 0.02f), tok, type, file);
                     System.out.printf("wrote %s (%,d bytes, random weights, tokenizer %s)%s%n", file.getFileName(), r.bytes(), tok,
                             r.fallbacks().isEmpty() ? "" : "; " + r.fallbacks().size() + " tensors fell back to a wider type");

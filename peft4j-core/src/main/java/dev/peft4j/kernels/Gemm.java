@@ -342,6 +342,18 @@ public final class Gemm {
     private static final ThreadLocal<float[][]> ROW = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
 
     private static void dotProductsNT(float[] c, float[] a, WeightMatrix w, int M, int N, int K, boolean acc) {
+        if (w.fusedDot()) {                                               // decode fused into the dot: no f32 row written
+            Parallel.RangeBody fused = (n0, n1) -> {
+                for (int n = n0; n < n1; n++)
+                    for (int m = 0; m < M; m++) {
+                        float d = w.dotRow(n, a, m * K);
+                        c[m * N + n] = acc ? c[m * N + n] + d : d;
+                    }
+            };
+            if ((long) N * K < PARALLEL_FLOPS || Parallel.threads() == 1) fused.run(0, N);
+            else Parallel.parallelRange(N, fused);
+            return;
+        }
         Parallel.RangeBody body = (n0, n1) -> {
             float[][] holder = ROW.get();
             if (holder[0].length < K) holder[0] = new float[K];

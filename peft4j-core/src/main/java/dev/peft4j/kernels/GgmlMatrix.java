@@ -141,6 +141,97 @@ public final class GgmlMatrix implements WeightMatrix {
         }
     }
 
+    // ---- fused dot products (decode steps): the row's blocks widened and multiplied with x, never written as f32 ----
+
+    @Override public boolean fusedDot() { return VECTOR && (type == GgmlType.Q8_0 || type == GgmlType.Q4_0 || type == GgmlType.Q4_K || type == GgmlType.Q6_K); }
+
+    @Override
+    public float dotRow(int row, float[] x, int xOff) {
+        int base = row * rowBytes, n = cols / type.blockSize;
+        return switch (type) {
+            case Q8_0 -> dotQ8_0(blocks, base, n, x, xOff);
+            case Q4_0 -> dotQ4_0(blocks, base, n, x, xOff);
+            case Q4_K -> dotQ4_K(blocks, base, n, x, xOff);
+            case Q6_K -> dotQ6_K(blocks, base, n, x, xOff);
+            default -> WeightMatrix.super.dotRow(row, x, xOff);
+        };
+    }
+
+    private static FloatVector x16(float[] x, int i) { return FloatVector.fromArray(F512, x, i); }
+
+    private static FloatVector bc(float v) { return FloatVector.broadcast(F512, v); }
+
+    private static float dotQ8_0(byte[] b, int s, int n, float[] x, int xo) {
+        FloatVector acc0 = FloatVector.zero(F512), acc1 = FloatVector.zero(F512);
+        for (int k = 0; k < n; k++, s += 34, xo += 32) {
+            float d = half(b, s);
+            FloatVector p = widen(ByteVector.fromArray(B128, b, s + 2)).mul(x16(x, xo));
+            p = widen(ByteVector.fromArray(B128, b, s + 18)).fma(x16(x, xo + 16), p);
+            if ((k & 1) == 0) acc0 = p.fma(bc(d), acc0); else acc1 = p.fma(bc(d), acc1);
+        }
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    }
+
+    private static float dotQ4_0(byte[] b, int s, int n, float[] x, int xo) {
+        FloatVector acc0 = FloatVector.zero(F512), acc1 = FloatVector.zero(F512);
+        for (int k = 0; k < n; k++, s += 18, xo += 32) {
+            float d = half(b, s);
+            ByteVector q = ByteVector.fromArray(B128, b, s + 2);
+            FloatVector p = widen(q.and((byte) 0x0F).sub((byte) 8)).mul(x16(x, xo));
+            p = widen(q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).sub((byte) 8)).fma(x16(x, xo + 16), p);
+            if ((k & 1) == 0) acc0 = p.fma(bc(d), acc0); else acc1 = p.fma(bc(d), acc1);
+        }
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Σ (d1·q − m1)·x = d1·Σq·x − m1·Σx per 32-value group: the mins multiply sums of x. */
+    private static float dotQ4_K(byte[] b, int s, int n, float[] x, int xo) {
+        FloatVector acc = FloatVector.zero(F512), mins = FloatVector.zero(F512);
+        int[] sm = new int[2];
+        for (int k = 0; k < n; k++, s += 144) {
+            float d = half(b, s), min = half(b, s + 2);
+            int sc = s + 4, q = s + 16;
+            for (int is = 0; is < 8; is += 2, q += 32, xo += 64) {
+                Ggml.scaleMin(is, b, sc, sm);
+                float d1 = d * sm[0], m1 = min * sm[1];
+                Ggml.scaleMin(is + 1, b, sc, sm);
+                float d2 = d * sm[0], m2 = min * sm[1];
+                ByteVector v0 = ByteVector.fromArray(B128, b, q), v1 = ByteVector.fromArray(B128, b, q + 16);
+                FloatVector xa = x16(x, xo), xb = x16(x, xo + 16), xc = x16(x, xo + 32), xd = x16(x, xo + 48);
+                FloatVector lo = widen(v0.and((byte) 0x0F)).mul(xa);
+                lo = widen(v1.and((byte) 0x0F)).fma(xb, lo);
+                FloatVector hi = widen(v0.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)).mul(xc);
+                hi = widen(v1.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)).fma(xd, hi);
+                acc = hi.fma(bc(d2), lo.fma(bc(d1), acc));
+                mins = xc.add(xd).fma(bc(m2), xa.add(xb).fma(bc(m1), mins));
+            }
+        }
+        return acc.reduceLanes(VectorOperators.ADD) - mins.reduceLanes(VectorOperators.ADD);
+    }
+
+    private static float dotQ6_K(byte[] b, int s, int n, float[] x, int xo) {
+        FloatVector acc0 = FloatVector.zero(F512), acc1 = FloatVector.zero(F512);
+        for (int k = 0; k < n; k++, s += 210) {
+            int ql = s, qh = s + 128, sc = s + 192;
+            float d = half(b, s + 208);
+            for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, xo += 128) {
+                for (int l = 0, is = 0; l < 32; l += 16, is++) {
+                    ByteVector a = ByteVector.fromArray(B128, b, ql + l), c = ByteVector.fromArray(B128, b, ql + l + 32);
+                    ByteVector h = ByteVector.fromArray(B128, b, qh + l);
+                    ByteVector q1 = a.and((byte) 0x0F).or(h.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    ByteVector q2 = c.and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    ByteVector q3 = a.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    ByteVector q4 = c.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 6).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    acc0 = widen(q1).mul(x16(x, xo + l)).fma(bc(d * b[sc + is]), acc0);
+                    acc1 = widen(q2).mul(x16(x, xo + l + 32)).fma(bc(d * b[sc + is + 2]), acc1);
+                    acc0 = widen(q3).mul(x16(x, xo + l + 64)).fma(bc(d * b[sc + is + 4]), acc0);
+                    acc1 = widen(q4).mul(x16(x, xo + l + 96)).fma(bc(d * b[sc + is + 6]), acc1);
+                }
+            }
+        }
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    }
+
     private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[256]);
 
     @Override public boolean quantized() { return true; }

@@ -20,6 +20,14 @@ public sealed interface WeightMatrix permits WeightMatrix.F32, WeightMatrix.Bf16
     /** Bytes held by the weight values. */
     long bytes();
 
+    /** Whether dotRow fuses decoding into the dot product (the small-M path of decode steps then skips decodeRow). */
+    default boolean fusedDot() { return false; }
+
+    /** Σ_k x[xOff + k] · W[row, k] over the whole row, decoding on the fly; only where fusedDot() is true. */
+    default float dotRow(int row, float[] x, int xOff) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " has no fused dot product");
+    }
+
     /** Whether the values are quantised (NF4, int8): encoding f32 values again would change them beyond rounding. */
     default boolean quantized() { return false; }
 

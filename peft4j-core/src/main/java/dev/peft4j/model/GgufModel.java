@@ -130,7 +130,11 @@ public final class GgufModel {
         if (g.tensors().containsKey("rope_freqs.weight")) {                     // Llama 3.1+: llama3 scaling as per-frequency factors
             if (c.has("rope_scaling"))
                 throw new GgufFormatException(g.path() + " has both rope.scaling.type " + scaling + " and rope_freqs; expected one of them");
+            if (heads <= 0 || hidden <= 0)
+                throw new GgufFormatException(g.path() + ": embedding_length " + hidden + " and attention.head_count " + heads + " must be positive");
             int headDim = c.has("head_dim") ? c.get("head_dim").asInt() : hidden / heads;
+            if (headDim <= 0 || headDim % 2 != 0)
+                throw new GgufFormatException(g.path() + ": head size " + headDim + " must be positive and even for RoPE");
             ModelConfig.RopeScaling rs = fitLlama3(g, ropeFreqs(g, headDim / 2), c.get("rope_theta").asDouble(), headDim);
             c.putObject("rope_scaling").put("rope_type", "llama3").put("factor", rs.factor()).put("low_freq_factor", rs.lowFreqFactor())
                     .put("high_freq_factor", rs.highFreqFactor()).put("original_max_position_embeddings", rs.originalMaxPositions());

@@ -49,4 +49,7 @@ d = sys.argv[1]
 open(os.path.join(d, 'v3-llama.gguf'), 'wb').write(gguf(3, kvs, tensors))
 open(os.path.join(d, 'v2-small.gguf'), 'wb').write(gguf(2, kvs[:3], tensors[:2]))
 open(os.path.join(d, 'v1-small.gguf'), 'wb').write(gguf(1, kvs[:3] + kvs[16:20], tensors[:1]))
+# Llama 3.1-style RoPE scaling as rope_freqs (head size 4: two factors, the llama3 path of GgufModel.config)
+open(os.path.join(d, 'v3-rope-freqs.gguf'), 'wb').write(gguf(3, kvs + [('llama.rope.freq_base', 6, 10000.0)],
+                                                            tensors + [('rope_freqs.weight', [2], 0, struct.pack('<2f', 1.0, 8.0))]))
 open(os.path.join(d, 'empty-v3.gguf'), 'wb').write(gguf(3, [], []))

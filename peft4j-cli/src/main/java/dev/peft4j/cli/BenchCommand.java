@@ -18,6 +18,13 @@ final class BenchCommand implements Runnable {
 
     @Override public void run() { spec.commandLine().usage(System.out); }
 
+    /** The middle value (upper middle for an even count), as the tables report. */
+    static double median(double[] xs) {
+        double[] s = xs.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
     @Command(name = "serve", mixinStandardHelpOptions = true,
             description = {"peft4j serve under concurrent streams on loopback, at GPT-2-124M's shape with random weights and random",
                     "LoRA adapters (r 8 on c_attn): aggregate decode tokens/s at each concurrency for the base model, for every",
@@ -112,11 +119,7 @@ final class BenchCommand implements Runnable {
             return 0;
         }
 
-        private static double med(java.util.List<Double> xs) {
-            java.util.List<Double> s = new java.util.ArrayList<>(xs);
-            java.util.Collections.sort(s);
-            return s.get(s.size() / 2);
-        }
+        private static double med(java.util.List<Double> xs) { return median(xs.stream().mapToDouble(Double::doubleValue).toArray()); }
     }
 
     @Command(name = "decode", mixinStandardHelpOptions = true, sortOptions = false,
@@ -136,6 +139,8 @@ final class BenchCommand implements Runnable {
         java.nio.file.Path tokenizer;
         @Option(names = "--save-gguf", paramLabel = "FILE", description = "Keep the random model's GGUF here (reuse it with --model).")
         java.nio.file.Path saveGguf;
+        @Option(names = "--overwrite", description = "Replace an existing --save-gguf file.")
+        boolean overwrite;
         @Option(names = "--prompt-tokens", defaultValue = "16", description = "Prompt length (default ${DEFAULT-VALUE}).")
         int promptTokens;
         @Option(names = "--tokens", defaultValue = "128", description = "Tokens generated per run, end-of-text ignored (default ${DEFAULT-VALUE}).")
@@ -152,6 +157,7 @@ final class BenchCommand implements Runnable {
         public Integer call() throws Exception {
             if (tokens < 2 || promptTokens < 1 || repeats < 1)
                 throw new dev.peft4j.Peft4jException("--tokens must be >= 2, --prompt-tokens and --repeats >= 1");
+            if (saveGguf != null && model == null) dev.peft4j.io.OutputDir.checkFile(saveGguf, overwrite, dev.peft4j.io.OutputDir.Names.CLI);
             dev.peft4j.kernels.Parallel.setThreads(threads, "--threads " + threads);
             java.nio.file.Path file = model, tmpDir = null;
             try {
@@ -223,12 +229,6 @@ final class BenchCommand implements Runnable {
             Arrays.sort(f);
             System.out.printf("%-40s decode tokens/s min %.2f median %.2f max %.2f; first token %.3f s (median); %.1f GB/s of file weights%n",
                     who, s[0], s[s.length / 2], s[s.length - 1], f[f.length / 2], s[s.length / 2] * fileBytes / 1e9);
-        }
-
-        private static double median(double[] xs) {
-            double[] s = xs.clone();
-            Arrays.sort(s);
-            return s[s.length / 2];
         }
 
         private com.fasterxml.jackson.databind.JsonNode llamaCppRun(java.nio.file.Path file, int[] prompt) throws Exception {

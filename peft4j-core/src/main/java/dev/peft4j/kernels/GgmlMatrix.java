@@ -117,6 +117,12 @@ public final class GgmlMatrix implements WeightMatrix {
         }
     }
 
+    /** Q6_K's signed 6-bit values: the nibble of ql at loShift (0 or 4), the bit pair of qh at hShift above it, minus 32. */
+    private static ByteVector q6(ByteVector ql, int loShift, ByteVector qh, int hShift) {
+        return ql.lanewise(VectorOperators.LSHR, loShift).and((byte) 0x0F)
+                .or(qh.lanewise(VectorOperators.LSHR, hShift).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+    }
+
     /** Two 128-value halves: 6-bit values from ql nibbles and qh bit pairs, minus 32, times d * scale. */
     private static void q6_k(byte[] b, int s, float[] y, int o) {
         int ql = s, qh = s + 128, sc = s + 192;
@@ -125,14 +131,10 @@ public final class GgmlMatrix implements WeightMatrix {
             for (int l = 0, is = 0; l < 32; l += 16, is++) {
                 ByteVector a = ByteVector.fromArray(B128, b, ql + l), c = ByteVector.fromArray(B128, b, ql + l + 32);
                 ByteVector h = ByteVector.fromArray(B128, b, qh + l);
-                ByteVector q1 = a.and((byte) 0x0F).or(h.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                ByteVector q2 = c.and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                ByteVector q3 = a.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                ByteVector q4 = c.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 6).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                widen(q1).mul(d * b[sc + is]).intoArray(y, o + l);
-                widen(q2).mul(d * b[sc + is + 2]).intoArray(y, o + l + 32);
-                widen(q3).mul(d * b[sc + is + 4]).intoArray(y, o + l + 64);
-                widen(q4).mul(d * b[sc + is + 6]).intoArray(y, o + l + 96);
+                widen(q6(a, 0, h, 0)).mul(d * b[sc + is]).intoArray(y, o + l);
+                widen(q6(c, 0, h, 2)).mul(d * b[sc + is + 2]).intoArray(y, o + l + 32);
+                widen(q6(a, 4, h, 4)).mul(d * b[sc + is + 4]).intoArray(y, o + l + 64);
+                widen(q6(c, 4, h, 6)).mul(d * b[sc + is + 6]).intoArray(y, o + l + 96);
             }
             o += 128;
             ql += 64;
@@ -218,14 +220,10 @@ public final class GgmlMatrix implements WeightMatrix {
                 for (int l = 0, is = 0; l < 32; l += 16, is++) {
                     ByteVector a = ByteVector.fromArray(B128, b, ql + l), c = ByteVector.fromArray(B128, b, ql + l + 32);
                     ByteVector h = ByteVector.fromArray(B128, b, qh + l);
-                    ByteVector q1 = a.and((byte) 0x0F).or(h.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    ByteVector q2 = c.and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    ByteVector q3 = a.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    ByteVector q4 = c.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).or(h.lanewise(VectorOperators.LSHR, 6).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
-                    acc0 = widen(q1).mul(x16(x, xo + l)).fma(bc(d * b[sc + is]), acc0);
-                    acc1 = widen(q2).mul(x16(x, xo + l + 32)).fma(bc(d * b[sc + is + 2]), acc1);
-                    acc0 = widen(q3).mul(x16(x, xo + l + 64)).fma(bc(d * b[sc + is + 4]), acc0);
-                    acc1 = widen(q4).mul(x16(x, xo + l + 96)).fma(bc(d * b[sc + is + 6]), acc1);
+                    acc0 = widen(q6(a, 0, h, 0)).mul(x16(x, xo + l)).fma(bc(d * b[sc + is]), acc0);
+                    acc1 = widen(q6(c, 0, h, 2)).mul(x16(x, xo + l + 32)).fma(bc(d * b[sc + is + 2]), acc1);
+                    acc0 = widen(q6(a, 4, h, 4)).mul(x16(x, xo + l + 64)).fma(bc(d * b[sc + is + 4]), acc0);
+                    acc1 = widen(q6(c, 4, h, 6)).mul(x16(x, xo + l + 96)).fma(bc(d * b[sc + is + 6]), acc1);
                 }
             }
         }

@@ -285,6 +285,10 @@ final class BenchCommand implements Runnable {
         int threads;
         @Option(names = "--gradient-checkpointing", arity = "0..1", defaultValue = "false", description = "Recompute blocks in the backward.")
         boolean checkpointing;
+        @Option(names = "--profile", arity = "0..1", fallbackValue = "bench-profile.json", paramLabel = "JSON",
+                description = {"Also measure where each timed step's time goes (per kind of op, forward and backward, GC pauses,",
+                        "allocation): printed as a table and written as JSON (default file ${FALLBACK-VALUE})."})
+        String profile;
         @picocli.CommandLine.Mixin BaseModelOptions baseModel;
         @Option(names = "--method", defaultValue = "lora", description = {"lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning, p-tuning or prefix-tuning (default ${DEFAULT-VALUE}: the",
                 "PyTorch reference's LoRA setup); the others use the same targets, r and alpha where they have them (ia3: PEFT's default",
@@ -330,7 +334,8 @@ final class BenchCommand implements Runnable {
 
         @Override
         public Integer call() {
-            TrainBenchmark.Result r = TrainBenchmark.run(shape, config(method, steps + 1), batch, seq, steps, threads, checkpointing, baseModel::applyTo, System.out);
+            TrainBenchmark.Result r = TrainBenchmark.run(shape, config(method, steps + 1), batch, seq, steps, threads, checkpointing,
+                    baseModel::applyTo, profile != null, System.out);
             double[] s = r.stepSeconds().clone();
             Arrays.sort(s);
             System.out.printf("peft4j %s " + method.toLowerCase(java.util.Locale.ROOT) + "%s: trainable %d of %d params; B=%d T=%d threads=%d; step seconds min %.3f median %.3f max %.3f%n",
@@ -338,6 +343,29 @@ final class BenchCommand implements Runnable {
             System.out.printf("flops_per_token=%.3e peak_gflops=%.1f (measured FMA peak)%n", r.flopsPerToken(), r.peakGflops());
             System.out.printf("tokens_per_s=%.1f mfu=%.3f peak_rss_mb=%d adapter_file_bytes=%d%n", r.tokensPerSecond(), r.mfu(),
                     r.peakRssMb(), r.adapterFileBytes());
+            if (r.profile() != null) {
+                System.out.print(r.profile().table());
+                java.util.Map<String, Object> json = new java.util.LinkedHashMap<>();
+                json.put("shape", r.shape());
+                json.put("method", method);
+                json.put("setup", baseModel.describe().trim());
+                json.put("batch", r.B());
+                json.put("seq", r.T());
+                json.put("gradient_checkpointing", checkpointing);
+                json.put("tokens_per_s", r.tokensPerSecond());
+                json.put("mfu", r.mfu());
+                json.put("peak_gflops", r.peakGflops());
+                json.put("peak_rss_mb", r.peakRssMb());
+                json.putAll(dev.peft4j.Profile.toMap(r.profile()));
+                java.nio.file.Path out = java.nio.file.Path.of(profile);
+                try {
+                    dev.peft4j.report.CompareReport.writeAtomically(out, new com.fasterxml.jackson.databind.ObjectMapper()
+                            .writerWithDefaultPrettyPrinter().writeValueAsString(json) + "\n");
+                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                    throw new IllegalStateException(e);
+                }
+                System.out.println("profile written to " + out);
+            }
             return 0;
         }
     }

@@ -18,6 +18,7 @@
  */
 package dev.peft4j.autograd;
 
+import dev.peft4j.Profile;
 import dev.peft4j.kernels.FlashAttention;
 
 public final class Attention {
@@ -33,21 +34,23 @@ public final class Attention {
      */
     public static Tensor forward(Tape tape, Tensor q, Tensor k, Tensor v, int B, int T, int NH, int KVH, int HS, int window,
                                  float scale, float softcap) {
-        boolean grad = Tape.needed(tape, q, k, v);
-        float[] out = new float[B * T * NH * HS];
-        float[] lse = grad ? new float[B * NH * T] : null;          // (B, NH, T): all the backward keeps
-        FlashAttention.forward(out, lse, q.data, k.data, v.data, B, T, NH, KVH, HS, window, scale, softcap);
-        Tensor y = Tensor.activation(out, grad, B * T, NH * HS);
-        // the backward needs the inputs' values, the output and lse; of the tensors only their gradient slots
-        float[] qd = q.data, kd = k.data, vd = v.data;
-        Tensor.GradRef gq = q.gradRef(), gk = k.gradRef(), gv = v.gradRef(), gy = y.gradRef();
-        if (grad) tape.record(() -> {
-            float[] dOut = gy.gradOrNull();
-            if (dOut == null) return;
-            // allocate the input gradients here, once: grad() is lazy and must not race between workers
-            float[] dq = gq.requiresGrad() ? gq.grad() : null, dk = gk.requiresGrad() ? gk.grad() : null, dv = gv.requiresGrad() ? gv.grad() : null;
-            FlashAttention.backward(dq, dk, dv, dOut, out, lse, qd, kd, vd, B, T, NH, KVH, HS, window, scale, softcap);
-        });
-        return y;
+        try (var _ = Profile.span(Profile.Kind.ATTENTION)) {
+            boolean grad = Tape.needed(tape, q, k, v);
+            float[] out = new float[B * T * NH * HS];
+            float[] lse = grad ? new float[B * NH * T] : null;          // (B, NH, T): all the backward keeps
+            FlashAttention.forward(out, lse, q.data, k.data, v.data, B, T, NH, KVH, HS, window, scale, softcap);
+            Tensor y = Tensor.activation(out, grad, B * T, NH * HS);
+            // the backward needs the inputs' values, the output and lse; of the tensors only their gradient slots
+            float[] qd = q.data, kd = k.data, vd = v.data;
+            Tensor.GradRef gq = q.gradRef(), gk = k.gradRef(), gv = v.gradRef(), gy = y.gradRef();
+            if (grad) tape.record(() -> {
+                float[] dOut = gy.gradOrNull();
+                if (dOut == null) return;
+                // allocate the input gradients here, once: grad() is lazy and must not race between workers
+                float[] dq = gq.requiresGrad() ? gq.grad() : null, dk = gk.requiresGrad() ? gk.grad() : null, dv = gv.requiresGrad() ? gv.grad() : null;
+                FlashAttention.backward(dq, dk, dv, dOut, out, lse, qd, kd, vd, B, T, NH, KVH, HS, window, scale, softcap);
+            });
+            return y;
+        }
     }
 }

@@ -12,6 +12,7 @@
  */
 package dev.peft4j.autograd;
 
+import dev.peft4j.Profile;
 import dev.peft4j.kernels.Gemm;
 import dev.peft4j.kernels.Kernels;
 import dev.peft4j.kernels.Parallel;
@@ -28,64 +29,66 @@ public final class LinearCrossEntropy {
 
     /** Mean cross-entropy of (h · Wᵀ + b) against targets (IGNORE_INDEX skipped). h: (rows, C), W: (V, C). */
     public static Tensor forward(Tape tape, Tensor h, Tensor w, Tensor bias, int[] targets) {
-        int V = w.dim(0), C = w.dim(1), rows = targets.length;
-        if (h.size() != rows * C) throw new IllegalArgumentException("hidden states " + h.size() + " != rows " + rows + " x C " + C);
-        int count = 0;
-        for (int t : targets) {
-            if (t == Ops.IGNORE_INDEX) continue;
-            if (t < 0 || t >= V) throw new IllegalArgumentException("target " + t + " outside [0, " + V + ")");
-            count++;
-        }
-        boolean grad = Tape.needed(tape, h, w, bias) && count > 0;
-        float[] dh = grad && h.requiresGrad ? new float[h.size()] : null;
-        float[] dw = grad && w.requiresGrad ? new float[w.size()] : null;
-        float[] db = grad && bias != null && bias.requiresGrad ? new float[V] : null;
-        final int CHUNK = chunkRows(V);
-        float[] logits = new float[Math.min(CHUNK, rows) * V];
-        double total = 0;
-        float inv = count == 0 ? 0f : 1f / count;
-        for (int r0 = 0; r0 < rows; r0 += CHUNK) {
-            int n = Math.min(CHUNK, rows - r0);
-            boolean any = false;
-            for (int r = r0; r < r0 + n; r++) any |= targets[r] != Ops.IGNORE_INDEX;
-            if (!any) continue;
-            float[] hc = java.util.Arrays.copyOfRange(h.data, r0 * C, (r0 + n) * C);
-            Gemm.matmulNT(logits, hc, w.matrix(), n, false);                         // (n, V)
-            if (bias != null) Kernels.addBias(logits, bias.data, n, V);
-            double[] lse = new double[n];
-            final int base = r0;
-            Parallel.parallelRange(n, (s, e) -> {
-                for (int i = s; i < e; i++) {
-                    int tgt = targets[base + i];
-                    if (tgt == Ops.IGNORE_INDEX) { java.util.Arrays.fill(logits, i * V, (i + 1) * V, 0f); continue; }
-                    lse[i] = Ops.logSumExp(logits, i * V, V);
-                    if (grad) softmaxMinusOneHot(logits, i * V, V, (float) lse[i], tgt, inv);
+        try (var _ = Profile.span(Profile.Kind.LOSS)) {
+            int V = w.dim(0), C = w.dim(1), rows = targets.length;
+            if (h.size() != rows * C) throw new IllegalArgumentException("hidden states " + h.size() + " != rows " + rows + " x C " + C);
+            int count = 0;
+            for (int t : targets) {
+                if (t == Ops.IGNORE_INDEX) continue;
+                if (t < 0 || t >= V) throw new IllegalArgumentException("target " + t + " outside [0, " + V + ")");
+                count++;
+            }
+            boolean grad = Tape.needed(tape, h, w, bias) && count > 0;
+            float[] dh = grad && h.requiresGrad ? new float[h.size()] : null;
+            float[] dw = grad && w.requiresGrad ? new float[w.size()] : null;
+            float[] db = grad && bias != null && bias.requiresGrad ? new float[V] : null;
+            final int CHUNK = chunkRows(V);
+            float[] logits = new float[Math.min(CHUNK, rows) * V];
+            double total = 0;
+            float inv = count == 0 ? 0f : 1f / count;
+            for (int r0 = 0; r0 < rows; r0 += CHUNK) {
+                int n = Math.min(CHUNK, rows - r0);
+                boolean any = false;
+                for (int r = r0; r < r0 + n; r++) any |= targets[r] != Ops.IGNORE_INDEX;
+                if (!any) continue;
+                float[] hc = java.util.Arrays.copyOfRange(h.data, r0 * C, (r0 + n) * C);
+                Gemm.matmulNT(logits, hc, w.matrix(), n, false);                         // (n, V)
+                if (bias != null) Kernels.addBias(logits, bias.data, n, V);
+                double[] lse = new double[n];
+                final int base = r0;
+                Parallel.parallelRange(n, (s, e) -> {
+                    for (int i = s; i < e; i++) {
+                        int tgt = targets[base + i];
+                        if (tgt == Ops.IGNORE_INDEX) { java.util.Arrays.fill(logits, i * V, (i + 1) * V, 0f); continue; }
+                        lse[i] = Ops.logSumExp(logits, i * V, V);
+                        if (grad) softmaxMinusOneHot(logits, i * V, V, (float) lse[i], tgt, inv);
+                    }
+                });
+                for (int i = 0; i < n; i++) {
+                    int tgt = targets[r0 + i];
+                    if (tgt != Ops.IGNORE_INDEX) total += lse[i] - logitOf(hc, i, w, bias, tgt, C);
                 }
+                if (!grad) continue;
+                if (dh != null) {                                                          // dh = dlogits·W
+                    float[] dhc = new float[n * C];
+                    Gemm.matmulNN(dhc, logits, w.matrix(), n, false);
+                    System.arraycopy(dhc, 0, dh, r0 * C, n * C);
+                }
+                if (dw != null) Gemm.matmulTN(dw, logits, hc, V, C, n, true);            // dW += dlogitsᵀ·h
+                if (db != null) Ops.biasGrad(db, logits, n, V);
+            }
+            float loss = count == 0 ? 0f : (float) (total / count);
+            Tensor y = Tensor.activation(new float[] {loss}, grad);
+            if (grad) tape.record(() -> {
+                float[] dy = y.gradOrNull();
+                if (dy == null) return;
+                float seed = dy[0];
+                if (dh != null) Kernels.axpy(h.grad(), 0, seed, dh, 0, dh.length);
+                if (dw != null) Kernels.axpy(w.grad(), 0, seed, dw, 0, dw.length);
+                if (db != null) Kernels.axpy(bias.grad(), 0, seed, db, 0, db.length);
             });
-            for (int i = 0; i < n; i++) {
-                int tgt = targets[r0 + i];
-                if (tgt != Ops.IGNORE_INDEX) total += lse[i] - logitOf(hc, i, w, bias, tgt, C);
-            }
-            if (!grad) continue;
-            if (dh != null) {                                                          // dh = dlogits·W
-                float[] dhc = new float[n * C];
-                Gemm.matmulNN(dhc, logits, w.matrix(), n, false);
-                System.arraycopy(dhc, 0, dh, r0 * C, n * C);
-            }
-            if (dw != null) Gemm.matmulTN(dw, logits, hc, V, C, n, true);            // dW += dlogitsᵀ·h
-            if (db != null) Ops.biasGrad(db, logits, n, V);
+            return y;
         }
-        float loss = count == 0 ? 0f : (float) (total / count);
-        Tensor y = Tensor.activation(new float[] {loss}, grad);
-        if (grad) tape.record(() -> {
-            float[] dy = y.gradOrNull();
-            if (dy == null) return;
-            float seed = dy[0];
-            if (dh != null) Kernels.axpy(h.grad(), 0, seed, dh, 0, dh.length);
-            if (dw != null) Kernels.axpy(w.grad(), 0, seed, dw, 0, dw.length);
-            if (db != null) Kernels.axpy(bias.grad(), 0, seed, db, 0, db.length);
-        });
-        return y;
     }
 
     /** The target's logit recomputed in double (the chunk buffer now holds gradients). */

@@ -10,6 +10,7 @@
  */
 package dev.peft4j.autograd;
 
+import dev.peft4j.Profile;
 import dev.peft4j.kernels.Gemm;
 import dev.peft4j.kernels.Kernels;
 import dev.peft4j.kernels.Parallel;
@@ -26,37 +27,41 @@ public final class Ops {
 
     /** out[r] = table[ids[r]]: (rows, C). */
     public static Tensor embedding(Tape tape, Tensor table, int[] ids) {
-        int C = table.dim(1), V = table.dim(0);
-        float[] out = new float[ids.length * C];
-        for (int r = 0; r < ids.length; r++) {
-            if (ids[r] < 0 || ids[r] >= V)
-                throw new IllegalArgumentException("token id " + ids[r] + " outside the vocabulary [0, " + V + ")");
-            if (table.compact()) table.matrix().decodeRow(ids[r], 0, C, out, r * C);
-            else System.arraycopy(table.data, ids[r] * C, out, r * C, C);
+        try (var _ = Profile.span(Profile.Kind.EMBEDDING)) {
+            int C = table.dim(1), V = table.dim(0);
+            float[] out = new float[ids.length * C];
+            for (int r = 0; r < ids.length; r++) {
+                if (ids[r] < 0 || ids[r] >= V)
+                    throw new IllegalArgumentException("token id " + ids[r] + " outside the vocabulary [0, " + V + ")");
+                if (table.compact()) table.matrix().decodeRow(ids[r], 0, C, out, r * C);
+                else System.arraycopy(table.data, ids[r] * C, out, r * C, C);
+            }
+            Tensor y = Tensor.activation(out, Tape.needed(tape, table), ids.length, C);
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = y.gradOrNull();
+                if (dy == null) return;
+                float[] dt = table.grad();
+                for (int r = 0; r < ids.length; r++) Kernels.axpy(dt, ids[r] * C, 1f, dy, r * C, C);
+            });
+            return y;
         }
-        Tensor y = Tensor.activation(out, Tape.needed(tape, table), ids.length, C);
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = y.gradOrNull();
-            if (dy == null) return;
-            float[] dt = table.grad();
-            for (int r = 0; r < ids.length; r++) Kernels.axpy(dt, ids[r] * C, 1f, dy, r * C, C);
-        });
-        return y;
     }
 
     /** a + b, same shape. */
     public static Tensor add(Tape tape, Tensor a, Tensor b) {
-        float[] out = a.data.clone();
-        Kernels.add(out, b.data, out.length);
-        Tensor y = Tensor.activation(out, Tape.needed(tape, a, b), a.shape);
-        Tensor.GradRef ga = a.gradRef(), gb = b.gradRef(), gy = y.gradRef();   // the values are not needed
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = gy.gradOrNull();
-            if (dy == null) return;
-            if (ga.requiresGrad()) Kernels.add(ga.grad(), dy, dy.length);
-            if (gb.requiresGrad()) Kernels.add(gb.grad(), dy, dy.length);
-        });
-        return y;
+        try (var _ = Profile.span(Profile.Kind.COPY)) {
+            float[] out = a.data.clone();
+            Kernels.add(out, b.data, out.length);
+            Tensor y = Tensor.activation(out, Tape.needed(tape, a, b), a.shape);
+            Tensor.GradRef ga = a.gradRef(), gb = b.gradRef(), gy = y.gradRef();   // the values are not needed
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = gy.gradOrNull();
+                if (dy == null) return;
+                if (ga.requiresGrad()) Kernels.add(ga.grad(), dy, dy.length);
+                if (gb.requiresGrad()) Kernels.add(gb.grad(), dy, dy.length);
+            });
+            return y;
+        }
     }
 
     /**
@@ -64,27 +69,29 @@ public final class Ops {
      * Backward: dx_i = inv · (w_i dy_i − x_i · inv² · Σ_j w_j dy_j x_j / C);  dw_i += Σ_rows dy_i x_i inv.
      */
     public static Tensor rmsnorm(Tape tape, Tensor x, Tensor w, float eps) {
-        int C = w.size(), rows = x.size() / C;
-        float[] out = new float[x.size()];
-        Kernels.rmsnorm(out, x.data, w.data, rows, C, eps);
-        Tensor y = Tensor.activation(out, Tape.needed(tape, x, w), x.shape);
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = y.gradOrNull();
-            if (dy == null) return;
-            float[] dx = x.requiresGrad ? x.grad() : null, dw = w.requiresGrad ? w.grad() : null;
-            for (int r = 0; r < rows; r++) {
-                int o = r * C;
-                double ss = 0, dot = 0;
-                for (int i = 0; i < C; i++) { ss += (double) x.data[o + i] * x.data[o + i]; dot += (double) w.data[i] * dy[o + i] * x.data[o + i]; }
-                double inv = 1.0 / Math.sqrt(ss / C + eps);
-                if (dx != null) {
-                    double k = inv * inv * inv * dot / C;
-                    for (int i = 0; i < C; i++) dx[o + i] += (float) (inv * w.data[i] * dy[o + i] - k * x.data[o + i]);
+        try (var _ = Profile.span(Profile.Kind.NORM)) {
+            int C = w.size(), rows = x.size() / C;
+            float[] out = new float[x.size()];
+            Kernels.rmsnorm(out, x.data, w.data, rows, C, eps);
+            Tensor y = Tensor.activation(out, Tape.needed(tape, x, w), x.shape);
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = y.gradOrNull();
+                if (dy == null) return;
+                float[] dx = x.requiresGrad ? x.grad() : null, dw = w.requiresGrad ? w.grad() : null;
+                for (int r = 0; r < rows; r++) {
+                    int o = r * C;
+                    double ss = 0, dot = 0;
+                    for (int i = 0; i < C; i++) { ss += (double) x.data[o + i] * x.data[o + i]; dot += (double) w.data[i] * dy[o + i] * x.data[o + i]; }
+                    double inv = 1.0 / Math.sqrt(ss / C + eps);
+                    if (dx != null) {
+                        double k = inv * inv * inv * dot / C;
+                        for (int i = 0; i < C; i++) dx[o + i] += (float) (inv * w.data[i] * dy[o + i] - k * x.data[o + i]);
+                    }
+                    if (dw != null) for (int i = 0; i < C; i++) dw[i] += (float) (dy[o + i] * x.data[o + i] * inv);
                 }
-                if (dw != null) for (int i = 0; i < C; i++) dw[i] += (float) (dy[o + i] * x.data[o + i] * inv);
-            }
-        });
-        return y;
+            });
+            return y;
+        }
     }
 
     /**
@@ -92,37 +99,39 @@ public final class Ops {
      * Backward: dx̂ = dy·w; dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)); dw += Σ dy x̂; db += Σ dy.
      */
     public static Tensor layernorm(Tape tape, Tensor x, Tensor w, Tensor b, float eps) {
-        int C = w.size(), rows = x.size() / C;
-        float[] out = new float[x.size()];
-        Kernels.layernorm(out, x.data, w.data, b.data, rows, C, eps);
-        Tensor y = Tensor.activation(out, Tape.needed(tape, x, w, b), x.shape);
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = y.gradOrNull();
-            if (dy == null) return;
-            float[] dx = x.requiresGrad ? x.grad() : null, dw = w.requiresGrad ? w.grad() : null, db = b.requiresGrad ? b.grad() : null;
-            double[] xhat = new double[C];
-            for (int r = 0; r < rows; r++) {
-                int o = r * C;
-                double mean = 0, var = 0;
-                for (int i = 0; i < C; i++) mean += x.data[o + i];
-                mean /= C;
-                for (int i = 0; i < C; i++) var += (x.data[o + i] - mean) * (x.data[o + i] - mean);
-                double rstd = 1.0 / Math.sqrt(var / C + eps), mDxhat = 0, mDxhatXhat = 0;
-                for (int i = 0; i < C; i++) {
-                    xhat[i] = (x.data[o + i] - mean) * rstd;
-                    double dxh = dy[o + i] * (double) w.data[i];
-                    mDxhat += dxh;
-                    mDxhatXhat += dxh * xhat[i];
+        try (var _ = Profile.span(Profile.Kind.NORM)) {
+            int C = w.size(), rows = x.size() / C;
+            float[] out = new float[x.size()];
+            Kernels.layernorm(out, x.data, w.data, b.data, rows, C, eps);
+            Tensor y = Tensor.activation(out, Tape.needed(tape, x, w, b), x.shape);
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = y.gradOrNull();
+                if (dy == null) return;
+                float[] dx = x.requiresGrad ? x.grad() : null, dw = w.requiresGrad ? w.grad() : null, db = b.requiresGrad ? b.grad() : null;
+                double[] xhat = new double[C];
+                for (int r = 0; r < rows; r++) {
+                    int o = r * C;
+                    double mean = 0, var = 0;
+                    for (int i = 0; i < C; i++) mean += x.data[o + i];
+                    mean /= C;
+                    for (int i = 0; i < C; i++) var += (x.data[o + i] - mean) * (x.data[o + i] - mean);
+                    double rstd = 1.0 / Math.sqrt(var / C + eps), mDxhat = 0, mDxhatXhat = 0;
+                    for (int i = 0; i < C; i++) {
+                        xhat[i] = (x.data[o + i] - mean) * rstd;
+                        double dxh = dy[o + i] * (double) w.data[i];
+                        mDxhat += dxh;
+                        mDxhatXhat += dxh * xhat[i];
+                    }
+                    mDxhat /= C;
+                    mDxhatXhat /= C;
+                    if (dx != null)
+                        for (int i = 0; i < C; i++) dx[o + i] += (float) (rstd * (dy[o + i] * (double) w.data[i] - mDxhat - xhat[i] * mDxhatXhat));
+                    if (dw != null) for (int i = 0; i < C; i++) dw[i] += (float) (dy[o + i] * xhat[i]);
+                    if (db != null) for (int i = 0; i < C; i++) db[i] += dy[o + i];
                 }
-                mDxhat /= C;
-                mDxhatXhat /= C;
-                if (dx != null)
-                    for (int i = 0; i < C; i++) dx[o + i] += (float) (rstd * (dy[o + i] * (double) w.data[i] - mDxhat - xhat[i] * mDxhatXhat));
-                if (dw != null) for (int i = 0; i < C; i++) dw[i] += (float) (dy[o + i] * xhat[i]);
-                if (db != null) for (int i = 0; i < C; i++) db[i] += dy[o + i];
-            }
-        });
-        return y;
+            });
+            return y;
+        }
     }
 
     /**
@@ -135,36 +144,40 @@ public final class Ops {
 
     /** rope() on the first R values of each head only (partial_rotary_factor); cos/sin: (positions, R/2). */
     public static Tensor rope(Tape tape, Tensor x, int[] pos, float[] cos, float[] sin, int NH, int HS, int R) {
-        int rows = x.size() / (NH * HS);
-        float[] out = x.data.clone();
-        Kernels.rope(out, pos, cos, sin, rows, NH, HS, R);
-        Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
-        Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = gy.gradOrNull();
-            if (dy == null) return;
-            float[] g = dy.clone(), negSin = new float[sin.length];
-            for (int i = 0; i < sin.length; i++) negSin[i] = -sin[i];
-            Kernels.rope(g, pos, cos, negSin, rows, NH, HS, R);
-            Kernels.add(gx.grad(), g, g.length);
-        });
-        return y;
+        try (var _ = Profile.span(Profile.Kind.ROPE)) {
+            int rows = x.size() / (NH * HS);
+            float[] out = x.data.clone();
+            Kernels.rope(out, pos, cos, sin, rows, NH, HS, R);
+            Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+            Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = gy.gradOrNull();
+                if (dy == null) return;
+                float[] g = dy.clone(), negSin = new float[sin.length];
+                for (int i = 0; i < sin.length; i++) negSin[i] = -sin[i];
+                Kernels.rope(g, pos, cos, negSin, rows, NH, HS, R);
+                Kernels.add(gx.grad(), g, g.length);
+            });
+            return y;
+        }
     }
 
     /**
      * SwiGLU: y = silu(g) · u.  dsilu/dg = σ(g) · (1 + g · (1 − σ(g))).
      */
     public static Tensor swiglu(Tape tape, Tensor g, Tensor u) {
-        float[] out = new float[g.size()];
-        Kernels.swiglu(out, g.data, u.data, out.length);
-        Tensor y = Tensor.activation(out, Tape.needed(tape, g, u), g.shape);
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = y.gradOrNull();
-            if (dy == null) return;
-            float[] dg = g.requiresGrad ? g.grad() : null, du = u.requiresGrad ? u.grad() : null;
-            Parallel.parallelRange(out.length, (s, e) -> Kernels.swigluBackward(dg, du, dy, g.data, u.data, s, e));
-        });
-        return y;
+        try (var _ = Profile.span(Profile.Kind.ACTIVATION)) {
+            float[] out = new float[g.size()];
+            Kernels.swiglu(out, g.data, u.data, out.length);
+            Tensor y = Tensor.activation(out, Tape.needed(tape, g, u), g.shape);
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = y.gradOrNull();
+                if (dy == null) return;
+                float[] dg = g.requiresGrad ? g.grad() : null, du = u.requiresGrad ? u.grad() : null;
+                Parallel.parallelRange(out.length, (s, e) -> Kernels.swigluBackward(dg, du, dy, g.data, u.data, s, e));
+            });
+            return y;
+        }
     }
 
     /**
@@ -172,64 +185,72 @@ public final class Ops {
      * dy/dx = ½(1 + t) + ½x(1 − t²) · k(1 + 3·0.044715x²).
      */
     public static Tensor geluTanh(Tape tape, Tensor x) {
-        float[] out = new float[x.size()];
-        Kernels.geluTanh(out, x.data, out.length);
-        Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = y.gradOrNull();
-            if (dy == null) return;
-            float[] dx = x.grad();
-            Parallel.parallelRange(out.length, (s, e) -> Kernels.geluTanhBackward(dx, dy, x.data, s, e));
-        });
-        return y;
+        try (var _ = Profile.span(Profile.Kind.ACTIVATION)) {
+            float[] out = new float[x.size()];
+            Kernels.geluTanh(out, x.data, out.length);
+            Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = y.gradOrNull();
+                if (dy == null) return;
+                float[] dx = x.grad();
+                Parallel.parallelRange(out.length, (s, e) -> Kernels.geluTanhBackward(dx, dy, x.data, s, e));
+            });
+            return y;
+        }
     }
 
     /** GeGLU (Gemma's MLP): y = gelu_tanh(g) · u.  dg = dy · u · gelu_tanh'(g), du = dy · gelu_tanh(g). */
     public static Tensor geglu(Tape tape, Tensor g, Tensor u) {
-        int n = g.size();
-        float[] act = new float[n], out = new float[n];
-        Kernels.geluTanh(act, g.data, n);
-        for (int i = 0; i < n; i++) out[i] = act[i] * u.data[i];
-        Tensor y = Tensor.activation(out, Tape.needed(tape, g, u), g.shape);
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = y.gradOrNull();
-            if (dy == null) return;
-            if (u.requiresGrad) { float[] du = u.grad(); for (int i = 0; i < n; i++) du[i] += dy[i] * act[i]; }
-            if (g.requiresGrad) {
-                float[] dyu = new float[n], dg = g.grad();
-                for (int i = 0; i < n; i++) dyu[i] = dy[i] * u.data[i];
-                Parallel.parallelRange(n, (s, e) -> Kernels.geluTanhBackward(dg, dyu, g.data, s, e));
-            }
-        });
-        return y;
+        try (var _ = Profile.span(Profile.Kind.ACTIVATION)) {
+            int n = g.size();
+            float[] act = new float[n], out = new float[n];
+            Kernels.geluTanh(act, g.data, n);
+            for (int i = 0; i < n; i++) out[i] = act[i] * u.data[i];
+            Tensor y = Tensor.activation(out, Tape.needed(tape, g, u), g.shape);
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = y.gradOrNull();
+                if (dy == null) return;
+                if (u.requiresGrad) { float[] du = u.grad(); for (int i = 0; i < n; i++) du[i] += dy[i] * act[i]; }
+                if (g.requiresGrad) {
+                    float[] dyu = new float[n], dg = g.grad();
+                    for (int i = 0; i < n; i++) dyu[i] = dy[i] * u.data[i];
+                    Parallel.parallelRange(n, (s, e) -> Kernels.geluTanhBackward(dg, dyu, g.data, s, e));
+                }
+            });
+            return y;
+        }
     }
 
     /** y = s · x for a constant s (Gemma's √hidden embedding scale). dx += s · dy. */
     public static Tensor scale(Tape tape, Tensor x, float s) {
-        float[] out = new float[x.size()];
-        for (int i = 0; i < out.length; i++) out[i] = x.data[i] * s;
-        Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
-        Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = gy.gradOrNull();
-            if (dy == null) return;
-            Kernels.axpy(gx.grad(), 0, s, dy, 0, dy.length);
-        });
-        return y;
+        try (var _ = Profile.span(Profile.Kind.COPY)) {
+            float[] out = new float[x.size()];
+            for (int i = 0; i < out.length; i++) out[i] = x.data[i] * s;
+            Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+            Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = gy.gradOrNull();
+                if (dy == null) return;
+                Kernels.axpy(gx.grad(), 0, s, dy, 0, dy.length);
+            });
+            return y;
+        }
     }
 
     /** y = x + c for a constant c (Gemma's RMSNorm gain 1 + w). dx += dy. */
     public static Tensor shift(Tape tape, Tensor x, float c) {
-        float[] out = new float[x.size()];
-        for (int i = 0; i < out.length; i++) out[i] = x.data[i] + c;
-        Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
-        Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = gy.gradOrNull();
-            if (dy == null) return;
-            Kernels.axpy(gx.grad(), 0, 1f, dy, 0, dy.length);
-        });
-        return y;
+        try (var _ = Profile.span(Profile.Kind.COPY)) {
+            float[] out = new float[x.size()];
+            for (int i = 0; i < out.length; i++) out[i] = x.data[i] + c;
+            Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+            Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = gy.gradOrNull();
+                if (dy == null) return;
+                Kernels.axpy(gx.grad(), 0, 1f, dy, 0, dy.length);
+            });
+            return y;
+        }
     }
 
     /**
@@ -237,38 +258,42 @@ public final class Ops {
      * dy/dx = 1 − tanh²(x / cap) = 1 − (y / cap)².
      */
     public static Tensor softcap(Tape tape, Tensor x, float cap) {
-        float[] out = new float[x.size()];
-        float inv = 1f / cap;
-        Parallel.parallelRange(out.length, (s, e) -> {
-            for (int i = s; i < e; i++) out[i] = cap * (float) Math.tanh(x.data[i] * inv);
-        });
-        Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
-        Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = gy.gradOrNull();
-            if (dy == null) return;
-            float[] dx = gx.grad();
+        try (var _ = Profile.span(Profile.Kind.ACTIVATION)) {
+            float[] out = new float[x.size()];
+            float inv = 1f / cap;
             Parallel.parallelRange(out.length, (s, e) -> {
-                for (int i = s; i < e; i++) { float t = out[i] * inv; dx[i] += dy[i] * (1f - t * t); }
+                for (int i = s; i < e; i++) out[i] = cap * (float) Math.tanh(x.data[i] * inv);
             });
-        });
-        return y;
+            Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+            Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = gy.gradOrNull();
+                if (dy == null) return;
+                float[] dx = gx.grad();
+                Parallel.parallelRange(out.length, (s, e) -> {
+                    for (int i = s; i < e; i++) { float t = out[i] * inv; dx[i] += dy[i] * (1f - t * t); }
+                });
+            });
+            return y;
+        }
     }
 
     /** Inverted dropout: keeps each element with probability 1−p and scales it by 1/(1−p). */
     public static Tensor dropout(Tape tape, Tensor x, float p) {
-        if (tape == null || p <= 0f) return x;
-        float[] mask = dropoutMask(tape, x.size(), p);
-        float[] out = new float[x.size()];
-        for (int i = 0; i < out.length; i++) out[i] = x.data[i] * mask[i];
-        Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = y.gradOrNull();
-            if (dy == null) return;
-            float[] dx = x.grad();
-            for (int i = 0; i < out.length; i++) dx[i] += dy[i] * mask[i];
-        });
-        return y;
+        try (var _ = Profile.span(Profile.Kind.COPY)) {
+            if (tape == null || p <= 0f) return x;
+            float[] mask = dropoutMask(tape, x.size(), p);
+            float[] out = new float[x.size()];
+            for (int i = 0; i < out.length; i++) out[i] = x.data[i] * mask[i];
+            Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = y.gradOrNull();
+                if (dy == null) return;
+                float[] dx = x.grad();
+                for (int i = 0; i < out.length; i++) dx[i] += dy[i] * mask[i];
+            });
+            return y;
+        }
     }
 
     /** A mask of 0 and 1/(1−p) drawn from the tape's generator. */
@@ -282,61 +307,67 @@ public final class Ops {
 
     /** Splits x: (rows, 3C) into q, k, v: (rows, C) each (GPT-2's fused c_attn output). */
     public static Tensor[] split3(Tape tape, Tensor x, int C) {
-        int rows = x.size() / (3 * C);
-        Tensor[] parts = new Tensor[3];
-        for (int p = 0; p < 3; p++) {
-            float[] out = new float[rows * C];
-            for (int r = 0; r < rows; r++) System.arraycopy(x.data, r * 3 * C + p * C, out, r * C, C);
-            Tensor part = Tensor.activation(out, Tape.needed(tape, x), rows, C);
-            parts[p] = part;
-            final int which = p;
-            Tensor.GradRef gx = x.gradRef(), gp = part.gradRef();
-            if (part.requiresGrad) tape.record(() -> {
-                float[] dy = gp.gradOrNull();
-                if (dy == null) return;
-                float[] dx = gx.grad();
-                for (int r = 0; r < rows; r++) Kernels.axpy(dx, r * 3 * C + which * C, 1f, dy, r * C, C);
-            });
+        try (var _ = Profile.span(Profile.Kind.COPY)) {
+            int rows = x.size() / (3 * C);
+            Tensor[] parts = new Tensor[3];
+            for (int p = 0; p < 3; p++) {
+                float[] out = new float[rows * C];
+                for (int r = 0; r < rows; r++) System.arraycopy(x.data, r * 3 * C + p * C, out, r * C, C);
+                Tensor part = Tensor.activation(out, Tape.needed(tape, x), rows, C);
+                parts[p] = part;
+                final int which = p;
+                Tensor.GradRef gx = x.gradRef(), gp = part.gradRef();
+                if (part.requiresGrad) tape.record(() -> {
+                    float[] dy = gp.gradOrNull();
+                    if (dy == null) return;
+                    float[] dx = gx.grad();
+                    for (int r = 0; r < rows; r++) Kernels.axpy(dx, r * 3 * C + which * C, 1f, dy, r * C, C);
+                });
+            }
+            return parts;
         }
-        return parts;
     }
 
     /** Splits x: (rows, sum of widths) into column blocks (rows, widths[i]) (Phi-3's fused qkv_proj / gate_up_proj). */
     public static Tensor[] splitColumns(Tape tape, Tensor x, int... widths) {
-        int W = 0;
-        for (int w : widths) W += w;
-        int rows = x.size() / W, total = W;
-        Tensor[] parts = new Tensor[widths.length];
-        for (int p = 0, from = 0; p < widths.length; from += widths[p], p++) {
-            final int off = from, n = widths[p];
-            float[] out = new float[rows * n];
-            for (int r = 0; r < rows; r++) System.arraycopy(x.data, r * total + off, out, r * n, n);
-            Tensor part = Tensor.activation(out, Tape.needed(tape, x), rows, n);
-            parts[p] = part;
-            Tensor.GradRef gx = x.gradRef(), gp = part.gradRef();
-            if (part.requiresGrad) tape.record(() -> {
-                float[] dy = gp.gradOrNull();
-                if (dy == null) return;
-                float[] dx = gx.grad();
-                for (int r = 0; r < rows; r++) Kernels.axpy(dx, r * total + off, 1f, dy, r * n, n);
-            });
+        try (var _ = Profile.span(Profile.Kind.COPY)) {
+            int W = 0;
+            for (int w : widths) W += w;
+            int rows = x.size() / W, total = W;
+            Tensor[] parts = new Tensor[widths.length];
+            for (int p = 0, from = 0; p < widths.length; from += widths[p], p++) {
+                final int off = from, n = widths[p];
+                float[] out = new float[rows * n];
+                for (int r = 0; r < rows; r++) System.arraycopy(x.data, r * total + off, out, r * n, n);
+                Tensor part = Tensor.activation(out, Tape.needed(tape, x), rows, n);
+                parts[p] = part;
+                Tensor.GradRef gx = x.gradRef(), gp = part.gradRef();
+                if (part.requiresGrad) tape.record(() -> {
+                    float[] dy = gp.gradOrNull();
+                    if (dy == null) return;
+                    float[] dx = gx.grad();
+                    for (int r = 0; r < rows; r++) Kernels.axpy(dx, r * total + off, 1f, dy, r * n, n);
+                });
+            }
+            return parts;
         }
-        return parts;
     }
 
     /** The last row of each of B groups of T rows: (B*T, C) -> (B, C). */
     public static Tensor lastRows(Tape tape, Tensor x, int B, int T) {
-        int C = x.size() / (B * T);
-        float[] out = new float[B * C];
-        for (int b = 0; b < B; b++) System.arraycopy(x.data, (b * T + T - 1) * C, out, b * C, C);
-        Tensor y = Tensor.activation(out, Tape.needed(tape, x), B, C);
-        Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = gy.gradOrNull();
-            if (dy == null) return;
-            for (int b = 0; b < B; b++) Kernels.axpy(gx.grad(), (b * T + T - 1) * C, 1f, dy, b * C, C);
-        });
-        return y;
+        try (var _ = Profile.span(Profile.Kind.COPY)) {
+            int C = x.size() / (B * T);
+            float[] out = new float[B * C];
+            for (int b = 0; b < B; b++) System.arraycopy(x.data, (b * T + T - 1) * C, out, b * C, C);
+            Tensor y = Tensor.activation(out, Tape.needed(tape, x), B, C);
+            Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = gy.gradOrNull();
+                if (dy == null) return;
+                for (int b = 0; b < B; b++) Kernels.axpy(gx.grad(), (b * T + T - 1) * C, 1f, dy, b * C, C);
+            });
+            return y;
+        }
     }
 
     /**
@@ -345,43 +376,47 @@ public final class Ops {
      * placed before the input). Backward: each input takes its own slice of dy.
      */
     public static Tensor concatSeq(Tape tape, Tensor a, int Ta, Tensor b, int Tb, int B) {
-        int C = a.size() / (B * Ta);
-        if (b.size() != B * Tb * C)
-            throw new IllegalArgumentException("concatSeq: b has " + b.size() + " values, expected " + B + " x " + Tb + " x " + C);
-        int T = Ta + Tb;
-        float[] out = new float[B * T * C];
-        for (int r = 0; r < B; r++) {
-            System.arraycopy(a.data, r * Ta * C, out, r * T * C, Ta * C);
-            System.arraycopy(b.data, r * Tb * C, out, (r * T + Ta) * C, Tb * C);
-        }
-        Tensor y = Tensor.activation(out, Tape.needed(tape, a, b), B * T, C);
-        Tensor.GradRef ga = a.gradRef(), gb = b.gradRef(), gy = y.gradRef();
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = gy.gradOrNull();
-            if (dy == null) return;
+        try (var _ = Profile.span(Profile.Kind.COPY)) {
+            int C = a.size() / (B * Ta);
+            if (b.size() != B * Tb * C)
+                throw new IllegalArgumentException("concatSeq: b has " + b.size() + " values, expected " + B + " x " + Tb + " x " + C);
+            int T = Ta + Tb;
+            float[] out = new float[B * T * C];
             for (int r = 0; r < B; r++) {
-                if (ga.requiresGrad()) Kernels.axpy(ga.grad(), r * Ta * C, 1f, dy, r * T * C, Ta * C);
-                if (gb.requiresGrad()) Kernels.axpy(gb.grad(), r * Tb * C, 1f, dy, (r * T + Ta) * C, Tb * C);
+                System.arraycopy(a.data, r * Ta * C, out, r * T * C, Ta * C);
+                System.arraycopy(b.data, r * Tb * C, out, (r * T + Ta) * C, Tb * C);
             }
-        });
-        return y;
+            Tensor y = Tensor.activation(out, Tape.needed(tape, a, b), B * T, C);
+            Tensor.GradRef ga = a.gradRef(), gb = b.gradRef(), gy = y.gradRef();
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = gy.gradOrNull();
+                if (dy == null) return;
+                for (int r = 0; r < B; r++) {
+                    if (ga.requiresGrad()) Kernels.axpy(ga.grad(), r * Ta * C, 1f, dy, r * T * C, Ta * C);
+                    if (gb.requiresGrad()) Kernels.axpy(gb.grad(), r * Tb * C, 1f, dy, (r * T + Ta) * C, Tb * C);
+                }
+            });
+            return y;
+        }
     }
 
     /** Rows [from, from+len) of each batch row of x (B*T, C) -> (B*len, C). Backward: dy back into those rows. */
     public static Tensor sliceSeq(Tape tape, Tensor x, int B, int T, int from, int len) {
-        int C = x.size() / (B * T);
-        if (from < 0 || len < 0 || from + len > T)
-            throw new IllegalArgumentException("sliceSeq: rows [" + from + ", " + (from + len) + ") outside [0, " + T + ")");
-        float[] out = new float[B * len * C];
-        for (int r = 0; r < B; r++) System.arraycopy(x.data, (r * T + from) * C, out, r * len * C, len * C);
-        Tensor y = Tensor.activation(out, Tape.needed(tape, x), B * len, C);
-        Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = gy.gradOrNull();
-            if (dy == null) return;
-            for (int r = 0; r < B; r++) Kernels.axpy(gx.grad(), (r * T + from) * C, 1f, dy, r * len * C, len * C);
-        });
-        return y;
+        try (var _ = Profile.span(Profile.Kind.COPY)) {
+            int C = x.size() / (B * T);
+            if (from < 0 || len < 0 || from + len > T)
+                throw new IllegalArgumentException("sliceSeq: rows [" + from + ", " + (from + len) + ") outside [0, " + T + ")");
+            float[] out = new float[B * len * C];
+            for (int r = 0; r < B; r++) System.arraycopy(x.data, (r * T + from) * C, out, r * len * C, len * C);
+            Tensor y = Tensor.activation(out, Tape.needed(tape, x), B * len, C);
+            Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = gy.gradOrNull();
+                if (dy == null) return;
+                for (int r = 0; r < B; r++) Kernels.axpy(gx.grad(), (r * T + from) * C, 1f, dy, r * len * C, len * C);
+            });
+            return y;
+        }
     }
 
     /**
@@ -389,21 +424,23 @@ public final class Ops {
      * dW += dyᵀ · x and db += Σ_rows dy when W, b are trainable.
      */
     public static Tensor linear(Tape tape, Tensor x, Tensor w, Tensor b) {
-        int out = w.dim(0), in = w.dim(1), rows = x.size() / in;
-        float[] y = new float[rows * out];
-        Gemm.matmulNT(y, x.data, w.matrix(), rows, false);
-        if (b != null) Kernels.addBias(y, b.data, rows, out);
-        Tensor t = Tensor.activation(y, Tape.needed(tape, x, w, b), rows, out);
-        Tensor.GradRef gx = x.gradRef(), gt = t.gradRef();
-        float[] xData = w.requiresGrad ? x.data : null;          // a frozen W needs only dx = dy·W: x itself is not kept
-        if (t.requiresGrad) tape.record(() -> {
-            float[] dy = gt.gradOrNull();
-            if (dy == null) return;
-            if (gx.requiresGrad()) Gemm.matmulNN(gx.grad(), dy, w.matrix(), rows, true);
-            if (w.requiresGrad) Gemm.matmulTN(w.grad(), dy, xData, out, in, rows, true);
-            if (b != null && b.requiresGrad) biasGrad(b.grad(), dy, rows, out);
-        });
-        return t;
+        try (var _ = Profile.span(Profile.Kind.LINEAR)) {
+            int out = w.dim(0), in = w.dim(1), rows = x.size() / in;
+            float[] y = new float[rows * out];
+            Gemm.matmulNT(y, x.data, w.matrix(), rows, false);
+            if (b != null) Kernels.addBias(y, b.data, rows, out);
+            Tensor t = Tensor.activation(y, Tape.needed(tape, x, w, b), rows, out);
+            Tensor.GradRef gx = x.gradRef(), gt = t.gradRef();
+            float[] xData = w.requiresGrad ? x.data : null;          // a frozen W needs only dx = dy·W: x itself is not kept
+            if (t.requiresGrad) tape.record(() -> {
+                float[] dy = gt.gradOrNull();
+                if (dy == null) return;
+                if (gx.requiresGrad()) Gemm.matmulNN(gx.grad(), dy, w.matrix(), rows, true);
+                if (w.requiresGrad) Gemm.matmulTN(w.grad(), dy, xData, out, in, rows, true);
+                if (b != null && b.requiresGrad) biasGrad(b.grad(), dy, rows, out);
+            });
+            return t;
+        }
     }
 
     /** db[j] += Σ_r dy[r, j]. */
@@ -418,45 +455,47 @@ public final class Ops {
      * instead of being stored, so only the logits are held.
      */
     public static Tensor crossEntropy(Tape tape, Tensor logits, int[] targets) {
-        int rows = targets.length, V = logits.size() / rows;
-        double[] lse = new double[rows];
-        int count = 0;
-        for (int r = 0; r < rows; r++) {
-            if (targets[r] == IGNORE_INDEX) continue;
-            if (targets[r] < 0 || targets[r] >= V)
-                throw new IllegalArgumentException("target " + targets[r] + " at row " + r + " outside [0, " + V + ")");
-            count++;
-        }
-        Parallel.parallelRange(rows, (s0, e0) -> {
-            for (int r = s0; r < e0; r++) if (targets[r] != IGNORE_INDEX) lse[r] = logSumExp(logits.data, r * V, V);
-        });
-        double total = 0;
-        for (int r = 0; r < rows; r++) if (targets[r] != IGNORE_INDEX) total += lse[r] - logits.data[r * V + targets[r]];
-        float loss = count == 0 ? 0f : (float) (total / count);
-        Tensor y = Tensor.activation(new float[] {loss}, Tape.needed(tape, logits) && count > 0);
-        final int n = count;
-        if (y.requiresGrad) tape.record(() -> {
-            float[] dy = y.gradOrNull();
-            if (dy == null) return;
-            float[] dl = logits.grad();
-            float scale = dy[0] / n;
-            Parallel.parallelRange(rows, (s, e) -> {
-                for (int r = s; r < e; r++) {
-                    if (targets[r] == IGNORE_INDEX) continue;
-                    int o = r * V;
-                    float m = (float) lse[r];
-                    int i = 0;
-                    FloatVector vm = FloatVector.broadcast(S, m);
-                    for (int up = S.loopBound(V); i < up; i += S.length()) {
-                        FloatVector p = VecMath.exp(FloatVector.fromArray(S, logits.data, o + i).sub(vm));
-                        p.fma(FloatVector.broadcast(S, scale), FloatVector.fromArray(S, dl, o + i)).intoArray(dl, o + i);
-                    }
-                    for (; i < V; i++) dl[o + i] += VecMath.expScalar(logits.data[o + i] - m) * scale;
-                    dl[o + targets[r]] -= scale;
-                }
+        try (var _ = Profile.span(Profile.Kind.LOSS)) {
+            int rows = targets.length, V = logits.size() / rows;
+            double[] lse = new double[rows];
+            int count = 0;
+            for (int r = 0; r < rows; r++) {
+                if (targets[r] == IGNORE_INDEX) continue;
+                if (targets[r] < 0 || targets[r] >= V)
+                    throw new IllegalArgumentException("target " + targets[r] + " at row " + r + " outside [0, " + V + ")");
+                count++;
+            }
+            Parallel.parallelRange(rows, (s0, e0) -> {
+                for (int r = s0; r < e0; r++) if (targets[r] != IGNORE_INDEX) lse[r] = logSumExp(logits.data, r * V, V);
             });
-        });
-        return y;
+            double total = 0;
+            for (int r = 0; r < rows; r++) if (targets[r] != IGNORE_INDEX) total += lse[r] - logits.data[r * V + targets[r]];
+            float loss = count == 0 ? 0f : (float) (total / count);
+            Tensor y = Tensor.activation(new float[] {loss}, Tape.needed(tape, logits) && count > 0);
+            final int n = count;
+            if (y.requiresGrad) tape.record(() -> {
+                float[] dy = y.gradOrNull();
+                if (dy == null) return;
+                float[] dl = logits.grad();
+                float scale = dy[0] / n;
+                Parallel.parallelRange(rows, (s, e) -> {
+                    for (int r = s; r < e; r++) {
+                        if (targets[r] == IGNORE_INDEX) continue;
+                        int o = r * V;
+                        float m = (float) lse[r];
+                        int i = 0;
+                        FloatVector vm = FloatVector.broadcast(S, m);
+                        for (int up = S.loopBound(V); i < up; i += S.length()) {
+                            FloatVector p = VecMath.exp(FloatVector.fromArray(S, logits.data, o + i).sub(vm));
+                            p.fma(FloatVector.broadcast(S, scale), FloatVector.fromArray(S, dl, o + i)).intoArray(dl, o + i);
+                        }
+                        for (; i < V; i++) dl[o + i] += VecMath.expScalar(logits.data[o + i] - m) * scale;
+                        dl[o + targets[r]] -= scale;
+                    }
+                });
+            });
+            return y;
+        }
     }
 
     /** log Σ exp(x[off..off+n)), vectorised; the sum is taken in float lanes, then in double. */

@@ -36,7 +36,7 @@ public final class Tape {
     public SplittableRandom rng() { return rng; }
 
     /** Records a backward step; called by ops. */
-    public void record(Runnable step) { backward.add(step); }
+    public void record(Runnable step) { backward.add(dev.peft4j.Profile.backward(step)); }
 
     public int size() { return backward.size(); }
 

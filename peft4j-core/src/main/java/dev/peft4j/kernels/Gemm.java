@@ -126,6 +126,8 @@ public final class Gemm {
                                 int m0, int m1, int p0, int p1) {
         float[][] scratch = SCRATCH.get();
         float[] ap = scratch[0], bp = scratch[1], tile = scratch[2];
+        boolean profile = dev.peft4j.Profile.on();
+        long packNs = 0, t0 = 0;
         for (int jp = p0; jp < p1; jp += NCP) {
             int jpEnd = Math.min(p1, jp + NCP);
             for (int pc = 0; pc < K; pc += KC) {
@@ -135,15 +137,18 @@ public final class Gemm {
                 if (wm instanceof WeightMatrix.F32Prepacked pre && op == Op.NT) {   // already packed: no copy at all
                     bArr = pre.packedNT();
                     bBase = pc * paddedCols(N) + jp * kc * NR;
-                } else if (wm == null) {
-                    packB(op, bp, b, N, K, pc, kc, jp, jpEnd, jp);
                 } else {
-                    packW(op, bp, wm, N, pc, kc, jp, jpEnd, jp, scratch[3]);
+                    if (profile) t0 = System.nanoTime();
+                    if (wm == null) packB(op, bp, b, N, K, pc, kc, jp, jpEnd, jp);
+                    else packW(op, bp, wm, N, pc, kc, jp, jpEnd, jp, scratch[3]);
+                    if (profile) packNs += System.nanoTime() - t0;
                 }
                 boolean load = acc || pc > 0;
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
+                    if (profile) t0 = System.nanoTime();
                     packA(op, ap, a, M, K, ic, mc, pc, kc);
+                    if (profile) packNs += System.nanoTime() - t0;
                     for (int j = jp; j < jpEnd; j++) {
                         int col = j * NR, cols = Math.min(NR, N - col);
                         int bOff = bBase + (j - jp) * kc * NR;
@@ -156,6 +161,7 @@ public final class Gemm {
                 }
             }
         }
+        if (profile) dev.peft4j.Profile.addPacking(packNs);
     }
 
     // ---- packing: the only place that knows the operand layouts ----

@@ -150,7 +150,9 @@ public final class Linear {
         List<AdapterLayer> on = new ArrayList<>(active.size());
         for (String n : active) if (!adapters.get(n).merged()) on.add(adapters.get(n));
         if (on.isEmpty()) return Ops.linear(tape, x, weight, bias);
-        return on.getFirst().forward().apply(tape, this, x, on);
+        try (var _ = dev.peft4j.Profile.span(dev.peft4j.Profile.Kind.ADAPTER)) {   // the method's own spans (its base GEMM) nest inside
+            return on.getFirst().forward().apply(tape, this, x, on);
+        }
     }
 
     /**

@@ -804,7 +804,8 @@ public record CompareReport(String title, String modelPath, List<String> tasks, 
         writeAtomically(file, toJson());
     }
 
-    static void writeAtomically(Path file, String content) {
+    /** Writes content to file through a sibling temporary file and a rename (no half-written file on failure). */
+    public static void writeAtomically(Path file, String content) {
         Path target = file.toAbsolutePath();
         Path tmp = null;
         try {

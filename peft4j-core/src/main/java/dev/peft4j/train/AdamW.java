@@ -66,6 +66,10 @@ public final class AdamW {
 
     /** One update with learning rate lr; parameters without a gradient this step are skipped (as PyTorch does for grad None). */
     public void step(double lr) {
+        try (var _ = dev.peft4j.Profile.span(dev.peft4j.Profile.Kind.OPTIMIZER)) { update(lr); }
+    }
+
+    private void update(double lr) {
         step++;
         double b1 = hyper.beta1(), b2 = hyper.beta2(), eps = hyper.eps();
         double bc1 = 1 - Math.pow(b1, step), bc2 = 1 - Math.pow(b2, step);

@@ -40,7 +40,7 @@ import jdk.incubator.vector.VectorSpecies;
 public final class TrainBenchmark {
     public record Result(String shape, int B, int T, int threads, long trainable, long all, double tokensPerSecond,
                          double[] stepSeconds, double flopsPerToken, double peakGflops, double mfu, long peakRssMb,
-                         long adapterFileBytes) {}
+                         long adapterFileBytes, dev.peft4j.Profile.Report profile) {}
 
     private TrainBenchmark() {}
 
@@ -63,6 +63,13 @@ public final class TrainBenchmark {
     public static Result run(String shape, java.util.function.Function<ModelConfig, dev.peft4j.tuner.AdapterConfig> adapter,
                              int B, int T, int steps, int threads, boolean checkpointing,
                              java.util.function.UnaryOperator<CausalLM> prepare, PrintStream log) {
+        return run(shape, adapter, B, T, steps, threads, checkpointing, prepare, false, log);
+    }
+
+    /** profile: also measure where each timed step's time goes (dev.peft4j.Profile; Result.profile). */
+    public static Result run(String shape, java.util.function.Function<ModelConfig, dev.peft4j.tuner.AdapterConfig> adapter,
+                             int B, int T, int steps, int threads, boolean checkpointing,
+                             java.util.function.UnaryOperator<CausalLM> prepare, boolean profile, PrintStream log) {
         Parallel.setThreads(threads);
         ModelConfig cfg = switch (shape) {
             case "gpt2-124m", "gpt2" -> ModelFactory.gpt2Small();
@@ -92,6 +99,8 @@ public final class TrainBenchmark {
         double flops = flopsPerToken(cfg, lora, T);
         double[] secs = new double[steps];
         for (int s = -1; s < steps; s++) {                                 // step -1: warm-up
+            if (profile && s == 0) dev.peft4j.Profile.start();
+            dev.peft4j.Profile.beginStep();
             long t0 = System.nanoTime();
             for (Tensor p : lora.trainableParameters()) p.zeroGrad();
             Tape tape = new Tape(s);
@@ -102,16 +111,19 @@ public final class TrainBenchmark {
             opt.step(1e-4);
             if (hook != null) hook.afterOptimizerStep(s + 2, steps + 1);  // optimizer steps done (warm-up included), of all
             double dt = (System.nanoTime() - t0) / 1e9;
+            dev.peft4j.Profile.endStep();
             if (s >= 0) secs[s] = dt;
             log.printf("%s step %d: loss %.4f, %.2f s, %.1f tokens/s%n", s < 0 ? "warm-up" : "timed", s, loss.data[0], dt, B * T / dt);
         }
+        dev.peft4j.Profile.Report report = profile ? dev.peft4j.Profile.report(threads) : null;
+        dev.peft4j.Profile.stop();
         peak = Math.max(peak, measurePeakGflops(threads));               // again after: a start-up GC can disturb the first
         double total = Arrays.stream(secs).sum();
         double tps = (double) steps * B * T / total;
         long trainable = 0;
         for (Tensor p : lora.trainableParameters()) trainable += p.size();
         return new Result(shape, B, T, threads, trainable, model.parameterCount() + trainable, tps, secs, flops,
-                peak, tps * flops / (peak * 1e9), peakRssMb(), savedAdapterBytes(lora));
+                peak, tps * flops / (peak * 1e9), peakRssMb(), savedAdapterBytes(lora), report);
     }
 
     /** Size of adapter_model.safetensors as PeftAdapter saves it (written to a temporary directory, then deleted). */

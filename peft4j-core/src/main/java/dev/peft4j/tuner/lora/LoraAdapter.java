@@ -15,6 +15,7 @@ package dev.peft4j.tuner.lora;
 import dev.peft4j.nn.AdapterLayer;
 import dev.peft4j.nn.Linear;
 
+import dev.peft4j.Profile;
 import dev.peft4j.autograd.Ops;
 import dev.peft4j.autograd.Tape;
 import dev.peft4j.autograd.Tensor;
@@ -114,8 +115,10 @@ public class LoraAdapter implements AdapterLayer {
         Tensor weight = base.weight(), bias = base.bias();
         int rows = x.size() / in;
         float[] y = new float[rows * out];
-        Gemm.matmulNT(y, x.data, weight.matrix(), rows, false);                        // base: x·Wᵀ
-        if (bias != null) Kernels.addBias(y, bias.data, rows, out);
+        try (var _ = Profile.span(Profile.Kind.LINEAR)) {
+            Gemm.matmulNT(y, x.data, weight.matrix(), rows, false);                    // base: x·Wᵀ
+            if (bias != null) Kernels.addBias(y, bias.data, rows, out);
+        }
         boolean grad = Tape.needed(tape, x, weight, bias);
         for (LoraAdapter a : lora) grad |= Tape.needed(tape, a.A, a.B);
         float[][] xd = new float[lora.size()][], masks = new float[lora.size()][], xas = new float[lora.size()][];
@@ -142,7 +145,9 @@ public class LoraAdapter implements AdapterLayer {
             if (w.requiresGrad) Gemm.matmulTN(w.grad(), dy, xData, out, in, rows, true);
             if (b != null && b.requiresGrad) Ops.biasGrad(b.grad(), dy, rows, out);
             float[] dx = gx.requiresGrad() ? gx.grad() : null;
-            if (dx != null) Gemm.matmulNN(dx, dy, w.matrix(), rows, true);             // dx += dy·W
+            if (dx != null) try (var _ = Profile.span(Profile.Kind.LINEAR)) {
+                Gemm.matmulNN(dx, dy, w.matrix(), rows, true);                          // dx += dy·W
+            }
             for (int i = 0; i < lora.size(); i++) {
                 LoraAdapter a = lora.get(i);
                 if (a.B.requiresGrad) Gemm.matmulTN(a.B.grad(), dy, xas[i], out, a.r, rows, true);   // dB += dyᵀ·(s·xa)

@@ -36,20 +36,20 @@ public final class Attention {
                                  float scale, float softcap) {
         try (var _ = Profile.span(Profile.Kind.ATTENTION)) {
             boolean grad = Tape.needed(tape, q, k, v);
-            float[] out = new float[B * T * NH * HS];
-            float[] lse = grad ? new float[B * NH * T] : null;          // (B, NH, T): all the backward keeps
+            float[] out = Tape.alloc(tape, B * T * NH * HS, q, k, v);
+            float[] lse = grad ? tape.alloc(B * NH * T) : null;          // (B, NH, T): all the backward keeps
             FlashAttention.forward(out, lse, q.data, k.data, v.data, B, T, NH, KVH, HS, window, scale, softcap);
             Tensor y = Tensor.activation(out, grad, B * T, NH * HS);
             // the backward needs the inputs' values, the output and lse; of the tensors only their gradient slots
             float[] qd = q.data, kd = k.data, vd = v.data;
             Tensor.GradRef gq = q.gradRef(), gk = k.gradRef(), gv = v.gradRef(), gy = y.gradRef();
-            if (grad) tape.record(() -> {
+            if (grad) tape.record(y, () -> {
                 float[] dOut = gy.gradOrNull();
                 if (dOut == null) return;
                 // allocate the input gradients here, once: grad() is lazy and must not race between workers
                 float[] dq = gq.requiresGrad() ? gq.grad() : null, dk = gk.requiresGrad() ? gk.grad() : null, dv = gv.requiresGrad() ? gv.grad() : null;
                 FlashAttention.backward(dq, dk, dv, dOut, out, lse, qd, kd, vd, B, T, NH, KVH, HS, window, scale, softcap);
-            });
+            }, lse);
             return y;
         }
     }

@@ -22,7 +22,7 @@ public final class Checkpoint {
         tape.record(() -> {
             float[] dy = out.gradOrNull();
             if (dy == null) return;
-            Tape sub = new Tape(seed);
+            Tape sub = tape.child(seed);
             Tensor xr = Tensor.activation(x.data, x.requiresGrad, x.shape);   // same values, its own gradient
             Tensor yr = block.apply(sub, xr);
             sub.backwardFrom(yr, dy);

@@ -39,11 +39,11 @@ public final class LinearCrossEntropy {
                 count++;
             }
             boolean grad = Tape.needed(tape, h, w, bias) && count > 0;
-            float[] dh = grad && h.requiresGrad ? new float[h.size()] : null;
+            float[] dh = grad && h.requiresGrad ? tape.alloc(h.size()) : null;
             float[] dw = grad && w.requiresGrad ? new float[w.size()] : null;
             float[] db = grad && bias != null && bias.requiresGrad ? new float[V] : null;
             final int CHUNK = chunkRows(V);
-            float[] logits = new float[Math.min(CHUNK, rows) * V];
+            float[] logits = grad ? tape.alloc(Math.min(CHUNK, rows) * V) : new float[Math.min(CHUNK, rows) * V], dhc = dh == null ? null : new float[Math.min(CHUNK, rows) * C];
             double total = 0;
             float inv = count == 0 ? 0f : 1f / count;
             for (int r0 = 0; r0 < rows; r0 += CHUNK) {
@@ -70,23 +70,23 @@ public final class LinearCrossEntropy {
                 }
                 if (!grad) continue;
                 if (dh != null) {                                                          // dh = dlogits·W
-                    float[] dhc = new float[n * C];
                     Gemm.matmulNN(dhc, logits, w.matrix(), n, false);
                     System.arraycopy(dhc, 0, dh, r0 * C, n * C);
                 }
                 if (dw != null) Gemm.matmulTN(dw, logits, hc, V, C, n, true);            // dW += dlogitsᵀ·h
                 if (db != null) Ops.biasGrad(db, logits, n, V);
             }
+            if (grad) tape.free(logits);                                       // a scratch of the forward only
             float loss = count == 0 ? 0f : (float) (total / count);
             Tensor y = Tensor.activation(new float[] {loss}, grad);
-            if (grad) tape.record(() -> {
+            if (grad) tape.record(y, () -> {
                 float[] dy = y.gradOrNull();
                 if (dy == null) return;
                 float seed = dy[0];
                 if (dh != null) Kernels.axpy(h.grad(), 0, seed, dh, 0, dh.length);
                 if (dw != null) Kernels.axpy(w.grad(), 0, seed, dw, 0, dw.length);
                 if (db != null) Kernels.axpy(bias.grad(), 0, seed, db, 0, db.length);
-            });
+            }, dh);
             return y;
         }
     }

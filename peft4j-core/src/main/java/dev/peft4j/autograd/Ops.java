@@ -29,7 +29,7 @@ public final class Ops {
     public static Tensor embedding(Tape tape, Tensor table, int[] ids) {
         try (var _ = Profile.span(Profile.Kind.EMBEDDING)) {
             int C = table.dim(1), V = table.dim(0);
-            float[] out = new float[ids.length * C];
+            float[] out = Tape.alloc(tape, ids.length * C, table);
             for (int r = 0; r < ids.length; r++) {
                 if (ids[r] < 0 || ids[r] >= V)
                     throw new IllegalArgumentException("token id " + ids[r] + " outside the vocabulary [0, " + V + ")");
@@ -37,7 +37,7 @@ public final class Ops {
                 else System.arraycopy(table.data, ids[r] * C, out, r * C, C);
             }
             Tensor y = Tensor.activation(out, Tape.needed(tape, table), ids.length, C);
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = y.gradOrNull();
                 if (dy == null) return;
                 float[] dt = table.grad();
@@ -50,11 +50,12 @@ public final class Ops {
     /** a + b, same shape. */
     public static Tensor add(Tape tape, Tensor a, Tensor b) {
         try (var _ = Profile.span(Profile.Kind.COPY)) {
-            float[] out = a.data.clone();
+            float[] out = Tape.alloc(tape, a.size(), a, b);
+            System.arraycopy(a.data, 0, out, 0, out.length);
             Kernels.add(out, b.data, out.length);
             Tensor y = Tensor.activation(out, Tape.needed(tape, a, b), a.shape);
             Tensor.GradRef ga = a.gradRef(), gb = b.gradRef(), gy = y.gradRef();   // the values are not needed
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = gy.gradOrNull();
                 if (dy == null) return;
                 if (ga.requiresGrad()) Kernels.add(ga.grad(), dy, dy.length);
@@ -71,10 +72,10 @@ public final class Ops {
     public static Tensor rmsnorm(Tape tape, Tensor x, Tensor w, float eps) {
         try (var _ = Profile.span(Profile.Kind.NORM)) {
             int C = w.size(), rows = x.size() / C;
-            float[] out = new float[x.size()];
+            float[] out = Tape.alloc(tape, x.size(), x, w);
             Kernels.rmsnorm(out, x.data, w.data, rows, C, eps);
             Tensor y = Tensor.activation(out, Tape.needed(tape, x, w), x.shape);
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = y.gradOrNull();
                 if (dy == null) return;
                 float[] dx = x.requiresGrad ? x.grad() : null, dw = w.requiresGrad ? w.grad() : null;
@@ -101,10 +102,10 @@ public final class Ops {
     public static Tensor layernorm(Tape tape, Tensor x, Tensor w, Tensor b, float eps) {
         try (var _ = Profile.span(Profile.Kind.NORM)) {
             int C = w.size(), rows = x.size() / C;
-            float[] out = new float[x.size()];
+            float[] out = Tape.alloc(tape, x.size(), x, w, b);
             Kernels.layernorm(out, x.data, w.data, b.data, rows, C, eps);
             Tensor y = Tensor.activation(out, Tape.needed(tape, x, w, b), x.shape);
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = y.gradOrNull();
                 if (dy == null) return;
                 float[] dx = x.requiresGrad ? x.grad() : null, dw = w.requiresGrad ? w.grad() : null, db = b.requiresGrad ? b.grad() : null;
@@ -146,17 +147,15 @@ public final class Ops {
     public static Tensor rope(Tape tape, Tensor x, int[] pos, float[] cos, float[] sin, int NH, int HS, int R) {
         try (var _ = Profile.span(Profile.Kind.ROPE)) {
             int rows = x.size() / (NH * HS);
-            float[] out = x.data.clone();
+            float[] out = Tape.alloc(tape, x.size(), x);
+            System.arraycopy(x.data, 0, out, 0, out.length);
             Kernels.rope(out, pos, cos, sin, rows, NH, HS, R);
             Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
             Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = gy.gradOrNull();
                 if (dy == null) return;
-                float[] g = dy.clone(), negSin = new float[sin.length];
-                for (int i = 0; i < sin.length; i++) negSin[i] = -sin[i];
-                Kernels.rope(g, pos, cos, negSin, rows, NH, HS, R);
-                Kernels.add(gx.grad(), g, g.length);
+                Kernels.ropeBackwardAdd(gx.grad(), dy, pos, cos, sin, rows, NH, HS, R);
             });
             return y;
         }
@@ -167,10 +166,10 @@ public final class Ops {
      */
     public static Tensor swiglu(Tape tape, Tensor g, Tensor u) {
         try (var _ = Profile.span(Profile.Kind.ACTIVATION)) {
-            float[] out = new float[g.size()];
+            float[] out = Tape.alloc(tape, g.size(), g, u);
             Kernels.swiglu(out, g.data, u.data, out.length);
             Tensor y = Tensor.activation(out, Tape.needed(tape, g, u), g.shape);
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = y.gradOrNull();
                 if (dy == null) return;
                 float[] dg = g.requiresGrad ? g.grad() : null, du = u.requiresGrad ? u.grad() : null;
@@ -186,10 +185,10 @@ public final class Ops {
      */
     public static Tensor geluTanh(Tape tape, Tensor x) {
         try (var _ = Profile.span(Profile.Kind.ACTIVATION)) {
-            float[] out = new float[x.size()];
+            float[] out = Tape.alloc(tape, x.size(), x);
             Kernels.geluTanh(out, x.data, out.length);
             Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = y.gradOrNull();
                 if (dy == null) return;
                 float[] dx = x.grad();
@@ -203,11 +202,11 @@ public final class Ops {
     public static Tensor geglu(Tape tape, Tensor g, Tensor u) {
         try (var _ = Profile.span(Profile.Kind.ACTIVATION)) {
             int n = g.size();
-            float[] act = new float[n], out = new float[n];
+            float[] act = Tape.alloc(tape, n, g, u), out = Tape.alloc(tape, n, g, u);
             Kernels.geluTanh(act, g.data, n);
             for (int i = 0; i < n; i++) out[i] = act[i] * u.data[i];
             Tensor y = Tensor.activation(out, Tape.needed(tape, g, u), g.shape);
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = y.gradOrNull();
                 if (dy == null) return;
                 if (u.requiresGrad) { float[] du = u.grad(); for (int i = 0; i < n; i++) du[i] += dy[i] * act[i]; }
@@ -216,7 +215,7 @@ public final class Ops {
                     for (int i = 0; i < n; i++) dyu[i] = dy[i] * u.data[i];
                     Parallel.parallelRange(n, (s, e) -> Kernels.geluTanhBackward(dg, dyu, g.data, s, e));
                 }
-            });
+            }, act);
             return y;
         }
     }
@@ -224,11 +223,11 @@ public final class Ops {
     /** y = s · x for a constant s (Gemma's √hidden embedding scale). dx += s · dy. */
     public static Tensor scale(Tape tape, Tensor x, float s) {
         try (var _ = Profile.span(Profile.Kind.COPY)) {
-            float[] out = new float[x.size()];
+            float[] out = Tape.alloc(tape, x.size(), x);
             for (int i = 0; i < out.length; i++) out[i] = x.data[i] * s;
             Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
             Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = gy.gradOrNull();
                 if (dy == null) return;
                 Kernels.axpy(gx.grad(), 0, s, dy, 0, dy.length);
@@ -240,11 +239,11 @@ public final class Ops {
     /** y = x + c for a constant c (Gemma's RMSNorm gain 1 + w). dx += dy. */
     public static Tensor shift(Tape tape, Tensor x, float c) {
         try (var _ = Profile.span(Profile.Kind.COPY)) {
-            float[] out = new float[x.size()];
+            float[] out = Tape.alloc(tape, x.size(), x);
             for (int i = 0; i < out.length; i++) out[i] = x.data[i] + c;
             Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
             Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = gy.gradOrNull();
                 if (dy == null) return;
                 Kernels.axpy(gx.grad(), 0, 1f, dy, 0, dy.length);
@@ -259,14 +258,14 @@ public final class Ops {
      */
     public static Tensor softcap(Tape tape, Tensor x, float cap) {
         try (var _ = Profile.span(Profile.Kind.ACTIVATION)) {
-            float[] out = new float[x.size()];
+            float[] out = Tape.alloc(tape, x.size(), x);
             float inv = 1f / cap;
             Parallel.parallelRange(out.length, (s, e) -> {
                 for (int i = s; i < e; i++) out[i] = cap * (float) Math.tanh(x.data[i] * inv);
             });
             Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
             Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = gy.gradOrNull();
                 if (dy == null) return;
                 float[] dx = gx.grad();
@@ -283,10 +282,10 @@ public final class Ops {
         try (var _ = Profile.span(Profile.Kind.COPY)) {
             if (tape == null || p <= 0f) return x;
             float[] mask = dropoutMask(tape, x.size(), p);
-            float[] out = new float[x.size()];
+            float[] out = Tape.alloc(tape, x.size(), x);
             for (int i = 0; i < out.length; i++) out[i] = x.data[i] * mask[i];
             Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = y.gradOrNull();
                 if (dy == null) return;
                 float[] dx = x.grad();
@@ -311,13 +310,13 @@ public final class Ops {
             int rows = x.size() / (3 * C);
             Tensor[] parts = new Tensor[3];
             for (int p = 0; p < 3; p++) {
-                float[] out = new float[rows * C];
+                float[] out = Tape.alloc(tape, rows * C, x);
                 for (int r = 0; r < rows; r++) System.arraycopy(x.data, r * 3 * C + p * C, out, r * C, C);
                 Tensor part = Tensor.activation(out, Tape.needed(tape, x), rows, C);
                 parts[p] = part;
                 final int which = p;
                 Tensor.GradRef gx = x.gradRef(), gp = part.gradRef();
-                if (part.requiresGrad) tape.record(() -> {
+                if (part.requiresGrad) tape.record(part, () -> {
                     float[] dy = gp.gradOrNull();
                     if (dy == null) return;
                     float[] dx = gx.grad();
@@ -337,12 +336,12 @@ public final class Ops {
             Tensor[] parts = new Tensor[widths.length];
             for (int p = 0, from = 0; p < widths.length; from += widths[p], p++) {
                 final int off = from, n = widths[p];
-                float[] out = new float[rows * n];
+                float[] out = Tape.alloc(tape, rows * n, x);
                 for (int r = 0; r < rows; r++) System.arraycopy(x.data, r * total + off, out, r * n, n);
                 Tensor part = Tensor.activation(out, Tape.needed(tape, x), rows, n);
                 parts[p] = part;
                 Tensor.GradRef gx = x.gradRef(), gp = part.gradRef();
-                if (part.requiresGrad) tape.record(() -> {
+                if (part.requiresGrad) tape.record(part, () -> {
                     float[] dy = gp.gradOrNull();
                     if (dy == null) return;
                     float[] dx = gx.grad();
@@ -357,11 +356,11 @@ public final class Ops {
     public static Tensor lastRows(Tape tape, Tensor x, int B, int T) {
         try (var _ = Profile.span(Profile.Kind.COPY)) {
             int C = x.size() / (B * T);
-            float[] out = new float[B * C];
+            float[] out = Tape.alloc(tape, B * C, x);
             for (int b = 0; b < B; b++) System.arraycopy(x.data, (b * T + T - 1) * C, out, b * C, C);
             Tensor y = Tensor.activation(out, Tape.needed(tape, x), B, C);
             Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = gy.gradOrNull();
                 if (dy == null) return;
                 for (int b = 0; b < B; b++) Kernels.axpy(gx.grad(), (b * T + T - 1) * C, 1f, dy, b * C, C);
@@ -381,14 +380,14 @@ public final class Ops {
             if (b.size() != B * Tb * C)
                 throw new IllegalArgumentException("concatSeq: b has " + b.size() + " values, expected " + B + " x " + Tb + " x " + C);
             int T = Ta + Tb;
-            float[] out = new float[B * T * C];
+            float[] out = Tape.alloc(tape, B * T * C, a, b);
             for (int r = 0; r < B; r++) {
                 System.arraycopy(a.data, r * Ta * C, out, r * T * C, Ta * C);
                 System.arraycopy(b.data, r * Tb * C, out, (r * T + Ta) * C, Tb * C);
             }
             Tensor y = Tensor.activation(out, Tape.needed(tape, a, b), B * T, C);
             Tensor.GradRef ga = a.gradRef(), gb = b.gradRef(), gy = y.gradRef();
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = gy.gradOrNull();
                 if (dy == null) return;
                 for (int r = 0; r < B; r++) {
@@ -406,11 +405,11 @@ public final class Ops {
             int C = x.size() / (B * T);
             if (from < 0 || len < 0 || from + len > T)
                 throw new IllegalArgumentException("sliceSeq: rows [" + from + ", " + (from + len) + ") outside [0, " + T + ")");
-            float[] out = new float[B * len * C];
+            float[] out = Tape.alloc(tape, B * len * C, x);
             for (int r = 0; r < B; r++) System.arraycopy(x.data, (r * T + from) * C, out, r * len * C, len * C);
             Tensor y = Tensor.activation(out, Tape.needed(tape, x), B * len, C);
             Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = gy.gradOrNull();
                 if (dy == null) return;
                 for (int r = 0; r < B; r++) Kernels.axpy(gx.grad(), (r * T + from) * C, 1f, dy, r * len * C, len * C);
@@ -426,13 +425,13 @@ public final class Ops {
     public static Tensor linear(Tape tape, Tensor x, Tensor w, Tensor b) {
         try (var _ = Profile.span(Profile.Kind.LINEAR)) {
             int out = w.dim(0), in = w.dim(1), rows = x.size() / in;
-            float[] y = new float[rows * out];
+            float[] y = Tape.alloc(tape, rows * out, x, w, b);
             Gemm.matmulNT(y, x.data, w.matrix(), rows, false);
             if (b != null) Kernels.addBias(y, b.data, rows, out);
             Tensor t = Tensor.activation(y, Tape.needed(tape, x, w, b), rows, out);
             Tensor.GradRef gx = x.gradRef(), gt = t.gradRef();
             float[] xData = w.requiresGrad ? x.data : null;          // a frozen W needs only dx = dy·W: x itself is not kept
-            if (t.requiresGrad) tape.record(() -> {
+            if (t.requiresGrad) tape.record(t, () -> {
                 float[] dy = gt.gradOrNull();
                 if (dy == null) return;
                 if (gx.requiresGrad()) Gemm.matmulNN(gx.grad(), dy, w.matrix(), rows, true);
@@ -473,7 +472,7 @@ public final class Ops {
             float loss = count == 0 ? 0f : (float) (total / count);
             Tensor y = Tensor.activation(new float[] {loss}, Tape.needed(tape, logits) && count > 0);
             final int n = count;
-            if (y.requiresGrad) tape.record(() -> {
+            if (y.requiresGrad) tape.record(y, () -> {
                 float[] dy = y.gradOrNull();
                 if (dy == null) return;
                 float[] dl = logits.grad();

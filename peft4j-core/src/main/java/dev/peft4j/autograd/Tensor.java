@@ -25,16 +25,36 @@ public final class Tensor {
      */
     public static final class GradRef {
         private final int size;
-        private final boolean requiresGrad;
+        private final boolean requiresGrad, activation;
         private float[] grad;
+        private boolean pooled;     // grad came from the running backward's Workspace
 
-        GradRef(int size, boolean requiresGrad) { this.size = size; this.requiresGrad = requiresGrad; }
+        GradRef(int size, boolean requiresGrad, boolean activation) {
+            this.size = size;
+            this.requiresGrad = requiresGrad;
+            this.activation = activation;
+        }
 
-        /** The gradient, allocated (zeroed) on first call. Not thread-safe: fetch it before a parallel section. */
+        /**
+         * The gradient, allocated (zeroed) on first call — an activation's from the workspace of the backward
+         * running on this thread, if any. Not thread-safe: fetch it before a parallel section.
+         */
         public float[] grad() {
             if (!requiresGrad) throw new IllegalStateException("this tensor does not require a gradient");
-            if (grad == null) grad = new float[size];
+            if (grad == null) {
+                Workspace ws = activation && size >= Workspace.MIN_FLOATS ? Workspace.current() : null;
+                grad = ws == null ? new float[size] : ws.take(size);
+                pooled = ws != null;
+            }
             return grad;
+        }
+
+        /** Gives a gradient taken from a workspace back to it (its op's backward has run). */
+        void releaseTo(Workspace ws) {
+            if (!pooled) return;
+            ws.give(grad);
+            grad = null;
+            pooled = false;
         }
 
         public boolean requiresGrad() { return requiresGrad; }
@@ -52,7 +72,7 @@ public final class Tensor {
         this.shape = shape.clone();
         this.requiresGrad = requiresGrad;
         this.name = name;
-        this.gradRef = new GradRef(data.length, requiresGrad);
+        this.gradRef = new GradRef(data.length, requiresGrad, name == null);
         this.size = data.length;
     }
 
@@ -103,7 +123,7 @@ public final class Tensor {
         this.requiresGrad = false;
         this.name = name;
         this.size = m.rows() * m.cols();
-        this.gradRef = new GradRef(size, false);
+        this.gradRef = new GradRef(size, false, false);
         this.matrix = m;
     }
 

@@ -70,8 +70,12 @@ public final class Kernels {
      * with i + R/2, i < R/2), the other HS - R pass through. cos/sin: (maxPos, R/2).
      */
     public static void rope(float[] x, int[] pos, float[] cos, float[] sin, int rows, int NH, int HS, int R) {
+        Parallel.parallelRange(rows, (r0, r1) -> ropeRows(x, pos, cos, sin, r0, r1, NH, HS, R));
+    }
+
+    private static void ropeRows(float[] x, int[] pos, float[] cos, float[] sin, int r0, int r1, int NH, int HS, int R) {
         int half = R / 2;
-        for (int r = 0; r < rows; r++) {
+        for (int r = r0; r < r1; r++) {
             int t = pos[r] * half;
             for (int h = 0; h < NH; h++) {
                 int o = (r * NH + h) * HS;
@@ -89,6 +93,35 @@ public final class Kernels {
                 }
             }
         }
+    }
+
+    /**
+     * The backward of rope(): dx += R(-θ)·dy per pair (dx1 += dy1·c + dy2·s, dx2 += dy2·c − dy1·s), and
+     * dx += dy on the HS − R values that pass through; in one pass, without a copy of dy.
+     */
+    public static void ropeBackwardAdd(float[] dx, float[] dy, int[] pos, float[] cos, float[] sin, int rows, int NH, int HS, int R) {
+        Parallel.parallelRange(rows, (r0, r1) -> {
+            int half = R / 2;
+            for (int r = r0; r < r1; r++) {
+                int t = pos[r] * half;
+                for (int h = 0; h < NH; h++) {
+                    int o = (r * NH + h) * HS;
+                    int i = 0;
+                    for (int up = S.loopBound(half); i < up; i += L) {
+                        FloatVector d1 = FloatVector.fromArray(S, dy, o + i), d2 = FloatVector.fromArray(S, dy, o + half + i);
+                        FloatVector c = FloatVector.fromArray(S, cos, t + i), s = FloatVector.fromArray(S, sin, t + i);
+                        d1.fma(c, d2.mul(s)).add(FloatVector.fromArray(S, dx, o + i)).intoArray(dx, o + i);
+                        d2.fma(c, d1.mul(s).neg()).add(FloatVector.fromArray(S, dx, o + half + i)).intoArray(dx, o + half + i);
+                    }
+                    for (; i < half; i++) {
+                        float d1 = dy[o + i], d2 = dy[o + half + i], c = cos[t + i], s = sin[t + i];
+                        dx[o + i] += d1 * c + d2 * s;
+                        dx[o + half + i] += d2 * c - d1 * s;
+                    }
+                    for (i = R; i < HS; i++) dx[o + i] += dy[o + i];
+                }
+            }
+        });
     }
 
     /** out = silu(gate) * up = gate / (1 + e^-gate) * up   (SwiGLU; out may alias gate). */

@@ -41,6 +41,22 @@ public final class KernelsScalar {
                 }
     }
 
+    /** dx += R(-θ)·dy per rotated pair, dx += dy on the pass-through values (rope's backward). */
+    public static void ropeBackwardAdd(float[] dx, float[] dy, int[] pos, float[] cos, float[] sin, int rows, int NH, int HS, int R) {
+        int half = R / 2;
+        for (int r = 0; r < rows; r++)
+            for (int h = 0; h < NH; h++) {
+                int o = (r * NH + h) * HS;
+                for (int i = 0; i < half; i++) {
+                    double c = cos[pos[r] * half + i], s = sin[pos[r] * half + i];
+                    double d1 = dy[o + i], d2 = dy[o + half + i];
+                    dx[o + i] += (float) (d1 * c + d2 * s);
+                    dx[o + half + i] += (float) (d2 * c - d1 * s);
+                }
+                for (int i = R; i < HS; i++) dx[o + i] += dy[o + i];
+            }
+    }
+
     public static void swiglu(float[] out, float[] gate, float[] up, int n) {
         for (int i = 0; i < n; i++) out[i] = (float) (gate[i] / (1.0 + Math.exp(-gate[i])) * up[i]);
     }

@@ -98,12 +98,13 @@ public final class TrainBenchmark {
         double peak = measurePeakGflops(threads);
         double flops = flopsPerToken(cfg, lora, T);
         double[] secs = new double[steps];
+        dev.peft4j.autograd.Workspace workspace = new dev.peft4j.autograd.Workspace();   // as Trainer: arrays recycled step to step
         for (int s = -1; s < steps; s++) {                                 // step -1: warm-up
             if (profile && s == 0) dev.peft4j.Profile.start();
             dev.peft4j.Profile.beginStep();
             long t0 = System.nanoTime();
             for (Tensor p : lora.trainableParameters()) p.zeroGrad();
-            Tape tape = new Tape(s);
+            Tape tape = new Tape(s, workspace);
             Tensor loss = LmLoss.loss(tape, model, ids, labels, B, T);
             Tensor extra = hook == null ? null : hook.extraLoss(tape);
             if (extra != null) loss = dev.peft4j.autograd.Ops.add(tape, loss, extra);

@@ -194,6 +194,7 @@ public final class Trainer {
         double lastLoss = Double.NaN, tokensSum = 0, secondsSum = 0;
         Double valLoss = null;
         boolean stoppedEarly = false, earlyStopped = false;
+        dev.peft4j.autograd.Workspace workspace = new dev.peft4j.autograd.Workspace();   // activations recycled step to step
         while (step < total) {
             long t0 = System.nanoTime();
             for (Tensor p : params) p.zeroGrad();
@@ -210,7 +211,7 @@ public final class Trainer {
                 Batch b = micro.get(m);
                 int n = LmLoss.countTargets(model, b.labels(), b.B(), b.T());
                 if (n == 0) continue;
-                Tape tape = new Tape(dropoutSeed(cfg.seed(), step, m));
+                Tape tape = new Tape(dropoutSeed(cfg.seed(), step, m), workspace);
                 Tensor loss = LmLoss.loss(tape, model, b.inputIds(), b.labels(), b.B(), b.T());
                 Tensor extra = hook == null ? null : hook.extraLoss(tape);
                 if (extra != null) loss = dev.peft4j.autograd.Ops.add(tape, loss, extra);

@@ -54,6 +54,21 @@ class KernelsTest {
         Kernels.rope(f, pos, cos, sin, rows, NH, HS);
         KernelsScalar.rope(s, pos, cos, sin, rows, NH, HS);
         close(f, s, 1e-6, "rope");
+        // the backward: the scalar twin, and the inverse rotation (rope is orthogonal), accumulating into dx
+        for (int R : new int[] {HS, Math.max(2, HS / 2 / 2 * 2)}) {
+            int h2 = R / 2;
+            float[] c2 = new float[maxPos * h2], s2 = new float[maxPos * h2];
+            for (int p = 0; p < maxPos; p++)
+                for (int i = 0; i < h2; i++) { c2[p * h2 + i] = cos[p * half + i]; s2[p * h2 + i] = sin[p * half + i]; }
+            float[] dy = rand(r, x.length, 1), base = rand(r, x.length, 1), dxF = base.clone(), dxS = base.clone();
+            Kernels.ropeBackwardAdd(dxF, dy, pos, c2, s2, rows, NH, HS, R);
+            KernelsScalar.ropeBackwardAdd(dxS, dy, pos, c2, s2, rows, NH, HS, R);
+            close(dxF, dxS, 1e-5, "rope backward R=" + R);
+            float[] rotated = x.clone(), back = new float[x.length];
+            Kernels.rope(rotated, pos, c2, s2, rows, NH, HS, R);
+            Kernels.ropeBackwardAdd(back, rotated, pos, c2, s2, rows, NH, HS, R);
+            close(back, x, 1e-5, "rope backward undoes rope, R=" + R);
+        }
     }
 
     @ParameterizedTest

@@ -114,13 +114,13 @@ public class LoraAdapter implements AdapterLayer {
         int in = base.in, out = base.out;
         Tensor weight = base.weight(), bias = base.bias();
         int rows = x.size() / in;
-        float[] y = new float[rows * out];
+        boolean grad = Tape.needed(tape, x, weight, bias);
+        for (LoraAdapter a : lora) grad |= Tape.needed(tape, a.A, a.B);
+        float[] y = grad ? tape.alloc(rows * out) : new float[rows * out];
         try (var _ = Profile.span(Profile.Kind.LINEAR)) {
             Gemm.matmulNT(y, x.data, weight.matrix(), rows, false);                    // base: x·Wᵀ
             if (bias != null) Kernels.addBias(y, bias.data, rows, out);
         }
-        boolean grad = Tape.needed(tape, x, weight, bias);
-        for (LoraAdapter a : lora) grad |= Tape.needed(tape, a.A, a.B);
         float[][] xd = new float[lora.size()][], masks = new float[lora.size()][], xas = new float[lora.size()][];
         for (int i = 0; i < lora.size(); i++) {
             LoraAdapter a = lora.get(i);
@@ -130,7 +130,7 @@ public class LoraAdapter implements AdapterLayer {
                 xd[i] = new float[x.size()];
                 for (int j = 0; j < xd[i].length; j++) xd[i][j] = x.data[j] * masks[i][j];
             }
-            xas[i] = new float[rows * a.r];
+            xas[i] = grad ? tape.alloc(rows * a.r) : new float[rows * a.r];
             Gemm.matmulNT(xas[i], xd[i], a.A.data, rows, a.r, in, false);              // (rows, r) = xd·Aᵀ
             for (int j = 0; j < xas[i].length; j++) xas[i][j] *= (float) a.scaling;
             Gemm.matmulNT(y, xas[i], a.B.data, rows, out, a.r, true);                  // y += (s·xd·Aᵀ)·Bᵀ
@@ -139,7 +139,7 @@ public class LoraAdapter implements AdapterLayer {
         Tensor.GradRef gx = x.gradRef(), gt = t.gradRef();
         Tensor w = weight, b = bias;
         float[] xData = w.requiresGrad ? x.data : null;           // kept only when W itself is trained
-        if (grad) tape.record(() -> {
+        if (grad) tape.record(t, () -> {
             float[] dy = gt.gradOrNull();
             if (dy == null) return;
             if (w.requiresGrad) Gemm.matmulTN(w.grad(), dy, xData, out, in, rows, true);
@@ -165,7 +165,7 @@ public class LoraAdapter implements AdapterLayer {
                     }
                 }
             }
-        });
+        }, xas);
         return t;
     };
 }

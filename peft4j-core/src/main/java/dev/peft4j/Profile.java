@@ -49,8 +49,8 @@ public final class Profile {
     public record Row(String kind, String label, double forwardMs, double backwardMs, double totalMs, double share, double allocMb) {}
 
     /** The profile of a run: rows (kinds, then GC pauses), the step's mean wall time, packing share. */
-    public record Report(int steps, int threads, double stepMs, List<Row> rows, double gcPauseMs, double packMs,
-                         double allocMbPerStep) {
+    public record Report(int steps, int threads, double stepMs, List<Row> rows, double gcPauseMs, double packAMs,
+                         double packBMs, double allocMbPerStep) {
         /** A fixed-width table, one line per kind, then the totals. */
         public String table() {
             StringBuilder sb = new StringBuilder();
@@ -58,7 +58,8 @@ public final class Profile {
             for (Row r : rows)
                 sb.append(String.format("%-38s %11.1f %11.1f %11.1f %6.1f%% %10.1f%n", r.label(), r.forwardMs(), r.backwardMs(), r.totalMs(), 100 * r.share(), r.allocMb()));
             sb.append(String.format("%-38s %11s %11s %11.1f %6.1f%% %10.1f%n", "step (wall)", "", "", stepMs, 100.0, allocMbPerStep));
-            sb.append(String.format("  of which GEMM packing/decoding (thread-time / %d threads): %.1f ms (%.1f%%)%n", threads, packMs, 100 * packMs / stepMs));
+            sb.append(String.format("  of which GEMM packing (thread-time / %d threads): A (activations) %.1f ms (%.1f%%), B (weights, decoded) %.1f ms (%.1f%%)%n",
+                    threads, packAMs, 100 * packAMs / stepMs, packBMs, 100 * packBMs / stepMs));
             return sb.toString();
         }
 
@@ -76,7 +77,7 @@ public final class Profile {
     private static final long[] alloc = new long[KINDS];
     private static long gcNanosTotal, stepNanos, allocTotal;
     private static int steps;
-    private static final LongAdder packNanos = new LongAdder();
+    private static final LongAdder packANanos = new LongAdder(), packBNanos = new LongAdder();
     // the span stack (owner thread only)
     private static final int MAX = 256;
     private static final int[] kindAt = new int[MAX];
@@ -115,7 +116,8 @@ public final class Profile {
         gcNanosTotal = stepNanos = allocTotal = 0;
         steps = 0;
         depth = 0;
-        packNanos.reset();
+        packANanos.reset();
+        packBNanos.reset();
         owner = Thread.currentThread();
         on = true;
     }
@@ -157,8 +159,11 @@ public final class Profile {
         steps++;
     }
 
-    /** Adds thread-time spent packing GEMM operands (any thread). */
-    public static void addPacking(long ns) { packNanos.add(ns); }
+    /** Adds thread-time spent packing the GEMM's A operand (activations) and B operand (weights, decoded), any thread. */
+    public static void addPacking(long aNs, long bNs) {
+        packANanos.add(aNs);
+        packBNanos.add(bNs);
+    }
 
     private static Span push(Kind k, boolean backward) {
         if (depth >= MAX - 1) throw new IllegalStateException("profile spans nested deeper than " + (MAX - 1));
@@ -211,7 +216,8 @@ public final class Profile {
         double otherF = nanos[Kind.OTHER.ordinal()][0] / 1e6 / n, otherB = nanos[Kind.OTHER.ordinal()][1] / 1e6 / n;
         rows.add(new Row(Kind.OTHER.name(), Kind.OTHER.label, otherF, otherB, other, other / step,
                 Math.max(0, allocTotal - countedAlloc) / 1e6 / n));
-        return new Report(steps, threads, step, rows, gc, packNanos.sum() / 1e6 / n / Math.max(1, threads), allocTotal / 1e6 / n);
+        int t = Math.max(1, threads);
+        return new Report(steps, threads, step, rows, gc, packANanos.sum() / 1e6 / n / t, packBNanos.sum() / 1e6 / n / t, allocTotal / 1e6 / n);
     }
 
     /** The report as a JSON-friendly map (for Jackson). */
@@ -221,7 +227,8 @@ public final class Profile {
         m.put("threads", r.threads());
         m.put("step_ms", r.stepMs());
         m.put("gc_pause_ms", r.gcPauseMs());
-        m.put("gemm_packing_ms", r.packMs());
+        m.put("gemm_packing_a_ms", r.packAMs());
+        m.put("gemm_packing_b_ms", r.packBMs());
         m.put("alloc_mb_per_step", r.allocMbPerStep());
         m.put("rows", r.rows());
         return m;

@@ -18,7 +18,9 @@ final class BaseModelOptions {
     @Option(names = "--quantize-blocksize", defaultValue = "64", description = "NF4 block size (default ${DEFAULT-VALUE}).")
     int quantizeBlocksize;
 
-    @Option(names = "--frozen-dtype", defaultValue = "f32", description = "Storage of the frozen base weights: f32 or bf16 (half the memory; compute stays f32).")
+    @Option(names = "--frozen-dtype", defaultValue = "auto", description = {"Storage of the frozen base weights: auto (default: bf16 for every matrix",
+            "whose values are bf16 numbers, as in a bf16 checkpoint — exact and half the memory — f32 for the others), f32, or bf16",
+            "(rounds f32 weights; compute stays f32)."})
     String frozenDtype;
 
     @Option(names = "--prepack-weights", arity = "0..1", defaultValue = "false",
@@ -39,16 +41,18 @@ final class BaseModelOptions {
     /** A short description for benchmark headers, e.g. " (nf4 base) (prepacked weights)". */
     String describe() {
         return (quantize.equals("none") ? "" : " (" + quantize + " base)")
-                + (frozenDtype.toLowerCase(Locale.ROOT).startsWith("bf") ? " (bf16 frozen weights)" : "")
+                + (frozenDtype.toLowerCase(Locale.ROOT).startsWith("bf") ? " (bf16 frozen weights)"
+                        : frozenDtype.toLowerCase(Locale.ROOT).startsWith("f32") || frozenDtype.equalsIgnoreCase("float32") ? " (f32 frozen weights)" : "")
                 + (prepackWeights ? " (prepacked weights)" : "");
     }
 
     /** bf16 storage and prepacking of the frozen matrices not already in a compact format. */
     private CausalLM storage(CausalLM lm) {
         switch (frozenDtype.toLowerCase(Locale.ROOT)) {
+            case "auto" -> lm.compactWeightsToBf16Lossless();
             case "f32", "float32" -> { }
             case "bf16", "bfloat16" -> lm.compactWeightsToBf16();
-            default -> throw new Peft4jException("--frozen-dtype must be f32 or bf16 (got " + frozenDtype + ")");
+            default -> throw new Peft4jException("--frozen-dtype must be auto, f32 or bf16 (got " + frozenDtype + ")");
         }
         if (prepackWeights) lm.prepackWeights();
         return lm;

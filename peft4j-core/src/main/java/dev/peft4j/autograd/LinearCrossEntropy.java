@@ -6,8 +6,9 @@
  * Because the loss is a scalar at the end of the graph, d(loss) = seed is a single number: the
  * backward only scales the precomputed dh (and dW) by it.
  *
- * Memory: one CHUNK x V scratch (about 32 MB; GPT-2: 160 rows) instead of two rows x V arrays
- * (GPT-2, B=4, T=256: 412 MB). Each chunk re-packs W inside the GEMMs, so chunks are kept large.
+ * Memory: one CHUNK x V scratch (at most about 96 MB; GPT-2 at 1024 rows: 3 chunks of 352 rows, 71 MB)
+ * instead of two rows x V arrays (GPT-2, B=4, T=256: 412 MB). Each chunk re-packs W inside the GEMMs,
+ * so chunks are kept large.
  * Numerics equal Ops.linear + Ops.crossEntropy up to float rounding.
  */
 package dev.peft4j.autograd;
@@ -21,8 +22,18 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 public final class LinearCrossEntropy {
-    /** Rows per chunk: about 8M logits (32 MB), a multiple of 16, at least 16. */
-    static int chunkRows(int V) { return Math.max(16, Math.min(1024, (1 << 23) / V) / 16 * 16); }
+    /**
+     * Most rows per chunk: about 24M logits (96 MB), a multiple of 16, at least 16. Every chunk packs W twice
+     * (for the logits and for dh), so fewer, larger chunks save most of that traffic: SmolLM2 (V 49152) at
+     * 1024 rows packs W 4 times instead of 14 (LM head + loss 563 -> see BENCHMARKS.md).
+     */
+    static int chunkRows(int V) { return Math.max(16, Math.min(4096, (3 << 23) / V) / 16 * 16); }
+
+    /** Rows per chunk for `rows` rows: chunks of equal size (a multiple of 16) no larger than chunkRows(V). */
+    static int chunkRows(int V, int rows) {
+        int max = chunkRows(V), chunks = (rows + max - 1) / max;
+        return Math.min(max, ((rows + chunks - 1) / chunks + 15) / 16 * 16);
+    }
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
 
     private LinearCrossEntropy() {}
@@ -42,7 +53,7 @@ public final class LinearCrossEntropy {
             float[] dh = grad && h.requiresGrad ? tape.alloc(h.size()) : null;
             float[] dw = grad && w.requiresGrad ? new float[w.size()] : null;
             float[] db = grad && bias != null && bias.requiresGrad ? new float[V] : null;
-            final int CHUNK = chunkRows(V);
+            final int CHUNK = chunkRows(V, rows);
             float[] logits = grad ? tape.alloc(Math.min(CHUNK, rows) * V) : new float[Math.min(CHUNK, rows) * V], dhc = dh == null ? null : new float[Math.min(CHUNK, rows) * C];
             double total = 0;
             float inv = count == 0 ? 0f : 1f / count;

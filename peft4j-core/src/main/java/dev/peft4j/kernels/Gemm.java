@@ -127,7 +127,7 @@ public final class Gemm {
         float[][] scratch = SCRATCH.get();
         float[] ap = scratch[0], bp = scratch[1], tile = scratch[2];
         boolean profile = dev.peft4j.Profile.on();
-        long packNs = 0, t0 = 0;
+        long packA = 0, packB = 0, t0 = 0;
         for (int jp = p0; jp < p1; jp += NCP) {
             int jpEnd = Math.min(p1, jp + NCP);
             for (int pc = 0; pc < K; pc += KC) {
@@ -141,14 +141,14 @@ public final class Gemm {
                     if (profile) t0 = System.nanoTime();
                     if (wm == null) packB(op, bp, b, N, K, pc, kc, jp, jpEnd, jp);
                     else packW(op, bp, wm, N, pc, kc, jp, jpEnd, jp, scratch[3]);
-                    if (profile) packNs += System.nanoTime() - t0;
+                    if (profile) packB += System.nanoTime() - t0;
                 }
                 boolean load = acc || pc > 0;
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
                     if (profile) t0 = System.nanoTime();
                     packA(op, ap, a, M, K, ic, mc, pc, kc);
-                    if (profile) packNs += System.nanoTime() - t0;
+                    if (profile) packA += System.nanoTime() - t0;
                     for (int j = jp; j < jpEnd; j++) {
                         int col = j * NR, cols = Math.min(NR, N - col);
                         int bOff = bBase + (j - jp) * kc * NR;
@@ -161,7 +161,7 @@ public final class Gemm {
                 }
             }
         }
-        if (profile) dev.peft4j.Profile.addPacking(packNs);
+        if (profile) dev.peft4j.Profile.addPacking(packA, packB);
     }
 
     // ---- packing: the only place that knows the operand layouts ----

@@ -97,6 +97,28 @@ public sealed interface CausalLM permits Llama, Gpt2, Phi3, Gemma {
      * memory; the kernels decode while packing and compute in f32. Trainable tensors (LoRA,
      * modules_to_save copies) and vectors (norms, biases) stay f32. Returns the bytes saved.
      */
+    /**
+     * compactWeightsToBf16 for the frozen matrices whose values are all bf16 numbers already (a bf16 checkpoint
+     * read as f32): exact — the GEMM decodes them to the very same f32 values — and half the memory. The
+     * default storage of train, eval and generate; matrices holding any value bf16 cannot represent stay f32.
+     */
+    default long compactWeightsToBf16Lossless() {
+        long saved = 0;
+        for (Tensor t : parameters()) {
+            if (t.requiresGrad || t.shape.length != 2 || t.compact() || !bf16Exact(t.data)) continue;
+            long before = t.bytes();
+            t.compactTo(dev.peft4j.kernels.WeightMatrix.Bf16.encode(t.data, t.shape[0], t.shape[1]));
+            saved += before - t.bytes();
+        }
+        return saved;
+    }
+
+    /** True when every value is a bf16 number (its low 16 bits are zero). */
+    static boolean bf16Exact(float[] x) {
+        for (float v : x) if ((Float.floatToRawIntBits(v) & 0xFFFF) != 0) return false;
+        return true;
+    }
+
     default long compactWeightsToBf16() {
         long saved = 0;
         for (Tensor t : parameters()) {

@@ -77,7 +77,9 @@ public final class TrainBenchmark {
             default -> throw new Peft4jException("unknown --shape '" + shape + "'; use gpt2-124m or smollm2-135m");
         };
         if (T > cfg.maxPositions()) throw new Peft4jException("--seq " + T + " exceeds the model's " + cfg.maxPositions() + " positions");
-        CausalLM model = prepare.apply(ModelFactory.random(cfg, 0, 0.02f));
+        CausalLM model = ModelFactory.random(cfg, 0, 0.02f);
+        if ("bfloat16".equals(cfg.torchDtype())) roundToBf16(model);        // as the real checkpoint holds them
+        model = prepare.apply(model);
         model.setGradientCheckpointing(checkpointing);
         LoraConfig lc = cfg.isGpt2()
                 ? LoraConfig.builder().r(8).alpha(16).dropout(0f).targetModules("c_attn").build()
@@ -125,6 +127,14 @@ public final class TrainBenchmark {
         for (Tensor p : lora.trainableParameters()) trainable += p.size();
         return new Result(shape, B, T, threads, trainable, model.parameterCount() + trainable, tps, secs, flops,
                 peak, tps * flops / (peak * 1e9), peakRssMb(), savedAdapterBytes(lora), report);
+    }
+
+    /** Rounds the frozen weights to bf16 values (kept as f32): what loading a bf16 checkpoint gives. */
+    static void roundToBf16(CausalLM model) {
+        for (Tensor t : model.parameters())
+            if (!t.requiresGrad && !t.compact())
+                for (int i = 0; i < t.data.length; i++)
+                    t.data[i] = dev.peft4j.io.FloatCodec.bf16ToFloat(dev.peft4j.io.FloatCodec.floatToBf16(t.data[i]));
     }
 
     /** Size of adapter_model.safetensors as PeftAdapter saves it (written to a temporary directory, then deleted). */

@@ -38,6 +38,20 @@ final class BaseModelOptions {
         return storage(lm);
     }
 
+    /**
+     * These options for one frozen matrix as it is made (benchmark models at real sizes, which never exist in f32
+     * at once): quantised, or stored as --frozen-dtype says. Prepacking is whole-model (applyTo).
+     */
+    void store(dev.peft4j.autograd.Tensor t) {
+        if (!quantize.equals("none")) { CausalLM.quantize(t, quantize, quantizeBlocksize); return; }
+        switch (frozenDtype.toLowerCase(Locale.ROOT)) {
+            case "auto" -> CausalLM.compactToBf16IfExact(t);
+            case "f32", "float32" -> { }
+            case "bf16", "bfloat16" -> CausalLM.compactToBf16(t);
+            default -> throw new Peft4jException("--frozen-dtype must be auto, f32 or bf16 (got " + frozenDtype + ")");
+        }
+    }
+
     /** A short description for benchmark headers, e.g. " (nf4 base) (prepacked weights)". */
     String describe() {
         return (quantize.equals("none") ? "" : " (" + quantize + " base)")

@@ -12,7 +12,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Performance benchmarks.",
-        subcommands = {BenchCommand.Train.class, BenchCommand.Memory.class, BenchCommand.Serve.class, BenchCommand.Decode.class})
+        subcommands = {BenchCommand.Train.class, BenchCommand.Memory.class, BenchCommand.Serve.class, BenchCommand.Decode.class,
+                BenchCommand.Infer.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
@@ -249,6 +250,38 @@ final class BenchCommand implements Runnable {
         }
     }
 
+    @Command(name = "infer", mixinStandardHelpOptions = true, sortOptions = false,
+            description = {"Prefill and decode speed at a real model's shape (random weights), against the machine's limits measured",
+                    "in the same run: prefill as MFU (FMA peak), decode as a fraction of the memory-bandwidth bound (a STREAM copy;",
+                    "every decode step reads every weight once).",
+                    "Example: peft4j bench infer --shape llama-3.2-1b --batch 1,8"})
+    static final class Infer implements Callable<Integer> {
+        @Option(names = "--shape", defaultValue = "gpt2-124m", description = "A shape of bench train (default ${DEFAULT-VALUE}).")
+        String shape;
+        @Option(names = "--batch", defaultValue = "1,8", split = ",", description = "Batch sizes (default ${DEFAULT-VALUE}).")
+        int[] batches;
+        @Option(names = "--prefill", defaultValue = "256", description = "Prompt length of the prefill (default ${DEFAULT-VALUE}).")
+        int prefill;
+        @Option(names = "--tokens", defaultValue = "64", description = "New tokens per decode run (default ${DEFAULT-VALUE}).")
+        int tokens;
+        @Option(names = "--repeats", defaultValue = "3", description = "Runs per setting (default ${DEFAULT-VALUE}); min/median/max reported.")
+        int repeats;
+        @Option(names = "--threads", defaultValue = "2", description = "Compute threads (default ${DEFAULT-VALUE}).")
+        int threads;
+        @picocli.CommandLine.Mixin BaseModelOptions baseModel;
+
+        @Override
+        public Integer call() {
+            var r = dev.peft4j.generate.InferenceBenchmark.run(shape, baseModel::store, batches, prefill, tokens, repeats, threads, System.out);
+            System.out.printf("%s%s: weights %.1f MB, STREAM %.1f GB/s, FMA peak %.1f GFLOP/s, %d threads%n", r.shape(), baseModel.describe(),
+                    r.weightBytes() / 1e6, r.streamGBs(), r.peakGflops(), r.threads());
+            System.out.printf("%-8s %5s %12s %12s %12s %14s%n", "phase", "batch", "min tok/s", "median", "max", "of limit");
+            for (var row : r.rows())
+                System.out.printf("%-8s %5d %12.1f %12.1f %12.1f %8.3f %s%n", row.phase(), row.batch(), row.min(), row.median(), row.max(), row.ofLimit(), row.limit());
+            return 0;
+        }
+    }
+
     @Command(name = "memory", mixinStandardHelpOptions = true,
             description = {"Resident memory of a model's weights at a real shape (random values): bytes per parameter,",
                     "computed from the tensors and measured as live heap after GC.",
@@ -273,7 +306,9 @@ final class BenchCommand implements Runnable {
             description = {"LoRA training throughput with random weights at a real model's shape (same setup as torch_lora_ref.py).",
                     "Example: peft4j bench train --shape gpt2-124m --batch 4 --seq 256 --steps 3 --threads 2"})
     static final class Train implements Callable<Integer> {
-        @Option(names = "--shape", defaultValue = "gpt2-124m", description = "gpt2-124m or smollm2-135m (default ${DEFAULT-VALUE}).")
+        @Option(names = "--shape", defaultValue = "gpt2-124m", description = {"gpt2-124m, smollm2-135m (the PyTorch reference's shapes), qwen2.5-0.5b,",
+                "llama-3.2-1b, llama-3.2-3b or llama-3.1-8b (true dimensions, random weights made one matrix at a time and stored",
+                "as --quantize / --frozen-dtype say, so an 8B NF4 base never exists in f32) (default ${DEFAULT-VALUE})."})
         String shape;
         @Option(names = "--batch", defaultValue = "4", description = "Sequences per step (default ${DEFAULT-VALUE}).")
         int batch;
@@ -334,8 +369,9 @@ final class BenchCommand implements Runnable {
 
         @Override
         public Integer call() {
+            boolean reference = shape.startsWith("gpt2") || shape.startsWith("smollm");   // the PyTorch reference's shapes
             TrainBenchmark.Result r = TrainBenchmark.run(shape, config(method, steps + 1), batch, seq, steps, threads, checkpointing,
-                    baseModel::applyTo, profile != null, System.out);
+                    reference ? null : baseModel::store, baseModel::applyTo, profile != null, System.out);
             double[] s = r.stepSeconds().clone();
             Arrays.sort(s);
             System.out.printf("peft4j %s " + method.toLowerCase(java.util.Locale.ROOT) + "%s: trainable %d of %d params; B=%d T=%d threads=%d; step seconds min %.3f median %.3f max %.3f%n",

@@ -143,20 +143,35 @@ public sealed interface CausalLM permits Llama, Gpt2, Phi3, Gemma {
         long held = 0;
         for (Tensor t : parameters()) {
             if (t.shape.length != 2) continue;
-            boolean quantised = t.compact() && t.matrix().quantized();
-            if (!t.requiresGrad && !quantised) {
-                float[] w = t.floats();
-                t.compactTo(switch (method.toLowerCase(java.util.Locale.ROOT)) {
-                    case "nf4" -> dev.peft4j.quant.Quantize.nf4(w, t.shape[0], t.shape[1], blocksize, true);
-                    case "int8" -> dev.peft4j.quant.Quantize.int8(w, t.shape[0], t.shape[1]);
-                    case "q8_0" -> dev.peft4j.quant.Quantize.ggml(dev.peft4j.io.GgmlType.Q8_0, w, t.shape[0], t.shape[1]);
-                    case "q4_k" -> dev.peft4j.quant.Quantize.ggml(dev.peft4j.io.GgmlType.Q4_K, w, t.shape[0], t.shape[1]);
-                    default -> throw new dev.peft4j.Peft4jException("--quantize must be nf4, int8, q8_0 or q4_k (got " + method + ")");
-                });
-            }
+            quantize(t, method, blocksize);
             held += t.bytes();
         }
         return held;
+    }
+
+    /** Quantises one frozen matrix as quantizeWeights does (trainable or already quantised tensors are left alone). */
+    static void quantize(Tensor t, String method, int blocksize) {
+        if (t.requiresGrad || t.shape.length != 2 || (t.compact() && t.matrix().quantized())) return;
+        float[] w = t.floats();
+        t.compactTo(switch (method.toLowerCase(java.util.Locale.ROOT)) {
+            case "nf4" -> dev.peft4j.quant.Quantize.nf4(w, t.shape[0], t.shape[1], blocksize, true);
+            case "int8" -> dev.peft4j.quant.Quantize.int8(w, t.shape[0], t.shape[1]);
+            case "q8_0" -> dev.peft4j.quant.Quantize.ggml(dev.peft4j.io.GgmlType.Q8_0, w, t.shape[0], t.shape[1]);
+            case "q4_k" -> dev.peft4j.quant.Quantize.ggml(dev.peft4j.io.GgmlType.Q4_K, w, t.shape[0], t.shape[1]);
+            default -> throw new dev.peft4j.Peft4jException("--quantize must be nf4, int8, q8_0 or q4_k (got " + method + ")");
+        });
+    }
+
+    /** Stores one frozen f32 matrix in bf16 when that is exact (see compactWeightsToBf16Lossless). */
+    static void compactToBf16IfExact(Tensor t) {
+        if (t.requiresGrad || t.shape.length != 2 || t.compact() || !bf16Exact(t.data)) return;
+        t.compactTo(dev.peft4j.kernels.WeightMatrix.Bf16.encode(t.data, t.shape[0], t.shape[1]));
+    }
+
+    /** Stores one frozen f32 matrix in bf16 (rounding). */
+    static void compactToBf16(Tensor t) {
+        if (t.requiresGrad || t.shape.length != 2 || t.compact()) return;
+        t.compactTo(dev.peft4j.kernels.WeightMatrix.Bf16.encode(t.data, t.shape[0], t.shape[1]));
     }
 
     /**

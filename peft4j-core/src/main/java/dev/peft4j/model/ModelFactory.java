@@ -33,6 +33,49 @@ public final class ModelFactory {
                 true, false, false, false, 0, 128000, List.of(128001), "bfloat16");
     }
 
+    /** Qwen2.5-0.5B: 24 layers, C 896, 14 heads / 2 KV heads, MLP 4864, V 151936, q/k/v biases, tied head, rope theta 1e6. */
+    public static ModelConfig qwen25_05b() {
+        return new ModelConfig(ModelConfig.Family.QWEN2, 151936, 896, 4864, 24, 14, 2, 64, 32768, 1e-6f, 1000000.0, null,
+                true, true, false, false, 0, -1, List.of(151643), "bfloat16");
+    }
+
+    /** Llama 3.2 3B: 28 layers, C 3072, 24 heads / 8 KV heads of 128, MLP 8192, V 128256, tied head, rope theta 500000. */
+    public static ModelConfig llama32_3b() {
+        return new ModelConfig(ModelConfig.Family.LLAMA, 128256, 3072, 8192, 28, 24, 8, 128, 131072, 1e-5f, 500000.0, null,
+                true, false, false, false, 0, 128000, List.of(128001), "bfloat16");
+    }
+
+    /** Llama 3.1 8B: 32 layers, C 4096, 32 heads / 8 KV heads of 128, MLP 14336, V 128256, untied head, rope theta 500000. */
+    public static ModelConfig llama31_8b() {
+        return new ModelConfig(ModelConfig.Family.LLAMA, 128256, 4096, 14336, 32, 32, 8, 128, 131072, 1e-5f, 500000.0, null,
+                false, false, false, false, 0, 128000, List.of(128001), "bfloat16");
+    }
+
+    /** The benchmark shapes by name (true dimensions, random weights): gpt2-124m, smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, llama-3.2-3b, llama-3.1-8b. */
+    public static final List<String> SHAPES = List.of("gpt2-124m", "smollm2-135m", "qwen2.5-0.5b", "llama-3.2-1b", "llama-3.2-3b", "llama-3.1-8b");
+
+    public static ModelConfig shape(String name) {
+        return switch (name) {
+            case "gpt2-124m", "gpt2" -> gpt2Small();
+            case "smollm2-135m", "smollm" -> smolLm2_135m();
+            case "qwen2.5-0.5b" -> qwen25_05b();
+            case "llama-3.2-1b" -> llama32_1b();
+            case "llama-3.2-3b" -> llama32_3b();
+            case "llama-3.1-8b" -> llama31_8b();
+            default -> throw new dev.peft4j.Peft4jException("unknown --shape '" + name + "'; use one of " + String.join(", ", SHAPES));
+        };
+    }
+
+    /**
+     * A random model for benchmarks at real sizes: each frozen weight matrix is handed to storage as soon as
+     * it is made (quantise it, store it in bf16), so an 8B model never exists in f32 at once; values are
+     * N(0, std) rounded to bf16 when the config's dtype is bfloat16 (as its checkpoint holds them), filled on
+     * all threads. Not the stream of random(): use that where values must be reproducible across versions.
+     */
+    public static CausalLM randomForBenchmark(ModelConfig c, long seed, float std, java.util.function.Consumer<Tensor> storage) {
+        return random(c, new Init(new SplittableRandom(seed), false, storage, "bfloat16".equals(c.torchDtype())), std, std);
+    }
+
     public static CausalLM random(ModelConfig c, long seed, float std) { return random(c, seed, std, std); }
 
     /** As random(c, seed, std) with a separate standard deviation for the token embedding (and tied head). */
@@ -45,7 +88,10 @@ public final class ModelFactory {
      * model from scratch, as the quickstart does for its base), otherwise all are frozen like a loaded base's.
      */
     public static CausalLM random(ModelConfig c, long seed, float std, float embedStd, boolean trainable) {
-        Init in = new Init(new SplittableRandom(seed), trainable);
+        return random(c, new Init(new SplittableRandom(seed), trainable, null, false), std, embedStd);
+    }
+
+    private static CausalLM random(ModelConfig c, Init in, float std, float embedStd) {
         int C = c.hiddenSize(), V = c.vocabSize(), I = c.intermediateSize(), NH = c.numHeads(), KVH = c.numKvHeads(), HS = c.headDim();
         if (c.isGpt2()) {
             Tensor wte = in.normal("transformer.wte.weight", embedStd, V, C), wpe = in.normal("transformer.wpe.weight", std / 2, c.maxPositions(), C);
@@ -122,17 +168,38 @@ public final class ModelFactory {
     }
 
     /** Initialises tensors from one random stream, frozen or trainable. */
-    private record Init(SplittableRandom rng, boolean trainable) {
+    /**
+     * Initialises tensors from one random stream, frozen or trainable. storage (benchmarks): applied to each frozen
+     * matrix when made, with the values filled in parallel from split streams (bf16-rounded when bf16 is set).
+     */
+    private record Init(SplittableRandom rng, boolean trainable, java.util.function.Consumer<Tensor> storage, boolean bf16) {
         Linear linear(String name, int out, int in, boolean bias, boolean conv1d, float std) {
             return new Linear(name, normal(name + ".weight", std, out, in), bias ? zeros(name + ".bias", out) : null, conv1d);
         }
 
         Tensor normal(String name, float std, int... shape) {
-            int n = 1;
-            for (int d : shape) n *= d;
+            int size = 1;
+            for (int d : shape) size *= d;
+            final int n = size;
             float[] x = new float[n];
-            for (int i = 0; i < n; i++) x[i] = (float) (gaussian(rng) * std);
-            return make(name, x, shape);
+            if (storage == null) {
+                for (int i = 0; i < n; i++) x[i] = (float) (gaussian(rng) * std);
+            } else {                                              // benchmark models: parallel, from split streams
+                int chunks = Math.max(1, n >> 20);
+                SplittableRandom[] streams = new SplittableRandom[chunks];
+                for (int k = 0; k < chunks; k++) streams[k] = rng.split();
+                dev.peft4j.kernels.Parallel.forEachChunk(chunks, k -> {
+                    SplittableRandom r = streams[k];
+                    int from = (int) ((long) n * k / chunks), to = (int) ((long) n * (k + 1) / chunks);
+                    for (int i = from; i < to; i++) {
+                        float v = (float) (gaussian(r) * std);
+                        x[i] = bf16 ? dev.peft4j.io.FloatCodec.bf16ToFloat(dev.peft4j.io.FloatCodec.floatToBf16(v)) : v;
+                    }
+                });
+            }
+            Tensor t = make(name, x, shape);
+            if (storage != null && !t.requiresGrad && shape.length == 2) storage.accept(t);
+            return t;
         }
 
         Tensor ones(String name, int n) {

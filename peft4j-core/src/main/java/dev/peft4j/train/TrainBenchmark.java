@@ -70,15 +70,30 @@ public final class TrainBenchmark {
     public static Result run(String shape, java.util.function.Function<ModelConfig, dev.peft4j.tuner.AdapterConfig> adapter,
                              int B, int T, int steps, int threads, boolean checkpointing,
                              java.util.function.UnaryOperator<CausalLM> prepare, boolean profile, PrintStream log) {
+        return run(shape, adapter, B, T, steps, threads, checkpointing, null, prepare, profile, log);
+    }
+
+    /**
+     * storage: applied to each frozen matrix as the random model is made (quantise, bf16), for shapes too large to
+     * hold in f32 at once (ModelFactory.randomForBenchmark); null = the small shapes' path (ModelFactory.random, then
+     * prepare). prepare runs on the whole model either way.
+     */
+    public static Result run(String shape, java.util.function.Function<ModelConfig, dev.peft4j.tuner.AdapterConfig> adapter,
+                             int B, int T, int steps, int threads, boolean checkpointing,
+                             java.util.function.Consumer<Tensor> storage, java.util.function.UnaryOperator<CausalLM> prepare,
+                             boolean profile, PrintStream log) {
         Parallel.setThreads(threads);
-        ModelConfig cfg = switch (shape) {
-            case "gpt2-124m", "gpt2" -> ModelFactory.gpt2Small();
-            case "smollm2-135m", "smollm" -> ModelFactory.smolLm2_135m();
-            default -> throw new Peft4jException("unknown --shape '" + shape + "'; use gpt2-124m or smollm2-135m");
-        };
+        ModelConfig cfg = ModelFactory.shape(shape);
         if (T > cfg.maxPositions()) throw new Peft4jException("--seq " + T + " exceeds the model's " + cfg.maxPositions() + " positions");
-        CausalLM model = ModelFactory.random(cfg, 0, 0.02f);
-        if ("bfloat16".equals(cfg.torchDtype())) roundToBf16(model);        // as the real checkpoint holds them
+        CausalLM model;
+        if (storage != null) {
+            long t0 = System.nanoTime();
+            model = ModelFactory.randomForBenchmark(cfg, 0, 0.02f, storage);
+            log.printf("random %s model made in %.1f s%n", shape, (System.nanoTime() - t0) / 1e9);
+        } else {
+            model = ModelFactory.random(cfg, 0, 0.02f);
+            if ("bfloat16".equals(cfg.torchDtype())) roundToBf16(model);    // as the real checkpoint holds them
+        }
         model = prepare.apply(model);
         model.setGradientCheckpointing(checkpointing);
         LoraConfig lc = cfg.isGpt2()
@@ -161,11 +176,7 @@ public final class TrainBenchmark {
     }
 
     public static WeightMemory weightMemory(String shape, String quantize) {
-        ModelConfig cfg = switch (shape) {
-            case "gpt2-124m", "gpt2" -> ModelFactory.gpt2Small();
-            case "smollm2-135m", "smollm" -> ModelFactory.smolLm2_135m();
-            default -> throw new Peft4jException("unknown --shape '" + shape + "'; use gpt2-124m or smollm2-135m");
-        };
+        ModelConfig cfg = ModelFactory.shape(shape);
         long before = liveHeap();
         CausalLM model = ModelFactory.random(cfg, 0, 0.02f);
         long tensorBytes = quantize == null || quantize.equals("none") ? 0 : model.quantizeWeights(quantize, 64);

@@ -324,6 +324,8 @@ final class BenchCommand implements Runnable {
                 description = {"Also measure where each timed step's time goes (per kind of op, forward and backward, GC pauses,",
                         "allocation): printed as a table and written as JSON (default file ${FALLBACK-VALUE})."})
         String profile;
+        @Option(names = "--overwrite", description = "Replace an existing --profile file.")
+        boolean overwrite;
         @picocli.CommandLine.Mixin BaseModelOptions baseModel;
         @Option(names = "--method", defaultValue = "lora", description = {"lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning, p-tuning or prefix-tuning (default ${DEFAULT-VALUE}: the",
                 "PyTorch reference's LoRA setup); the others use the same targets, r and alpha where they have them (ia3: PEFT's default",
@@ -369,6 +371,9 @@ final class BenchCommand implements Runnable {
 
         @Override
         public Integer call() {
+            if (profile != null)                                          // before the run, not after minutes of it
+                dev.peft4j.io.OutputDir.checkFile(java.nio.file.Path.of(profile), overwrite,
+                        new dev.peft4j.io.OutputDir.Names("--overwrite", "--resume", "--profile"));
             boolean reference = shape.startsWith("gpt2") || shape.startsWith("smollm");   // the PyTorch reference's shapes
             TrainBenchmark.Result r = TrainBenchmark.run(shape, config(method, steps + 1), batch, seq, steps, threads, checkpointing,
                     reference ? null : baseModel::store, baseModel::applyTo, profile != null, System.out);

@@ -65,8 +65,7 @@ public final class InferenceBenchmark {
                 model.forward(tokens, B, prefillT, model.newCache(B, prefillT), null, true);
                 tps[i] = (double) B * prefillT / ((System.nanoTime() - s) / 1e9);
             }
-            double flopsPerToken = prefillFlopsPerToken(cfg, model, prefillT);
-            Row r = row("prefill", B, B * prefillT, tps, median(tps) * flopsPerToken / (peak * 1e9), "MFU");
+            Row r = row("prefill", B, B * prefillT, tps, prefillFlopsPerToken(cfg, model, prefillT) / (peak * 1e9), "MFU");
             rows.add(r);
             log.printf("prefill B=%d T=%d: tokens/s min %.1f median %.1f max %.1f, MFU %.3f%n", B, prefillT, r.min(), r.median(), r.max(), r.ofLimit());
         }
@@ -76,8 +75,7 @@ public final class InferenceBenchmark {
             decode(model, tokens, B, prompt, Math.min(8, decodeTokens));                          // warm-up
             double[] tps = new double[repeats];
             for (int i = 0; i < repeats; i++) tps[i] = B * decode(model, tokens, B, prompt, decodeTokens);
-            double steps = median(tps) / B;
-            Row r = row("decode", B, B * decodeTokens, tps, steps * weightBytes / (stream * 1e9), "of bandwidth");
+            Row r = row("decode", B, B * decodeTokens, tps, (double) weightBytes / B / (stream * 1e9), "of bandwidth");
             rows.add(r);
             log.printf("decode B=%d (prompt %d, %d new): tokens/s min %.1f median %.1f max %.1f, %.2f of the bandwidth bound (%.1f steps/s)%n",
                     B, prompt, decodeTokens, r.min(), r.median(), r.max(), r.ofLimit(), stream * 1e9 / weightBytes);
@@ -145,15 +143,11 @@ public final class InferenceBenchmark {
         return t;
     }
 
-    private static double median(double[] xs) {
-        double[] s = xs.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
-    }
-
-    private static Row row(String phase, int batch, int tokens, double[] tps, double ofLimit, String limit) {
+    /** A row of min/median/max tokens/s; perToken: the limit's share taken by one token per second (× median). */
+    private static Row row(String phase, int batch, int tokens, double[] tps, double perToken, String limit) {
         double[] s = tps.clone();
         Arrays.sort(s);
-        return new Row(phase, batch, tokens, s[0], s[s.length / 2], s[s.length - 1], ofLimit, limit);
+        double median = s[s.length / 2];
+        return new Row(phase, batch, tokens, s[0], median, s[s.length - 1], median * perToken, limit);
     }
 }

@@ -305,7 +305,7 @@ final class BenchCommand implements Runnable {
     @Command(name = "train", mixinStandardHelpOptions = true,
             description = {"LoRA training throughput with random weights at a real model's shape (same setup as torch_lora_ref.py).",
                     "Example: peft4j bench train --shape gpt2-124m --batch 4 --seq 256 --steps 3 --threads 2"})
-    static final class Train implements Callable<Integer> {
+    static final class Train implements Callable<Integer>, HeapPlanned {
         @Option(names = "--shape", defaultValue = "gpt2-124m", description = {"gpt2-124m, smollm2-135m (the PyTorch reference's shapes), qwen2.5-0.5b,",
                 "llama-3.2-1b, llama-3.2-3b or llama-3.1-8b (true dimensions, random weights made one matrix at a time and stored",
                 "as --quantize / --frozen-dtype say, so an 8B NF4 base never exists in f32) (default ${DEFAULT-VALUE})."})
@@ -369,8 +369,31 @@ final class BenchCommand implements Runnable {
             return c.isGpt2() ? new String[] {"c_attn"} : new String[] {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
         }
 
+        /** The heap for this benchmark (bin/peft4j starts the JVM with it): the shape's weights as stored, the reference targets. */
+        @Override
+        public java.util.Optional<dev.peft4j.train.HeapPlan> heapPlan() {
+            dev.peft4j.model.ModelConfig cfg = dev.peft4j.model.ModelFactory.shape(shape);
+            boolean reference = shape.startsWith("gpt2") || shape.startsWith("smollm");   // made in f32, then stored (else tensor by tensor)
+            dev.peft4j.train.HeapPlan.Builder b = dev.peft4j.train.HeapPlan.builder(cfg)
+                    .storage(dev.peft4j.train.HeapPlan.Storage.of(baseModel.quantize, baseModel.frozenDtype, "bfloat16".equals(cfg.torchDtype()),
+                            baseModel.prepackWeights))
+                    .loadsInF32(reference).checkpointing(checkpointing);
+            int virtual = method.toLowerCase(java.util.Locale.ROOT).endsWith("tuning") ? 20 : 0;
+            dev.peft4j.tuner.AdapterConfig ac = config(method, steps + 1) == null ? null : config(method, steps + 1).apply(cfg);
+            if (ac == null || ac instanceof dev.peft4j.tuner.lora.LoraConfig) {
+                dev.peft4j.tuner.lora.LoraPlan lp = dev.peft4j.tuner.lora.LoraPlan.of(cfg, ac == null
+                        ? dev.peft4j.tuner.lora.LoraConfig.builder().r(cfg.isGpt2() ? 8 : 16).alpha(cfg.isGpt2() ? 16 : 32).targetModules(targets(cfg)).build()
+                        : (dev.peft4j.tuner.lora.LoraConfig) ac);
+                b.adapted(lp.targetModuleNames()).trainable(lp.trainableParameterCount());
+            } else {
+                b.trainable(dev.peft4j.tuner.ModelModules.of(cfg).baseParameterCount() / 50);
+            }
+            return java.util.Optional.of(b.batch(batch, seq + virtual).build());
+        }
+
         @Override
         public Integer call() {
+            HeapPlanned.report(HeapPlanned.quietly(this), System.out);
             if (profile != null)                                          // before the run, not after minutes of it
                 dev.peft4j.io.OutputDir.checkFile(java.nio.file.Path.of(profile), overwrite,
                         new dev.peft4j.io.OutputDir.Names("--overwrite", "--resume", "--profile"));

@@ -45,7 +45,7 @@ import picocli.CommandLine.Spec;
                 "Options may come from --config FILE (YAML or JSON, keys = option names without dashes, e.g. lora: {r: 8});",
                 "command-line options override the file.",
                 "Example: peft4j train --model ../shared/models/stories260K --data train.jsonl --output out/adapter --lora.r 8 --steps 200"})
-final class TrainCommand implements Callable<Integer> {
+final class TrainCommand implements Callable<Integer>, HeapPlanned {
     @Spec CommandSpec spec;
 
     @Option(names = "--config", paramLabel = "FILE", description = "YAML or JSON file with any of these options.")
@@ -295,12 +295,39 @@ final class TrainCommand implements Callable<Integer> {
 
         TrainConfig tc = new TrainConfig(steps, epochs, lr, LrSchedule.parse(schedule), warmupSteps, warmupRatio, batchSize,
                 gradAccum, maxGradNorm, weightDecay, seed, logEvery, evalEvery, 0, saveEvery, threads);
+        AdapterConfig lc = adapterConfig();
+        HeapPlanned.report(HeapPlanned.quietly(this), System.out);
+        if (loraPlusRatio < 0 || Double.isNaN(loraPlusRatio) || Double.isInfinite(loraPlusRatio))
+            throw new dev.peft4j.Peft4jException("--loraplus-lr-ratio must be a positive number (got " + loraPlusRatio
+                    + "), or 0 for off; the LoRA+ paper and PEFT suggest values >= 1, e.g. --loraplus-lr-ratio 16");
+        if (loraPlusRatio > 0 && loraPlusRatio < 1)
+            System.out.println("warning: --loraplus-lr-ratio " + loraPlusRatio + " < 1 makes lora_B learn slower than lora_A; "
+                    + "LoRA+ means ratios >= 1 (PEFT: \"Should be >= 1\"), e.g. 16");
+        checkEvalOptions();
+        DataConfig dc = DataConfig.builder().format(dataFormat(format)).maxLength(maxLength).completionOnlyLoss(completionOnly)
+                .packing(packing).validationFraction(valFraction).validationFile(valData).seed(seed).skipMalformed(skipMalformed).addEos(addEos).build();
+
+        // --output is checked (and a killed earlier writer's leftovers recovered) before anything loads
+        OutputDir out = outputOptions.prepare(output, OutputDir.Kind.TRAINING_RUN, 0, resume);
+        if (out.staged()) System.out.println("--overwrite: training in " + out.workDir() + "; it replaces " + output + " when complete");
+        try {
+            train(tc, lc, dc, resolved, out.workDir());
+            out.commit();
+        } catch (RuntimeException | Error e) {
+            out.abort();                          // a staged run is discarded; the previous --output is untouched
+            throw e;
+        }
+        return 0;
+    }
+
+    /** The adapter's config from the --method options (no side effects: also what the heap plan reads). */
+    private AdapterConfig adapterConfig() {
         LoraConfig.Builder lb = LoraConfig.builder().r(loraR).alpha(loraAlpha).dropout(loraDropout).useRslora(loraRslora)
                 .init(InitLoraWeights.fromPeft(loraInit.equals("default") ? "true" : loraInit.equals("random") ? "false" : loraInit));
         if (loraTargets != null) lb.targetModules(TargetModules.parse(loraTargets));
         if (modulesToSave != null) lb.modulesToSave(modulesToSave);
         if (layersToTransform != null) lb.layersToTransform(layersToTransform);
-        AdapterConfig lc = switch (method.toLowerCase(java.util.Locale.ROOT)) {
+        return switch (method.toLowerCase(java.util.Locale.ROOT)) {
             case "lora", "dora" -> {
                 try {
                     yield lb.useDora(loraDora || method.equalsIgnoreCase("dora")).build();
@@ -372,27 +399,38 @@ final class TrainCommand implements Callable<Integer> {
             }
             default -> throw new dev.peft4j.Peft4jException("unknown --method '" + method + "'; use lora, dora, ia3, vera, loha, lokr, adalora, prompt-tuning, p-tuning or prefix-tuning");
         };
-        if (loraPlusRatio < 0 || Double.isNaN(loraPlusRatio) || Double.isInfinite(loraPlusRatio))
-            throw new dev.peft4j.Peft4jException("--loraplus-lr-ratio must be a positive number (got " + loraPlusRatio
-                    + "), or 0 for off; the LoRA+ paper and PEFT suggest values >= 1, e.g. --loraplus-lr-ratio 16");
-        if (loraPlusRatio > 0 && loraPlusRatio < 1)
-            System.out.println("warning: --loraplus-lr-ratio " + loraPlusRatio + " < 1 makes lora_B learn slower than lora_A; "
-                    + "LoRA+ means ratios >= 1 (PEFT: \"Should be >= 1\"), e.g. 16");
-        checkEvalOptions();
-        DataConfig dc = DataConfig.builder().format(dataFormat(format)).maxLength(maxLength).completionOnlyLoss(completionOnly)
-                .packing(packing).validationFraction(valFraction).validationFile(valData).seed(seed).skipMalformed(skipMalformed).addEos(addEos).build();
+    }
 
-        // --output is checked (and a killed earlier writer's leftovers recovered) before anything loads
-        OutputDir out = outputOptions.prepare(output, OutputDir.Kind.TRAINING_RUN, 0, resume);
-        if (out.staged()) System.out.println("--overwrite: training in " + out.workDir() + "; it replaces " + output + " when complete");
-        try {
-            train(tc, lc, dc, resolved, out.workDir());
-            out.commit();
-        } catch (RuntimeException | Error e) {
-            out.abort();                          // a staged run is discarded; the previous --output is untouched
-            throw e;
+    /**
+     * The heap this run needs (HeapPlan), from config.json and the options, before anything loads; empty for a base
+     * without config.json (a GGUF file). bin/peft4j starts the JVM with it; call() prints it.
+     */
+    @Override
+    public java.util.Optional<dev.peft4j.train.HeapPlan> heapPlan() {
+        if (model == null || !java.nio.file.Files.isRegularFile(model.resolve("config.json"))) return java.util.Optional.empty();
+        dev.peft4j.model.ModelConfig cfg = dev.peft4j.model.ModelConfig.load(model);
+        AdapterConfig ac = adapterConfig();
+        dev.peft4j.train.HeapPlan.Builder b = dev.peft4j.train.HeapPlan.builder(cfg)
+                .storage(dev.peft4j.train.HeapPlan.Storage.of(baseModel.quantize, baseModel.frozenDtype, dev.peft4j.train.HeapPlan.bf16Checkpoint(model),
+                        baseModel.prepackWeights))
+                .loadsInF32(baseModel.quantize.equalsIgnoreCase("none")).checkpointing(gradientCheckpointing);
+        int virtual = 0;
+        if (adapter == null && ac instanceof LoraConfig lora) {
+            dev.peft4j.tuner.lora.LoraPlan lp = dev.peft4j.tuner.lora.LoraPlan.of(cfg, lora);
+            b.adapted(lp.targetModuleNames()).trainable(lp.trainableParameterCount());
+        } else {                          // targets not known up front: every linear's input kept, 2% of the base trained
+            b.trainable(dev.peft4j.tuner.ModelModules.of(cfg).baseParameterCount() / 50);
+            virtual = switch (ac) {                                                // prompt methods lengthen every sequence
+                case dev.peft4j.tuner.prompttuning.PromptTuningConfig p -> p.base().numVirtualTokens();
+                case dev.peft4j.tuner.prefixtuning.PrefixTuningConfig p -> p.base().numVirtualTokens();
+                case dev.peft4j.tuner.ptuning.PTuningConfig p -> p.base().numVirtualTokens();
+                default -> 0;
+            };
         }
-        return 0;
+        long dataBytes = 0;
+        for (Path f : java.util.Arrays.asList(data, valData))
+            try { if (f != null && java.nio.file.Files.isRegularFile(f)) dataBytes += java.nio.file.Files.size(f); } catch (java.io.IOException ignored) { }
+        return java.util.Optional.of(b.batch(batchSize, maxLength + virtual).dataBytes(dataBytes).build());
     }
 
     private void train(TrainConfig tc, AdapterConfig lc, DataConfig dc, Map<String, Object> resolved, Path workDir) {

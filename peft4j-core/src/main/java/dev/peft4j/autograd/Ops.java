@@ -37,8 +37,9 @@ public final class Ops {
                 else System.arraycopy(table.data, ids[r] * C, out, r * C, C);
             }
             Tensor y = Tensor.activation(out, Tape.needed(tape, table), ids.length, C);
+            Tensor.GradRef gy = y.gradRef();       // closures hold gradient slots and the values they read, never an op's output
             if (y.requiresGrad) tape.record(y, () -> {
-                float[] dy = y.gradOrNull();
+                float[] dy = gy.gradOrNull();
                 if (dy == null) return;
                 float[] dt = table.grad();
                 for (int r = 0; r < ids.length; r++) Kernels.axpy(dt, ids[r] * C, 1f, dy, r * C, C);
@@ -75,20 +76,22 @@ public final class Ops {
             float[] out = Tape.alloc(tape, x.size(), x, w);
             Kernels.rmsnorm(out, x.data, w.data, rows, C, eps);
             Tensor y = Tensor.activation(out, Tape.needed(tape, x, w), x.shape);
+            Tensor.GradRef gx = x.gradRef(), gw = w.gradRef(), gy = y.gradRef();
+            float[] xd = x.data, wd = w.data;
             if (y.requiresGrad) tape.record(y, () -> {
-                float[] dy = y.gradOrNull();
+                float[] dy = gy.gradOrNull();
                 if (dy == null) return;
-                float[] dx = x.requiresGrad ? x.grad() : null, dw = w.requiresGrad ? w.grad() : null;
+                float[] dx = gx.requiresGrad() ? gx.grad() : null, dw = gw.requiresGrad() ? gw.grad() : null;
                 for (int r = 0; r < rows; r++) {
                     int o = r * C;
                     double ss = 0, dot = 0;
-                    for (int i = 0; i < C; i++) { ss += (double) x.data[o + i] * x.data[o + i]; dot += (double) w.data[i] * dy[o + i] * x.data[o + i]; }
+                    for (int i = 0; i < C; i++) { ss += (double) xd[o + i] * xd[o + i]; dot += (double) wd[i] * dy[o + i] * xd[o + i]; }
                     double inv = 1.0 / Math.sqrt(ss / C + eps);
                     if (dx != null) {
                         double k = inv * inv * inv * dot / C;
-                        for (int i = 0; i < C; i++) dx[o + i] += (float) (inv * w.data[i] * dy[o + i] - k * x.data[o + i]);
+                        for (int i = 0; i < C; i++) dx[o + i] += (float) (inv * wd[i] * dy[o + i] - k * xd[o + i]);
                     }
-                    if (dw != null) for (int i = 0; i < C; i++) dw[i] += (float) (dy[o + i] * x.data[o + i] * inv);
+                    if (dw != null) for (int i = 0; i < C; i++) dw[i] += (float) (dy[o + i] * xd[o + i] * inv);
                 }
             });
             return y;
@@ -105,28 +108,30 @@ public final class Ops {
             float[] out = Tape.alloc(tape, x.size(), x, w, b);
             Kernels.layernorm(out, x.data, w.data, b.data, rows, C, eps);
             Tensor y = Tensor.activation(out, Tape.needed(tape, x, w, b), x.shape);
+            Tensor.GradRef gx = x.gradRef(), gw = w.gradRef(), gb = b.gradRef(), gy = y.gradRef();
+            float[] xd = x.data, wd = w.data;
             if (y.requiresGrad) tape.record(y, () -> {
-                float[] dy = y.gradOrNull();
+                float[] dy = gy.gradOrNull();
                 if (dy == null) return;
-                float[] dx = x.requiresGrad ? x.grad() : null, dw = w.requiresGrad ? w.grad() : null, db = b.requiresGrad ? b.grad() : null;
+                float[] dx = gx.requiresGrad() ? gx.grad() : null, dw = gw.requiresGrad() ? gw.grad() : null, db = gb.requiresGrad() ? gb.grad() : null;
                 double[] xhat = new double[C];
                 for (int r = 0; r < rows; r++) {
                     int o = r * C;
                     double mean = 0, var = 0;
-                    for (int i = 0; i < C; i++) mean += x.data[o + i];
+                    for (int i = 0; i < C; i++) mean += xd[o + i];
                     mean /= C;
-                    for (int i = 0; i < C; i++) var += (x.data[o + i] - mean) * (x.data[o + i] - mean);
+                    for (int i = 0; i < C; i++) var += (xd[o + i] - mean) * (xd[o + i] - mean);
                     double rstd = 1.0 / Math.sqrt(var / C + eps), mDxhat = 0, mDxhatXhat = 0;
                     for (int i = 0; i < C; i++) {
-                        xhat[i] = (x.data[o + i] - mean) * rstd;
-                        double dxh = dy[o + i] * (double) w.data[i];
+                        xhat[i] = (xd[o + i] - mean) * rstd;
+                        double dxh = dy[o + i] * (double) wd[i];
                         mDxhat += dxh;
                         mDxhatXhat += dxh * xhat[i];
                     }
                     mDxhat /= C;
                     mDxhatXhat /= C;
                     if (dx != null)
-                        for (int i = 0; i < C; i++) dx[o + i] += (float) (rstd * (dy[o + i] * (double) w.data[i] - mDxhat - xhat[i] * mDxhatXhat));
+                        for (int i = 0; i < C; i++) dx[o + i] += (float) (rstd * (dy[o + i] * (double) wd[i] - mDxhat - xhat[i] * mDxhatXhat));
                     if (dw != null) for (int i = 0; i < C; i++) dw[i] += (float) (dy[o + i] * xhat[i]);
                     if (db != null) for (int i = 0; i < C; i++) db[i] += dy[o + i];
                 }
@@ -169,11 +174,14 @@ public final class Ops {
             float[] out = Tape.alloc(tape, g.size(), g, u);
             Kernels.swiglu(out, g.data, u.data, out.length);
             Tensor y = Tensor.activation(out, Tape.needed(tape, g, u), g.shape);
+            Tensor.GradRef gg = g.gradRef(), gu = u.gradRef(), gy = y.gradRef();
+            float[] gd = g.data, ud = u.data;
+            int n = out.length;
             if (y.requiresGrad) tape.record(y, () -> {
-                float[] dy = y.gradOrNull();
+                float[] dy = gy.gradOrNull();
                 if (dy == null) return;
-                float[] dg = g.requiresGrad ? g.grad() : null, du = u.requiresGrad ? u.grad() : null;
-                Parallel.parallelRange(out.length, (s, e) -> Kernels.swigluBackward(dg, du, dy, g.data, u.data, s, e));
+                float[] dg = gg.requiresGrad() ? gg.grad() : null, du = gu.requiresGrad() ? gu.grad() : null;
+                Parallel.parallelRange(n, (s, e) -> Kernels.swigluBackward(dg, du, dy, gd, ud, s, e));
             });
             return y;
         }
@@ -188,11 +196,14 @@ public final class Ops {
             float[] out = Tape.alloc(tape, x.size(), x);
             Kernels.geluTanh(out, x.data, out.length);
             Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+            Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
+            float[] xd = x.data;
+            int n = out.length;
             if (y.requiresGrad) tape.record(y, () -> {
-                float[] dy = y.gradOrNull();
+                float[] dy = gy.gradOrNull();
                 if (dy == null) return;
-                float[] dx = x.grad();
-                Parallel.parallelRange(out.length, (s, e) -> Kernels.geluTanhBackward(dx, dy, x.data, s, e));
+                float[] dx = gx.grad();
+                Parallel.parallelRange(n, (s, e) -> Kernels.geluTanhBackward(dx, dy, xd, s, e));
             });
             return y;
         }
@@ -206,14 +217,16 @@ public final class Ops {
             Kernels.geluTanh(act, g.data, n);
             for (int i = 0; i < n; i++) out[i] = act[i] * u.data[i];
             Tensor y = Tensor.activation(out, Tape.needed(tape, g, u), g.shape);
+            Tensor.GradRef gg = g.gradRef(), gu = u.gradRef(), gy = y.gradRef();
+            float[] gd = g.data, ud = u.data;
             if (y.requiresGrad) tape.record(y, () -> {
-                float[] dy = y.gradOrNull();
+                float[] dy = gy.gradOrNull();
                 if (dy == null) return;
-                if (u.requiresGrad) { float[] du = u.grad(); for (int i = 0; i < n; i++) du[i] += dy[i] * act[i]; }
-                if (g.requiresGrad) {
-                    float[] dyu = new float[n], dg = g.grad();
-                    for (int i = 0; i < n; i++) dyu[i] = dy[i] * u.data[i];
-                    Parallel.parallelRange(n, (s, e) -> Kernels.geluTanhBackward(dg, dyu, g.data, s, e));
+                if (gu.requiresGrad()) { float[] du = gu.grad(); for (int i = 0; i < n; i++) du[i] += dy[i] * act[i]; }
+                if (gg.requiresGrad()) {
+                    float[] dyu = new float[n], dg = gg.grad();
+                    for (int i = 0; i < n; i++) dyu[i] = dy[i] * ud[i];
+                    Parallel.parallelRange(n, (s, e) -> Kernels.geluTanhBackward(dg, dyu, gd, s, e));
                 }
             }, act);
             return y;
@@ -285,11 +298,12 @@ public final class Ops {
             float[] out = Tape.alloc(tape, x.size(), x);
             for (int i = 0; i < out.length; i++) out[i] = x.data[i] * mask[i];
             Tensor y = Tensor.activation(out, Tape.needed(tape, x), x.shape);
+            Tensor.GradRef gx = x.gradRef(), gy = y.gradRef();
             if (y.requiresGrad) tape.record(y, () -> {
-                float[] dy = y.gradOrNull();
+                float[] dy = gy.gradOrNull();
                 if (dy == null) return;
-                float[] dx = x.grad();
-                for (int i = 0; i < out.length; i++) dx[i] += dy[i] * mask[i];
+                float[] dx = gx.grad();
+                for (int i = 0; i < mask.length; i++) dx[i] += dy[i] * mask[i];
             });
             return y;
         }

@@ -10,21 +10,28 @@
  */
 package dev.peft4j.autograd;
 
+import java.lang.ref.WeakReference;
+import java.util.WeakHashMap;
+
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.SplittableRandom;
 import dev.peft4j.kernels.Kernels;
 
 public final class Tape {
-    /** A backward step: the closure, the op output it differentiates (or null) and the op's scratch arrays. */
-    private record Entry(Runnable step, Tensor output, float[][] scratch) {}
+    /**
+     * A backward step: the closure, the op output it differentiates — held weakly: its tensor, its values and
+     * (strongly, it has no values) its gradient slot — and the op's scratch arrays.
+     */
+    private record Entry(Runnable step, WeakReference<Tensor> output, WeakReference<float[]> outputData, Tensor.GradRef outputGrad,
+                         float[][] scratch) {}
 
     private final List<Entry> backward = new ArrayList<>();
     private final SplittableRandom rng;
     private final boolean recording;
     private final Workspace workspace;                              // null: plain allocation
-    private final IdentityHashMap<float[], Boolean> taken = new IdentityHashMap<>();   // arrays alloc() handed out
+    // arrays alloc() handed out, held weakly (arrays hash and compare by identity); see record(output, ...)
+    private final WeakHashMap<float[], Boolean> taken = new WeakHashMap<>();
 
     /** A tape whose dropout masks come from a generator seeded with seed (one tape per training step). */
     public Tape(long seed) { this(seed, true, null); }
@@ -84,9 +91,20 @@ public final class Tape {
      * Records the backward step of the op that produced output: after it has run, output's array (when it
      * came from alloc) and its gradient go back to the workspace, and so do the scratch arrays (from alloc)
      * that only this step reads.
+     *
+     * The tape holds output and its array only weakly. An output no backward closure captured (a frozen
+     * layer's output fed to an addition, an activation fed to a frozen layer, q before RoPE) is therefore
+     * garbage as soon as the forward drops it, long before this step's backward would give it back: the
+     * forward's peak memory is what the backward needs, not everything the forward made (GPT-2 B4 T256:
+     * 864 -> 480 MB of activations). Such an array is simply not recycled (the next step allocates it anew);
+     * one a closure captured is still reachable, and goes back to the workspace after the closure has run.
      */
     public void record(Tensor output, Runnable step, float[]... scratch) {
-        backward.add(new Entry(dev.peft4j.Profile.backward(step), output, scratch.length == 0 ? null : scratch));
+        Entry e = output == null
+                ? new Entry(dev.peft4j.Profile.backward(step), null, null, null, scratch.length == 0 ? null : scratch)
+                : new Entry(dev.peft4j.Profile.backward(step), new WeakReference<>(output), new WeakReference<>(output.data),
+                            output.gradRef(), scratch.length == 0 ? null : scratch);
+        backward.add(e);
     }
 
     public int size() { return backward.size(); }
@@ -126,13 +144,14 @@ public final class Tape {
     }
 
     private void release(Entry e) {
-        Tensor out = e.output();
-        if (out != null) {
-            if (out.data != null && taken.remove(out.data) != null) {
-                workspace.give(out.data);
-                out.data = null;           // a later read fails loudly instead of seeing another op's values
+        if (e.output() != null) {
+            float[] data = e.outputData().get();
+            if (data != null && taken.remove(data) != null) {
+                workspace.give(data);
+                Tensor out = e.output().get();
+                if (out != null && out.data == data) out.data = null;   // a later read fails loudly instead of seeing another op's values
             }
-            out.gradRef().releaseTo(workspace);
+            e.outputGrad().releaseTo(workspace);
         }
         if (e.scratch() != null)
             for (float[] a : e.scratch()) if (a != null && taken.remove(a) != null) workspace.give(a);

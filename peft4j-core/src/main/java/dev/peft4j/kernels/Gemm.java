@@ -10,9 +10,9 @@
  *
  * How it works. For each block of KC rows of B, a panel of B (KC x NR columns, NR = two vectors)
  * is packed contiguously; for each block of MC rows of A, A is packed into MR-row slivers laid
- * out k-major. The micro-kernel keeps an MR x NR tile of C in 12 vector registers (6 rows x 2
- * vectors, the shape that measured fastest on AVX-512) and walks k with one broadcast and two
- * FMAs per row. Packing is also where operand layout is resolved, so one kernel serves all three
+ * out k-major. The micro-kernel keeps an MR x NR tile of C in registers (8 rows x 2 vectors = 16
+ * accumulators with AVX-512's 32 registers, 6 x 2 = 12 with AVX2's 16; see MR) and walks k with
+ * one broadcast and two FMAs per row. Packing is also where operand layout is resolved, so one kernel serves all three
  * products. Zero padding in the packed buffers handles ragged M/N edges; only valid C cells are
  * stored. Work is split across threads by column panels (or by rows when N is narrow), each
  * thread packing into its own scratch buffers, so there is one fork/join per call.
@@ -30,10 +30,17 @@ import jdk.incubator.vector.VectorSpecies;
 public final class Gemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
-    static final int MR = 6;
+    /**
+     * Rows of the register tile: 8 with 512-bit vectors (AVX-512 has 32 registers: 16 accumulators, 2 B vectors,
+     * the broadcast A), else 6 (16 registers: 12 accumulators). 8 measured 5-10% faster than 6 on the SmolLM2 and
+     * GPT-2 layer shapes (Zen 5, M = 1024, interleaved runs); -Dpeft4j.gemm.mr=6 forces the other.
+     */
+    static final int MR = Integer.getInteger("peft4j.gemm.mr", S.vectorBitSize() >= 512 ? 8 : 6) == 6 ? 6 : 8;
+    /** The tile rows the next calls use (MR; tests set 6 or 8 to check both kernels against GemmScalar). */
+    static volatile int tileRows = MR;
     static final int NR = 2 * L;
     static final int KC = Integer.getInteger("peft4j.gemm.kc", 256);
-    static final int MC = Integer.getInteger("peft4j.gemm.mc", 96);          // 16 slivers of 6 rows: 96 x 256 floats = 96 KB of packed A (L2)
+    static final int MC = Integer.getInteger("peft4j.gemm.mc", 96);          // 12 slivers of 8 rows (16 of 6): 96 x 256 floats = 96 KB of packed A (L2)
     static final int NCP = 64;         // panels of B packed at a time per thread (64 x NR columns)
     static final int SMALL_M = 4;      // at or below this many rows, use dot products (no packing)
     private static final long PARALLEL_FLOPS = 1L << 18;
@@ -97,33 +104,34 @@ public final class Gemm {
         if (K == 0) { if (!acc) java.util.Arrays.fill(c, 0, M * N, 0f); return; }
         int panels = (N + NR - 1) / NR;
         int threads = Parallel.threads();
+        int mr = tileRows;
         long flops = 2L * M * N * K;
         if (threads == 1 || flops < PARALLEL_FLOPS) {
-            subGemm(op, c, a, b, wm, M, N, K, acc, 0, M, 0, panels);
+            subGemm(op, c, a, b, wm, M, N, K, acc, 0, M, 0, panels, mr);
         } else if (N >= M && panels >= 2 * threads && !(op == Op.TN && M >= 2 * threads * MC)) {
             // split columns: each thread re-packs all of A (the smaller operand), none of B twice
             int chunks = Math.min(panels, CHUNKS_PER_THREAD * threads);   // A is re-packed once per chunk
             Parallel.forEachChunk(chunks, ch -> {
                 int p0 = (int) ((long) panels * ch / chunks), p1 = (int) ((long) panels * (ch + 1) / chunks);
-                subGemm(op, c, a, b, wm, M, N, K, acc, 0, M, p0, p1);
+                subGemm(op, c, a, b, wm, M, N, K, acc, 0, M, p0, p1, mr);
             });
         } else {
             // split rows: each thread re-packs all of B (the smaller operand), none of A twice
-            int slivers = (M + MR - 1) / MR;
+            int slivers = (M + mr - 1) / mr;
             int chunks = Math.min(slivers, CHUNKS_PER_THREAD * threads);  // B is re-packed once per chunk
             Parallel.forEachChunk(chunks, ch -> {
                 int s0 = (int) ((long) slivers * ch / chunks), s1 = (int) ((long) slivers * (ch + 1) / chunks);
-                subGemm(op, c, a, b, wm, M, N, K, acc, s0 * MR, Math.min(M, s1 * MR), 0, panels);
+                subGemm(op, c, a, b, wm, M, N, K, acc, s0 * mr, Math.min(M, s1 * mr), 0, panels, mr);
             });
         }
     }
 
     private static final ThreadLocal<float[][]> SCRATCH =
-            ThreadLocal.withInitial(() -> new float[][] {new float[MC * KC], new float[KC * NCP * NR], new float[MR * NR], new float[Math.max(KC, NR)]});
+            ThreadLocal.withInitial(() -> new float[][] {new float[MC * KC], new float[KC * NCP * NR], new float[8 * NR], new float[Math.max(KC, NR)]});
 
     /** Rows [m0, m1) and column panels [p0, p1) of C, sequentially on the calling thread. */
     private static void subGemm(Op op, float[] c, float[] a, float[] b, WeightMatrix wm, int M, int N, int K, boolean acc,
-                                int m0, int m1, int p0, int p1) {
+                                int m0, int m1, int p0, int p1, int mr) {
         float[][] scratch = SCRATCH.get();
         float[] ap = scratch[0], bp = scratch[1], tile = scratch[2];
         boolean profile = dev.peft4j.Profile.on();
@@ -147,15 +155,19 @@ public final class Gemm {
                 for (int ic = m0; ic < m1; ic += MC) {
                     int mc = Math.min(MC, m1 - ic);
                     if (profile) t0 = System.nanoTime();
-                    packA(op, ap, a, M, K, ic, mc, pc, kc);
+                    packA(op, ap, a, M, K, ic, mc, pc, kc, mr);
                     if (profile) packA += System.nanoTime() - t0;
                     for (int j = jp; j < jpEnd; j++) {
                         int col = j * NR, cols = Math.min(NR, N - col);
                         int bOff = bBase + (j - jp) * kc * NR;
-                        for (int ir = 0; ir < mc; ir += MR) {
-                            int rows = Math.min(MR, mc - ir), cOff = (ic + ir) * N + col;
-                            if (rows == MR && cols == NR) kernel(ap, ir * kc, bArr, bOff, kc, c, cOff, N, load);
-                            else edgeTile(tile, ap, ir * kc, bArr, bOff, kc, c, cOff, N, rows, cols, load);
+                        for (int ir = 0; ir < mc; ir += mr) {
+                            int rows = Math.min(mr, mc - ir), cOff = (ic + ir) * N + col;
+                            if (rows == mr && cols == NR) {
+                                if (mr == 8) kernel8(ap, ir * kc, bArr, bOff, kc, c, cOff, N, load);
+                                else kernel6(ap, ir * kc, bArr, bOff, kc, c, cOff, N, load);
+                            } else {
+                                edgeTile(tile, ap, ir * kc, bArr, bOff, kc, c, cOff, N, rows, cols, load, mr);
+                            }
                         }
                     }
                 }
@@ -184,32 +196,38 @@ public final class Gemm {
         return new WeightMatrix.F32Prepacked(w, packed, N, K);
     }
 
-    /** Packs rows [ic, ic+mc) x k in [pc, pc+kc) of A into MR-row slivers: ap[s*MR*kc + k*MR + r]. */
-    private static void packA(Op op, float[] ap, float[] a, int M, int K, int ic, int mc, int pc, int kc) {
-        int slivers = (mc + MR - 1) / MR;
+    /** Packs rows [ic, ic+mc) x k in [pc, pc+kc) of A into mr-row slivers (mr = the tile rows, 6 or 8): ap[s*mr*kc + k*mr + r]. */
+    private static void packA(Op op, float[] ap, float[] a, int M, int K, int ic, int mc, int pc, int kc, int mr) {
+        int slivers = (mc + mr - 1) / mr;
         if (op == Op.TN) {                           // A stored [K, M]: one contiguous run of mc floats per k
             for (int k = 0; k < kc; k++) {
                 int src = (pc + k) * M + ic;
                 for (int s = 0; s < slivers; s++) {
-                    int rows = Math.min(MR, mc - s * MR), dst = s * MR * kc + k * MR;
-                    for (int r = 0; r < rows; r++) ap[dst + r] = a[src + s * MR + r];
-                    for (int r = rows; r < MR; r++) ap[dst + r] = 0f;
+                    int rows = Math.min(mr, mc - s * mr), dst = s * mr * kc + k * mr;
+                    for (int r = 0; r < rows; r++) ap[dst + r] = a[src + s * mr + r];
+                    for (int r = rows; r < mr; r++) ap[dst + r] = 0f;
                 }
             }
             return;
         }
-        for (int s = 0; s < slivers; s++) {          // A stored [M, K]: MR rows read side by side, writes contiguous
-            int rows = Math.min(MR, mc - s * MR), base = s * MR * kc;
-            if (rows == MR) {
-                int r0 = (ic + s * MR) * K + pc, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K, r4 = r3 + K, r5 = r4 + K;
-                for (int k = 0, d = base; k < kc; k++, d += MR) {
+        for (int s = 0; s < slivers; s++) {          // A stored [M, K]: mr rows read side by side, writes contiguous
+            int rows = Math.min(mr, mc - s * mr), base = s * mr * kc;
+            if (rows == mr && mr == 8) {
+                int r0 = (ic + s * mr) * K + pc, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K, r4 = r3 + K, r5 = r4 + K, r6 = r5 + K, r7 = r6 + K;
+                for (int k = 0, d = base; k < kc; k++, d += mr) {
+                    ap[d] = a[r0 + k]; ap[d + 1] = a[r1 + k]; ap[d + 2] = a[r2 + k]; ap[d + 3] = a[r3 + k];
+                    ap[d + 4] = a[r4 + k]; ap[d + 5] = a[r5 + k]; ap[d + 6] = a[r6 + k]; ap[d + 7] = a[r7 + k];
+                }
+            } else if (rows == mr) {
+                int r0 = (ic + s * mr) * K + pc, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K, r4 = r3 + K, r5 = r4 + K;
+                for (int k = 0, d = base; k < kc; k++, d += mr) {
                     ap[d] = a[r0 + k]; ap[d + 1] = a[r1 + k]; ap[d + 2] = a[r2 + k];
                     ap[d + 3] = a[r3 + k]; ap[d + 4] = a[r4 + k]; ap[d + 5] = a[r5 + k];
                 }
             } else {
                 for (int k = 0; k < kc; k++) {
-                    int d = base + k * MR;
-                    for (int r = 0; r < MR; r++) ap[d + r] = r < rows ? a[(ic + s * MR + r) * K + pc + k] : 0f;
+                    int d = base + k * mr;
+                    for (int r = 0; r < mr; r++) ap[d + r] = r < rows ? a[(ic + s * mr + r) * K + pc + k] : 0f;
                 }
             }
         }
@@ -279,12 +297,12 @@ public final class Gemm {
     // ---- the micro-kernel: a 6 x (2 vectors) tile of C held in registers ----
 
     /**
-     * Full-tile kernel: C[0..6, 0..NR) at cOff (row stride ldc) (+)= packed A sliver · packed B panel.
+     * Full-tile kernel, 6 rows: C[0..6, 0..NR) at cOff (row stride ldc) (+)= packed A sliver · packed B panel.
      * It has no edge cases on purpose: a branch after the k loop makes C2 spill the accumulators
      * (measured 114 vs 48 GFLOP/s on one core), so ragged tiles go through edgeTile instead.
      */
-    private static void kernel(float[] ap, int aOff, float[] bp, int bOff, int kc,
-                               float[] c, int cOff, int ldc, boolean load) {
+    private static void kernel6(float[] ap, int aOff, float[] bp, int bOff, int kc,
+                                float[] c, int cOff, int ldc, boolean load) {
         FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (load) {
             c00 = FloatVector.fromArray(S, c, cOff);           c01 = FloatVector.fromArray(S, c, cOff + L);
@@ -297,7 +315,7 @@ public final class Gemm {
             c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = FloatVector.zero(S);
         }
         for (int k = 0; k < kc; k++) {
-            int bi = bOff + k * NR, ai = aOff + k * MR;
+            int bi = bOff + k * NR, ai = aOff + k * 6;
             FloatVector b0 = FloatVector.fromArray(S, bp, bi);
             FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
             FloatVector a0 = FloatVector.broadcast(S, ap[ai]);
@@ -321,12 +339,59 @@ public final class Gemm {
         c50.intoArray(c, cOff + 5 * ldc); c51.intoArray(c, cOff + 5 * ldc + L);
     }
 
+    /** The 8 x (2 vectors) tile: 16 accumulators, for the 32 vector registers of AVX-512. */
+    private static void kernel8(float[] ap, int aOff, float[] bp, int bOff, int kc,
+                                float[] c, int cOff, int ldc, boolean load) {
+        FloatVector c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
+        if (load) {
+            c00 = FloatVector.fromArray(S, c, cOff);           c01 = FloatVector.fromArray(S, c, cOff + L);
+            c10 = FloatVector.fromArray(S, c, cOff + ldc);     c11 = FloatVector.fromArray(S, c, cOff + ldc + L);
+            c20 = FloatVector.fromArray(S, c, cOff + 2 * ldc); c21 = FloatVector.fromArray(S, c, cOff + 2 * ldc + L);
+            c30 = FloatVector.fromArray(S, c, cOff + 3 * ldc); c31 = FloatVector.fromArray(S, c, cOff + 3 * ldc + L);
+            c40 = FloatVector.fromArray(S, c, cOff + 4 * ldc); c41 = FloatVector.fromArray(S, c, cOff + 4 * ldc + L);
+            c50 = FloatVector.fromArray(S, c, cOff + 5 * ldc); c51 = FloatVector.fromArray(S, c, cOff + 5 * ldc + L);
+            c60 = FloatVector.fromArray(S, c, cOff + 6 * ldc); c61 = FloatVector.fromArray(S, c, cOff + 6 * ldc + L);
+            c70 = FloatVector.fromArray(S, c, cOff + 7 * ldc); c71 = FloatVector.fromArray(S, c, cOff + 7 * ldc + L);
+        } else {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = FloatVector.zero(S);
+        }
+        for (int k = 0; k < kc; k++) {
+            int bi = bOff + k * NR, ai = aOff + k * 8;
+            FloatVector b0 = FloatVector.fromArray(S, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
+            FloatVector a0 = FloatVector.broadcast(S, ap[ai]);
+            c00 = a0.fma(b0, c00); c01 = a0.fma(b1, c01);
+            FloatVector a1 = FloatVector.broadcast(S, ap[ai + 1]);
+            c10 = a1.fma(b0, c10); c11 = a1.fma(b1, c11);
+            FloatVector a2 = FloatVector.broadcast(S, ap[ai + 2]);
+            c20 = a2.fma(b0, c20); c21 = a2.fma(b1, c21);
+            FloatVector a3 = FloatVector.broadcast(S, ap[ai + 3]);
+            c30 = a3.fma(b0, c30); c31 = a3.fma(b1, c31);
+            FloatVector a4 = FloatVector.broadcast(S, ap[ai + 4]);
+            c40 = a4.fma(b0, c40); c41 = a4.fma(b1, c41);
+            FloatVector a5 = FloatVector.broadcast(S, ap[ai + 5]);
+            c50 = a5.fma(b0, c50); c51 = a5.fma(b1, c51);
+            FloatVector a6 = FloatVector.broadcast(S, ap[ai + 6]);
+            c60 = a6.fma(b0, c60); c61 = a6.fma(b1, c61);
+            FloatVector a7 = FloatVector.broadcast(S, ap[ai + 7]);
+            c70 = a7.fma(b0, c70); c71 = a7.fma(b1, c71);
+        }
+        c00.intoArray(c, cOff);           c01.intoArray(c, cOff + L);
+        c10.intoArray(c, cOff + ldc);     c11.intoArray(c, cOff + ldc + L);
+        c20.intoArray(c, cOff + 2 * ldc); c21.intoArray(c, cOff + 2 * ldc + L);
+        c30.intoArray(c, cOff + 3 * ldc); c31.intoArray(c, cOff + 3 * ldc + L);
+        c40.intoArray(c, cOff + 4 * ldc); c41.intoArray(c, cOff + 4 * ldc + L);
+        c50.intoArray(c, cOff + 5 * ldc); c51.intoArray(c, cOff + 5 * ldc + L);
+        c60.intoArray(c, cOff + 6 * ldc); c61.intoArray(c, cOff + 6 * ldc + L);
+        c70.intoArray(c, cOff + 7 * ldc); c71.intoArray(c, cOff + 7 * ldc + L);
+    }
+
     /** A ragged tile (rows < MR or cols < NR): run the full kernel on a scratch tile, copy the valid part. */
     private static void edgeTile(float[] tile, float[] ap, int aOff, float[] bp, int bOff, int kc,
-                                 float[] c, int cOff, int ldc, int rows, int cols, boolean load) {
+                                 float[] c, int cOff, int ldc, int rows, int cols, boolean load, int mr) {
         java.util.Arrays.fill(tile, 0f);
         if (load) for (int r = 0; r < rows; r++) System.arraycopy(c, cOff + r * ldc, tile, r * NR, cols);
-        kernel(ap, aOff, bp, bOff, kc, tile, 0, NR, load);
+        if (mr == 8) kernel8(ap, aOff, bp, bOff, kc, tile, 0, NR, load); else kernel6(ap, aOff, bp, bOff, kc, tile, 0, NR, load);
         for (int r = 0; r < rows; r++) System.arraycopy(tile, r * NR, c, cOff + r * ldc, cols);
     }
 

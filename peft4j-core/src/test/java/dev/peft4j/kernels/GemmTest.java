@@ -31,17 +31,20 @@ class GemmTest {
 
     @ParameterizedTest
     @CsvSource({"1,1,1", "1,7,13", "2,33,5", "4,100,64", "5,31,17", "6,32,256", "7,33,257", "13,97,300",
-                "97,13,31", "64,64,64", "101,67,519", "3,1000,40", "200,3,77", "35,800,90", "300,16,70", "129,8,33", "400,1,5"})
+                "97,13,31", "64,64,64", "101,67,519", "3,1000,40", "200,3,77", "35,800,90", "300,16,70", "129,8,33", "400,1,5", "8,32,256", "16,64,40", "24,33,300"})
     void matchesScalarTwinAtAwkwardSizes(int M, int N, int K) {
-        for (int threads : new int[] {1, 2, 3}) {
-            Parallel.setThreads(threads);
-            try {
-                compare(Gemm::matmulNT, GemmScalar::matmulNT, M, N, K, 1);
-                compare(Gemm::matmulNN, GemmScalar::matmulNN, M, N, K, 2);
-                compare(Gemm::matmulTN, GemmScalar::matmulTN, M, N, K, 3);
-            } finally {
-                Parallel.setThreads(Runtime.getRuntime().availableProcessors());
+        for (int rows : new int[] {6, 8})                  // both register tiles, whatever this machine's default
+            for (int threads : new int[] {1, 2, 3}) {
+                Parallel.setThreads(threads);
+                Gemm.tileRows = rows;
+                try {
+                    compare(Gemm::matmulNT, GemmScalar::matmulNT, M, N, K, 1);
+                    compare(Gemm::matmulNN, GemmScalar::matmulNN, M, N, K, 2);
+                    compare(Gemm::matmulTN, GemmScalar::matmulTN, M, N, K, 3);
+                } finally {
+                    Parallel.setThreads(Runtime.getRuntime().availableProcessors());
+                    Gemm.tileRows = Gemm.MR;
+                }
             }
-        }
     }
 }

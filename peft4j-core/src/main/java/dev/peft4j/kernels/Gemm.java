@@ -134,6 +134,7 @@ public final class Gemm {
                                 int m0, int m1, int p0, int p1, int mr) {
         float[][] scratch = SCRATCH.get();
         float[] ap = scratch[0], bp = scratch[1], tile = scratch[2];
+        if (N <= L && !(wm instanceof WeightMatrix.F32Prepacked)) { narrow(op, c, a, b, wm, M, N, K, acc, m0, m1, bp, scratch[3]); return; }
         boolean profile = dev.peft4j.Profile.on();
         long packA = 0, packB = 0, t0 = 0;
         for (int jp = p0; jp < p1; jp += NCP) {
@@ -384,6 +385,64 @@ public final class Gemm {
         c50.intoArray(c, cOff + 5 * ldc); c51.intoArray(c, cOff + 5 * ldc + L);
         c60.intoArray(c, cOff + 6 * ldc); c61.intoArray(c, cOff + 6 * ldc + L);
         c70.intoArray(c, cOff + 7 * ldc); c71.intoArray(c, cOff + 7 * ldc + L);
+    }
+
+    /**
+     * C with at most one vector of columns (N <= L): LoRA's rank-r products x·Aᵀ, dy·B and dyᵀ·xa. Each element of A
+     * is used once here (there is one column panel), so packing A would only copy it: the kernel reads A where it is,
+     * 8 rows at a time (row-major A: 8 rows side by side; A stored [K, M] for TN: 8 consecutive values per k), against
+     * the packed B panel; masked loads and stores cover N < L. Rows left over (< 8) go one by one.
+     */
+    private static void narrow(Op op, float[] c, float[] a, float[] b, WeightMatrix wm, int M, int N, int K, boolean acc,
+                               int m0, int m1, float[] bp, float[] row) {
+        jdk.incubator.vector.VectorMask<Float> mask = S.indexInRange(0, N);
+        int rowStride = op == Op.TN ? 1 : K, kStride = op == Op.TN ? M : 1;
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = Math.min(KC, K - pc);
+            if (wm == null) packB(op, bp, b, N, K, pc, kc, 0, 1, 0);
+            else packW(op, bp, wm, N, pc, kc, 0, 1, 0, row);
+            boolean load = acc || pc > 0;
+            int i = m0;
+            for (; i + 8 <= m1; i += 8)
+                narrow8(a, i * rowStride + pc * kStride, rowStride, kStride, bp, kc, c, i * N, N, load, mask);
+            for (; i < m1; i++) {
+                for (int n = 0; n < N; n++) {
+                    float sum = load ? c[i * N + n] : 0f;
+                    for (int k = 0; k < kc; k++) sum += a[i * rowStride + (pc + k) * kStride] * bp[k * NR + n];
+                    c[i * N + n] = sum;
+                }
+            }
+        }
+    }
+
+    /** 8 rows x (N <= L) columns of C (+)= A (element (r, k) at a[aOff + r·rowStride + k·kStride]) · the packed panel. */
+    private static void narrow8(float[] a, int aOff, int rowStride, int kStride, float[] bp, int kc,
+                                float[] c, int cOff, int ldc, boolean load, jdk.incubator.vector.VectorMask<Float> m) {
+        FloatVector c0, c1, c2, c3, c4, c5, c6, c7;
+        if (load) {
+            c0 = FloatVector.fromArray(S, c, cOff, m);           c1 = FloatVector.fromArray(S, c, cOff + ldc, m);
+            c2 = FloatVector.fromArray(S, c, cOff + 2 * ldc, m); c3 = FloatVector.fromArray(S, c, cOff + 3 * ldc, m);
+            c4 = FloatVector.fromArray(S, c, cOff + 4 * ldc, m); c5 = FloatVector.fromArray(S, c, cOff + 5 * ldc, m);
+            c6 = FloatVector.fromArray(S, c, cOff + 6 * ldc, m); c7 = FloatVector.fromArray(S, c, cOff + 7 * ldc, m);
+        } else {
+            c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = FloatVector.zero(S);
+        }
+        int r1 = rowStride, r2 = 2 * rowStride, r3 = 3 * rowStride, r4 = 4 * rowStride, r5 = 5 * rowStride, r6 = 6 * rowStride, r7 = 7 * rowStride;
+        for (int k = 0, ai = aOff; k < kc; k++, ai += kStride) {
+            FloatVector b0 = FloatVector.fromArray(S, bp, k * NR);
+            c0 = FloatVector.broadcast(S, a[ai]).fma(b0, c0);
+            c1 = FloatVector.broadcast(S, a[ai + r1]).fma(b0, c1);
+            c2 = FloatVector.broadcast(S, a[ai + r2]).fma(b0, c2);
+            c3 = FloatVector.broadcast(S, a[ai + r3]).fma(b0, c3);
+            c4 = FloatVector.broadcast(S, a[ai + r4]).fma(b0, c4);
+            c5 = FloatVector.broadcast(S, a[ai + r5]).fma(b0, c5);
+            c6 = FloatVector.broadcast(S, a[ai + r6]).fma(b0, c6);
+            c7 = FloatVector.broadcast(S, a[ai + r7]).fma(b0, c7);
+        }
+        c0.intoArray(c, cOff, m);           c1.intoArray(c, cOff + ldc, m);
+        c2.intoArray(c, cOff + 2 * ldc, m); c3.intoArray(c, cOff + 3 * ldc, m);
+        c4.intoArray(c, cOff + 4 * ldc, m); c5.intoArray(c, cOff + 5 * ldc, m);
+        c6.intoArray(c, cOff + 6 * ldc, m); c7.intoArray(c, cOff + 7 * ldc, m);
     }
 
     /** A ragged tile (rows < MR or cols < NR): run the full kernel on a scratch tile, copy the valid part. */

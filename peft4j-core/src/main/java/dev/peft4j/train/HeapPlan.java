@@ -12,7 +12,8 @@
  *   weights      every frozen value in its storage (f32 4, bf16 2, NF4 about 0.56, int8 about 1.03, prepacked f32 8);
  *                vectors (norms, biases) in f32
  *   loading      the peak while the base loads, when higher: an unquantised checkpoint is read whole in f32 before
- *                bf16 compaction or prepacking (4 per value); quantising stores one tensor at a time as it reads
+ *                bf16 compaction or prepacking (4 per value); quantising stores one tensor at a time as it reads (the
+ *                stored weights plus the largest matrix in f32)
  *   trainable    16 per trainable value: the value, its gradient and AdamW's two moments
  *   activations  what the backward keeps, per token and layer: the two norm inputs (2C), q and the attention
  *                output (2·NH·HS), k and v (2·KVH·HS), the inputs of the MLP activation (gated: g and u, 2I; else
@@ -24,8 +25,12 @@
  *   working      one block's activation gradients in flight during the backward, and 192 MB for the rest
  *                (tokenizer, kernel scratch, the JIT's objects), and 3x the training data's file size (its strings,
  *                records and token ids)
+ *   G1 regions   an array of half a G1 region or more gets whole regions of its own, and the rest of its last
+ *                region is lost (Llama-3.2-3B at T = 512 under a 5.7 GB heap: 4 MB regions, its 6 MB and 16 MB
+ *                activations and its NF4 matrices lose about 1.2 GB, which ran out of memory before this was counted);
+ *                the plan picks the region size (1-32 MB) that loses least, and bin/peft4j passes it to the JVM
  *   young        256 MB for G1's young generation (bin/peft4j caps it there)
- * heap = 1.1 × max(loading, weights + trainable + activations + head + working) + young.
+ * heap = 1.1 × max(loading, weights + trainable + activations + head + working + G1 regions) + young.
  * Checked against the live heap after a forward (HeapPlanTest) on GPT-2 and Llama shapes; an estimate that
  * came out low would show there as a plan smaller than what the step keeps.
  */
@@ -33,11 +38,14 @@ package dev.peft4j.train;
 
 import dev.peft4j.model.ModelConfig;
 import dev.peft4j.tuner.ModelModules;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
-public record HeapPlan(long weights, long loading, long trainable, long activations, long head, long working, long young) {
+public record HeapPlan(long weights, long loading, long trainable, long activations, long head, long working, long regionWaste,
+                       long young, long regionBytes) {
     /** How the frozen matrices are held: bytes per value. */
     public enum Storage {
         F32(4.0), BF16(2.0), NF4(0.5625), INT8(1.03125), Q8_0(1.0625), Q4_K(0.5625),
@@ -79,19 +87,22 @@ public record HeapPlan(long weights, long loading, long trainable, long activati
 
     /** The heap to give the JVM, in bytes (a multiple of 64 MB). */
     public long heapBytes() {
-        long need = Math.max(loading, weights + trainable + activations + head + working);
+        long need = Math.max(loading, weights + trainable + activations + head + working + regionWaste);
         long bytes = (long) (MARGIN * need) + young;
         return (bytes + 64 * MB - 1) / (64 * MB) * (64 * MB);
     }
 
-    /** The JVM option for this plan, e.g. "-Xmx2176m". */
+    /** The JVM option for this plan's heap, e.g. "-Xmx2176m". */
     public String xmx() { return "-Xmx" + heapBytes() / MB + "m"; }
+
+    /** The JVM options for this plan: the heap and G1's region size, e.g. "-Xmx2176m -XX:G1HeapRegionSize=1m". */
+    public String jvmOptions() { return xmx() + " -XX:G1HeapRegionSize=" + regionBytes / MB + "m"; }
 
     /** One line for the console: the heap and what it is made of. */
     public String describe() {
-        return String.format(Locale.ROOT, "%d MB = 1.1 x (weights %d + trainable %d + activations %d + LM head %d + working %d%s) + young %d",
-                heapBytes() / MB, weights / MB, trainable / MB, activations / MB, head / MB, working / MB,
-                loading > weights + trainable + activations + head + working ? "; loading peak " + loading / MB : "", young / MB);
+        return String.format(Locale.ROOT, "%d MB = 1.1 x (weights %d + trainable %d + activations %d + LM head %d + working %d + G1 regions of %d MB %d%s) + young %d",
+                heapBytes() / MB, weights / MB, trainable / MB, activations / MB, head / MB, working / MB, regionBytes / MB, regionWaste / MB,
+                loading > weights + trainable + activations + head + working + regionWaste ? "; loading peak " + loading / MB : "", young / MB);
     }
 
     /** A plan for training on a model of this config; the builder's defaults are the cautious ones. */
@@ -139,21 +150,57 @@ public record HeapPlan(long weights, long loading, long trainable, long activati
             if (trainable < 0 || dataBytes < 0) throw new IllegalArgumentException("trainable values and data bytes must be >= 0");
             ModelModules mm = ModelModules.of(cfg);
             int C = cfg.hiddenSize(), L = cfg.numLayers(), V = cfg.vocabSize();
-            long matrices = 0;
-            for (ModelModules.Module m : mm.linears()) if (!m.outputHead() || !cfg.tieWordEmbeddings()) matrices += (long) m.in() * m.out();
-            matrices += (long) V * C;                                                  // the token embedding
-            if (cfg.isGpt2()) matrices += (long) cfg.maxPositions() * C;               // GPT-2's position embedding
+            List<Long> matrixValues = new ArrayList<>();                               // every frozen matrix, in values
+            for (ModelModules.Module m : mm.linears())
+                if (!m.outputHead() || !cfg.tieWordEmbeddings()) matrixValues.add((long) m.in() * m.out());
+            matrixValues.add((long) V * C);                                            // the token embedding
+            if (cfg.isGpt2()) matrixValues.add((long) cfg.maxPositions() * C);         // GPT-2's position embedding
+            long matrices = 0, largest = 0;
+            for (long n : matrixValues) { matrices += n; largest = Math.max(largest, n); }
             long vectors = Math.max(0, mm.baseParameterCount() - matrices);           // norms, biases
             long weights = (long) (storage.bytesPerValue * matrices) + 4 * vectors;
-            long loading = loadsInF32 ? 4 * mm.baseParameterCount() + 64 * MB : 0;   // the f32 model + the matrix being compacted
+            long loading = loadsInF32 ? 4 * mm.baseParameterCount() + 64 * MB          // the f32 model + the matrix being compacted
+                    : weights + 4 * largest + 64 * MB;                                 // stored as read: one f32 matrix at a time
 
             long tokens = (long) batch * seq;
-            long perLayer = perTokenPerLayer(cfg, mm, adapted);
+            Widths w = widths(cfg, mm, adapted);
+            long perLayer = w.floats(cfg);
             long activations = checkpointing ? 4 * tokens * ((long) L * C + perLayer) : 4 * tokens * L * perLayer;
             int chunkRows = Math.max(16, Math.min(4096, (3 << 23) / V) / 16 * 16);    // LinearCrossEntropy.chunkRows
             long head = 4L * Math.min(tokens, chunkRows) * V + 4 * tokens * 2L * C;
             long working = 4 * tokens * perLayer + REST + 3 * dataBytes;
-            return new HeapPlan(weights, loading, 16 * trainable, activations, head, working, YOUNG);
+            // G1 gives an array of half a region or more whole regions of its own: the rest of its last region is lost.
+            // The plan picks the region size that loses least (bin/peft4j passes it with the heap).
+            HeapPlan best = null;
+            for (long region = MB; region <= 32 * MB; region *= 2) {
+                long waste = 0;
+                for (long n : matrixValues) waste += waste((long) (storage.bytesPerValue * n), region);
+                waste += (checkpointing ? 1 : L) * w.waste(cfg, tokens, region) + (checkpointing ? L * waste(4 * tokens * C, region) : 0);
+                waste += 2 * waste(4 * tokens * Math.max(C, cfg.intermediateSize()), region);   // gradients in flight
+                HeapPlan p = new HeapPlan(weights, loading, 16 * trainable, activations, head, working, waste, YOUNG, region);
+                if (best == null || p.regionWaste() <= best.regionWaste()) best = p;      // ties: the larger region
+            }
+            return best;
+        }
+    }
+
+    /** Bytes lost to region rounding by an array of this many bytes (16 bytes of header) in regions of `region` bytes. */
+    static long waste(long bytes, long region) {
+        long size = bytes + 16;
+        if (size < region / 2) return 0;                                       // a normal object, packed with others
+        return (size + region - 1) / region * region - bytes;
+    }
+
+    /** The arrays one block keeps, by width: counts of (rows, C), (rows, NH·HS), (rows, KVH·HS) and (rows, I). */
+    record Widths(int c, int q, int kv, int i) {
+        long floats(ModelConfig cfg) {
+            return (long) c * cfg.hiddenSize() + (long) q * cfg.numHeads() * cfg.headDim() + (long) kv * cfg.numKvHeads() * cfg.headDim()
+                    + (long) i * cfg.intermediateSize();
+        }
+
+        long waste(ModelConfig cfg, long tokens, long region) {
+            return c * HeapPlan.waste(4 * tokens * cfg.hiddenSize(), region) + q * HeapPlan.waste(4 * tokens * cfg.numHeads() * cfg.headDim(), region)
+                    + kv * HeapPlan.waste(4 * tokens * cfg.numKvHeads() * cfg.headDim(), region) + i * HeapPlan.waste(4 * tokens * cfg.intermediateSize(), region);
         }
     }
 
@@ -175,14 +222,14 @@ public record HeapPlan(long weights, long loading, long trainable, long activati
         }
     }
 
-    /** Floats kept per token in one block (see the header). */
-    static long perTokenPerLayer(ModelConfig cfg, ModelModules mm, Set<String> adapted) {
-        int C = cfg.hiddenSize(), I = cfg.intermediateSize(), HS = cfg.headDim();
-        long q = (long) cfg.numHeads() * HS, kv = (long) cfg.numKvHeads() * HS;
+    /** The arrays one block keeps for its backward (see the header). */
+    static Widths widths(ModelConfig cfg, ModelModules mm, Set<String> adapted) {
+        int C = cfg.hiddenSize(), I = cfg.intermediateSize();
+        long q = (long) cfg.numHeads() * cfg.headDim();
         boolean gated = !cfg.isGpt2();                                                // GPT-2: c_fc -> gelu -> c_proj
-        long n = 2L * C + 2 * q + 2 * kv + (gated ? 2L * I : I);
-        if (cfg.arch().gemma() != null || cfg.arch().postNorm()) n += 2L * C;          // norms after the sublayers too
-        if (cfg.arch().qkNorm()) n += q + kv;                                         // q/k norms keep their inputs
+        int nc = 2, nq = 2, nkv = 2, ni = gated ? 2 : 1;
+        if (cfg.arch().gemma() != null || cfg.arch().postNorm()) nc += 2;             // norms after the sublayers too
+        if (cfg.arch().qkNorm()) { nq++; nkv++; }                                     // q/k norms keep their inputs
         // adapted linears of layer 0 (all layers alike for planning), deduplicated by (parent module, input width):
         // q/k/v/o share self_attn and o's input is the attention output, already counted; gate/up share mlp
         Set<String> inputs = new HashSet<>();
@@ -192,9 +239,12 @@ public record HeapPlan(long weights, long loading, long trainable, long activati
             if (adapted != null && !adapted.contains(m.name()) && !adaptedInAnyLayer(adapted, m.name(), layer0)) continue;
             String parent = m.name().substring(0, m.name().lastIndexOf('.'));
             boolean attentionOutput = m.in() == q && (m.name().endsWith("o_proj") || m.name().endsWith("attn.c_proj"));
-            if (inputs.add(parent + ":" + m.in()) && !attentionOutput) n += m.in();
+            if (!inputs.add(parent + ":" + m.in()) || attentionOutput) continue;
+            if (m.in() == C) nc++;
+            else if (m.in() == I) ni++;
+            else nq++;                                                                  // another width: count it as a q-wide array
         }
-        return n;
+        return new Widths(nc, nq, nkv, ni);
     }
 
     /** Whether the module with layer-0 name `name` is adapted in some layer (layers_to_transform may skip layer 0). */

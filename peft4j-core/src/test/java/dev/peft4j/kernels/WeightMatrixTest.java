@@ -36,6 +36,24 @@ class WeightMatrixTest {
         }
     }
 
+    @ParameterizedTest
+    @CsvSource({"0,1", "3,16", "5,37", "0,64", "17,100", "1,128"})
+    void bf16RowsDecodeAndDotLikeTheirScalarTwin(int col0, int len) {
+        Random r = new Random(col0 * 7 + len);
+        int rows = 3, cols = 129;
+        float[] w = GemmTest.rand(r, rows * cols), x = GemmTest.rand(r, 2 * cols);
+        WeightMatrix.Bf16 wb = WeightMatrix.Bf16.encode(w, rows, cols);
+        float[] got = new float[len + 2];
+        wb.decodeRow(2, col0, len, got, 1);
+        for (int j = 0; j < len; j++)
+            assertThat(got[1 + j]).isEqualTo(Float.intBitsToFloat(wb.data()[2 * cols + col0 + j] << 16));
+        assertThat(got[0]).isZero();
+        assertThat(got[len + 1]).isZero();                          // nothing written outside [dstOff, dstOff + len)
+        float[] row = new float[cols];
+        wb.decodeRow(1, 0, cols, row, 0);
+        assertThat(wb.dotRow(1, x, cols)).isEqualTo(Gemm.dot(x, cols, row, 0, cols));   // bit-identical to decode + dot
+    }
+
     @Test
     void prepackedWeightsGiveBitIdenticalResultsAndFollowMerges() {
         int[] ids = {5, 17, 3, 22, 9, 41, 7, 30};

@@ -90,6 +90,23 @@ class HeapPlanTest {
         assertThat(ckpt.activations()).isLessThan(plan.activations() / 3);
     }
 
+    @org.junit.jupiter.api.Test
+    void g1RegionRoundingIsCountedAndTheRegionSizeChosenToLoseLeast() {
+        long mb = 1L << 20;
+        assertThat(HeapPlan.waste(mb, 4 * mb)).isZero();                    // under half a region: packed with other objects
+        assertThat(HeapPlan.waste(6 * mb, 4 * mb)).isEqualTo(2 * mb);       // two regions for 6 MB
+        assertThat(HeapPlan.waste(16 * mb, 32 * mb)).isEqualTo(16 * mb);    // 16 MB + header: a 32 MB region of its own
+        assertThat(HeapPlan.waste(2 * mb, 1 * mb)).isEqualTo(1 * mb);       // the header spills into a third region
+        // Llama-3.2-3B QLoRA at T = 512 (the plan that ran out of memory before regions were counted: 5.7 GB)
+        ModelConfig cfg = ModelFactory.shape("llama-3.2-3b");
+        HeapPlan plan = HeapPlan.builder(cfg).storage(HeapPlan.Storage.NF4).loadsInF32(false).batch(1, 512).build();
+        long at4mb = 28 * (6 * HeapPlan.waste(4L * 512 * 3072, 4 * mb) + 2 * HeapPlan.waste(4L * 512 * 1024, 4 * mb)
+                + 3 * HeapPlan.waste(4L * 512 * 8192, 4 * mb));                  // G1's own region for that heap: activations alone
+        assertThat(at4mb >> 20).isGreaterThan(700);
+        assertThat(plan.regionWaste()).isLessThan(at4mb);
+        assertThat(plan.jvmOptions()).matches("-Xmx[0-9]+m -XX:G1HeapRegionSize=(1|2|4|8|16|32)m");
+    }
+
     @ParameterizedTest
     @CsvSource({"none, auto, true, BF16", "none, auto, false, F32", "none, bf16, false, BF16", "nf4, auto, true, NF4", "q4_k, f32, false, Q4_K"})
     void storageFollowsTheCliOptions(String quantize, String frozenDtype, boolean bf16Values, HeapPlan.Storage expected) {

@@ -13,7 +13,8 @@ if [ "$what" = all ] || [ "$what" = reference ]; then
     torch "${s%%:*}" 3 4 256 2 | tee "$out/torch-${s#*:}.txt"
     bin/peft4j bench train --shape "${s#*:}" --batch 4 --seq 256 --steps 3 --profile "$out/profile-${s#*:}.json" | tee "$out/peft4j-${s#*:}.txt"
     bin/peft4j bench train --shape "${s#*:}" --batch 4 --seq 256 --steps 3 --prepack-weights | tee "$out/peft4j-${s#*:}-prepacked.txt"
-    bin/peft4j bench train --shape "${s#*:}" --batch 4 --seq 256 --steps 3 --gradient-checkpointing | tee "$out/peft4j-${s#*:}-checkpointing.txt"
+    bin/peft4j bench train --shape "${s#*:}" --batch 4 --seq 256 --steps 3 | tee "$out/peft4j-${s#*:}-2.txt"
+    bin/peft4j bench train --shape "${s#*:}" --batch 4 --seq 256 --steps 3 --prepack-weights | tee "$out/peft4j-${s#*:}-prepacked-2.txt"
   done
 fi
 if [ "$what" = all ] || [ "$what" = big ]; then
@@ -22,7 +23,7 @@ if [ "$what" = all ] || [ "$what" = big ]; then
   bin/peft4j bench train --shape llama-3.2-1b --batch 1 --seq 512 --steps 2 --quantize nf4 | tee "$out/llama-3.2-1b-nf4.txt"
   bin/peft4j bench train --shape llama-3.2-3b --batch 1 --seq 512 --steps 1 --quantize nf4 | tee "$out/llama-3.2-3b-nf4.txt"
   bin/peft4j bench train --shape llama-3.2-3b --batch 1 --seq 512 --steps 1 --quantize nf4 --gradient-checkpointing | tee "$out/llama-3.2-3b-nf4-ckpt.txt"
-  bin/peft4j bench train --shape llama-3.1-8b --batch 1 --seq 512 --steps 1 --quantize nf4 --gradient-checkpointing | tee "$out/llama-3.1-8b-nf4-ckpt.txt"
+  bin/peft4j bench train --shape llama-3.1-8b --batch 1 --seq 512 --steps 1 --quantize nf4 | tee "$out/llama-3.1-8b-nf4.txt"
 fi
 if [ "$what" = all ] || [ "$what" = infer ]; then
   bin/peft4j bench infer --shape gpt2-124m --batch 1,8 | tee "$out/infer-gpt2-124m.txt"

@@ -29,8 +29,19 @@ interface HeapPlanned {
         if (plan.isEmpty()) return;
         long max = Runtime.getRuntime().maxMemory() >> 20, want = plan.get().heapBytes() >> 20;
         out.println("heap plan: " + plan.get().describe() + " MB; this JVM's max heap " + max + " MB");
-        if (max < want * 9 / 10)
+        long ram = machineMemoryMb();
+        if (ram > 0 && want > ram * 9 / 10)
+            out.println("warning: this run plans " + want + " MB of Java heap, more than 90% of this machine's " + ram + " MB: it may not fit; "
+                    + "need less with --gradient-checkpointing (keeps one block's activations), --quantize nf4, or a smaller batch or sequence length");
+        else if (max < want * 9 / 10)
             out.println("warning: the Java heap (" + max + " MB) is smaller than this run's plan (" + want + " MB): it may run out of memory; "
                     + "bin/peft4j sizes it by itself, or set PEFT4J_JVM_OPTS=" + plan.get().xmx());
+    }
+
+    /** Physical memory of this machine in MB, or -1 when the platform does not say. */
+    private static long machineMemoryMb() {
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os)
+            return os.getTotalMemorySize() >> 20;
+        return -1;
     }
 }

@@ -51,6 +51,12 @@ class HeapPlannerTest {
         java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
         HeapPlanned.report(java.util.Optional.of(dev.peft4j.train.HeapPlan.builder(dev.peft4j.model.ModelFactory.shape("llama-3.1-8b"))
                 .batch(8, 4096).build()), new java.io.PrintStream(out, true));
-        assertThat(out.toString()).contains("heap plan: ").contains("warning: the Java heap").contains("PEFT4J_JVM_OPTS=-Xmx");
+        assertThat(out.toString()).contains("heap plan: ").contains("more than 90% of this machine").contains("--gradient-checkpointing");
+        out.reset();                                                    // a plan that fits the machine but not this JVM's heap
+        long overHeap = Runtime.getRuntime().maxMemory() * 2;
+        HeapPlanned.report(java.util.Optional.of(new dev.peft4j.train.HeapPlan(overHeap, 0, 0, 0, 0, 0, 0, 0, 1L << 20)), new java.io.PrintStream(out, true));
+        long ram = ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getTotalMemorySize();
+        if ((long) (1.1 * overHeap) < ram * 9 / 10)
+            assertThat(out.toString()).contains("warning: the Java heap").contains("PEFT4J_JVM_OPTS=-Xmx");
     }
 }

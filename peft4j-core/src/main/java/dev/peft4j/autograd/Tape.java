@@ -11,11 +11,10 @@
 package dev.peft4j.autograd;
 
 import java.lang.ref.WeakReference;
-import java.util.WeakHashMap;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.WeakHashMap;
 import dev.peft4j.kernels.Kernels;
 
 public final class Tape {
@@ -96,7 +95,7 @@ public final class Tape {
      * layer's output fed to an addition, an activation fed to a frozen layer, q before RoPE) is therefore
      * garbage as soon as the forward drops it, long before this step's backward would give it back: the
      * forward's peak memory is what the backward needs, not everything the forward made (GPT-2 B4 T256:
-     * 864 -> 480 MB of activations). Such an array is simply not recycled (the next step allocates it anew);
+     * 864 -> 504 MB of activations). Such an array is simply not recycled (the next step allocates it anew);
      * one a closure captured is still reachable, and goes back to the workspace after the closure has run.
      */
     public void record(Tensor output, Runnable step, float[]... scratch) {

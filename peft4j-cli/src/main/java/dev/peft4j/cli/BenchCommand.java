@@ -378,17 +378,11 @@ final class BenchCommand implements Runnable {
                     .storage(dev.peft4j.train.HeapPlan.Storage.of(baseModel.quantize, baseModel.frozenDtype, "bfloat16".equals(cfg.torchDtype()),
                             baseModel.prepackWeights))
                     .loadsInF32(reference).checkpointing(checkpointing);
-            int virtual = method.toLowerCase(java.util.Locale.ROOT).endsWith("tuning") ? 20 : 0;
-            dev.peft4j.tuner.AdapterConfig ac = config(method, steps + 1) == null ? null : config(method, steps + 1).apply(cfg);
-            if (ac == null || ac instanceof dev.peft4j.tuner.lora.LoraConfig) {
-                dev.peft4j.tuner.lora.LoraPlan lp = dev.peft4j.tuner.lora.LoraPlan.of(cfg, ac == null
-                        ? dev.peft4j.tuner.lora.LoraConfig.builder().r(cfg.isGpt2() ? 8 : 16).alpha(cfg.isGpt2() ? 16 : 32).targetModules(targets(cfg)).build()
-                        : (dev.peft4j.tuner.lora.LoraConfig) ac);
-                b.adapted(lp.targetModuleNames()).trainable(lp.trainableParameterCount());
-            } else {
-                b.trainable(dev.peft4j.tuner.ModelModules.of(cfg).baseParameterCount() / 50);
-            }
-            return java.util.Optional.of(b.batch(batch, seq + virtual).build());
+            var adapter = config(method, steps + 1);
+            b.adapter(adapter == null
+                    ? dev.peft4j.tuner.lora.LoraConfig.builder().r(cfg.isGpt2() ? 8 : 16).alpha(cfg.isGpt2() ? 16 : 32).targetModules(targets(cfg)).build()
+                    : adapter.apply(cfg));
+            return java.util.Optional.of(b.batch(batch, seq).build());
         }
 
         @Override

@@ -414,23 +414,12 @@ final class TrainCommand implements Callable<Integer>, HeapPlanned {
                 .storage(dev.peft4j.train.HeapPlan.Storage.of(baseModel.quantize, baseModel.frozenDtype, dev.peft4j.train.HeapPlan.bf16Checkpoint(model),
                         baseModel.prepackWeights))
                 .loadsInF32(baseModel.quantize.equalsIgnoreCase("none")).checkpointing(gradientCheckpointing);
-        int virtual = 0;
-        if (adapter == null && ac instanceof LoraConfig lora) {
-            dev.peft4j.tuner.lora.LoraPlan lp = dev.peft4j.tuner.lora.LoraPlan.of(cfg, lora);
-            b.adapted(lp.targetModuleNames()).trainable(lp.trainableParameterCount());
-        } else {                          // targets not known up front: every linear's input kept, 2% of the base trained
-            b.trainable(dev.peft4j.tuner.ModelModules.of(cfg).baseParameterCount() / 50);
-            virtual = switch (ac) {                                                // prompt methods lengthen every sequence
-                case dev.peft4j.tuner.prompttuning.PromptTuningConfig p -> p.base().numVirtualTokens();
-                case dev.peft4j.tuner.prefixtuning.PrefixTuningConfig p -> p.base().numVirtualTokens();
-                case dev.peft4j.tuner.ptuning.PTuningConfig p -> p.base().numVirtualTokens();
-                default -> 0;
-            };
-        }
+        if (adapter == null) b.adapter(ac);
+        else b.adapter(null);                 // continuing an adapter file: its method's targets are not known up front
         long dataBytes = 0;
         for (Path f : java.util.Arrays.asList(data, valData))
             try { if (f != null && java.nio.file.Files.isRegularFile(f)) dataBytes += java.nio.file.Files.size(f); } catch (java.io.IOException ignored) { }
-        return java.util.Optional.of(b.batch(batchSize, maxLength + virtual).dataBytes(dataBytes).build());
+        return java.util.Optional.of(b.batch(batchSize, maxLength).dataBytes(dataBytes).build());
     }
 
     private void train(TrainConfig tc, AdapterConfig lc, DataConfig dc, Map<String, Object> resolved, Path workDir) {

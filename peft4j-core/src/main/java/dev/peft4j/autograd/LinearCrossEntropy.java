@@ -30,7 +30,7 @@ public final class LinearCrossEntropy {
     static int chunkRows(int V) { return Math.max(16, Math.min(4096, (3 << 23) / V) / 16 * 16); }
 
     /** Rows per chunk for `rows` rows: chunks of equal size (a multiple of 16) no larger than chunkRows(V). */
-    static int chunkRows(int V, int rows) {
+    public static int chunkRows(int V, int rows) {
         int max = chunkRows(V), chunks = (rows + max - 1) / max;
         return Math.min(max, ((rows + chunks - 1) / chunks + 15) / 16 * 16);
     }

@@ -114,7 +114,7 @@ public record HeapPlan(long weights, long loading, long trainable, long activati
         private boolean loadsInF32 = true, checkpointing;
         private Set<String> adapted;
         private long trainable, dataBytes;
-        private int batch = 1, seq = 1;
+        private int batch = 1, seq = 1, virtualTokens;
 
         private Builder(ModelConfig cfg) { this.cfg = java.util.Objects.requireNonNull(cfg, "cfg"); }
 
@@ -132,6 +132,25 @@ public record HeapPlan(long weights, long loading, long trainable, long activati
          * default) = every linear layer of the blocks, for methods whose targets are not known up front.
          */
         public Builder adapted(java.util.Collection<String> names) { this.adapted = names == null ? null : Set.copyOf(names); return this; }
+
+        /**
+         * The adapter to be trained (null: not known up front): a LoRA config gives its real targets and trainable count (LoraPlan); any other method
+         * counts every linear's input as kept and 2% of the base as trained; prompt methods add their virtual tokens to
+         * every sequence.
+         */
+        public Builder adapter(dev.peft4j.tuner.AdapterConfig ac) {
+            virtualTokens = switch (ac) {
+                case dev.peft4j.tuner.prompttuning.PromptTuningConfig p -> p.base().numVirtualTokens();
+                case dev.peft4j.tuner.prefixtuning.PrefixTuningConfig p -> p.base().numVirtualTokens();
+                case dev.peft4j.tuner.ptuning.PTuningConfig p -> p.base().numVirtualTokens();
+                case null, default -> 0;
+            };
+            if (ac instanceof dev.peft4j.tuner.lora.LoraConfig lora) {
+                dev.peft4j.tuner.lora.LoraPlan lp = dev.peft4j.tuner.lora.LoraPlan.of(cfg, lora);
+                return adapted(lp.targetModuleNames()).trainable(lp.trainableParameterCount());
+            }
+            return adapted(null).trainable(ModelModules.of(cfg).baseParameterCount() / 50);
+        }
 
         /** Trainable values: adapter parameters and modules_to_save (default 0). */
         public Builder trainable(long values) { this.trainable = values; return this; }
@@ -162,12 +181,12 @@ public record HeapPlan(long weights, long loading, long trainable, long activati
             long loading = loadsInF32 ? 4 * mm.baseParameterCount() + 64 * MB          // the f32 model + the matrix being compacted
                     : weights + 4 * largest + 64 * MB;                                 // stored as read: one f32 matrix at a time
 
-            long tokens = (long) batch * seq;
+            long tokens = (long) batch * (seq + virtualTokens);
             Widths w = widths(cfg, mm, adapted);
             long perLayer = w.floats(cfg);
             long activations = checkpointing ? 4 * tokens * ((long) L * C + perLayer) : 4 * tokens * L * perLayer;
-            int chunkRows = Math.max(16, Math.min(4096, (3 << 23) / V) / 16 * 16);    // LinearCrossEntropy.chunkRows
-            long head = 4L * Math.min(tokens, chunkRows) * V + 4 * tokens * 2L * C;
+            int chunk = dev.peft4j.autograd.LinearCrossEntropy.chunkRows(V, (int) Math.min(Integer.MAX_VALUE, tokens));
+            long head = 4L * Math.min(tokens, chunk) * V + 4 * tokens * 2L * C;
             long working = 4 * tokens * perLayer + REST + 3 * dataBytes;
             // G1 gives an array of half a region or more whole regions of its own: the rest of its last region is lost.
             // The plan picks the region size that loses least (bin/peft4j passes it with the heap).
